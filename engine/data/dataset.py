@@ -1,0 +1,98 @@
+"""The in-memory dataset type every engine stage works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """Where the test split came from, so a held-out split can be reproduced exactly."""
+
+    source: Literal["provided", "held_out"]
+    test_fraction: float | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A validated image-classification dataset.
+
+    Images are float32 arrays in (N, C, H, W) on their original intensity scale divided by the
+    format's maximum (uint8 images are divided by 255, so most data lies in [0, 1]); ``mean`` and
+    ``std`` are per-channel statistics of the training images, applied by :meth:`train_tensors`.
+
+    Attributes:
+        x_train: (N, C, H, W) float32 training images.
+        y_train: (N,) int64 labels in [0, num_classes).
+        x_test: (M, C, H, W) float32 test images.
+        y_test: (M,) int64 test labels.
+        classes: class names, indexed by label.
+        name: a human name (file stem or builtin name).
+        format: the detected source format (``npz``, ``imagefolder``, ``idx``, ``cifar``, ``builtin``).
+        content_hash: sha256 of the source bytes; identical uploads share it.
+        split: how the test split was obtained.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    name: str
+    format: str
+    content_hash: str
+    split: SplitInfo
+    mean: tuple[float, ...] = field(default=())
+    std: tuple[float, ...] = field(default=())
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.x_train.shape[1:]
+        return int(c), int(h), int(w)
+
+    def class_counts(self, split: Literal["train", "test"] = "train") -> list[int]:
+        y = self.y_train if split == "train" else self.y_test
+        return np.bincount(y, minlength=self.num_classes).tolist()
+
+    def normalise(self, x: np.ndarray) -> torch.Tensor:
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - mean) / std
+
+    def train_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.normalise(self.x_train), torch.from_numpy(self.y_train.astype(np.int64))
+
+    def test_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.normalise(self.x_test), torch.from_numpy(self.y_test.astype(np.int64))
+
+    def with_train_subset(self, indices: np.ndarray) -> ImageDataset:
+        """The same dataset with only the given training samples (order kept); statistics unchanged."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
+
+    def summary(self) -> dict:
+        """JSON-ready description, the same shape the service stores for a dataset record."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "content_hash": self.content_hash,
+            "num_train": int(len(self.y_train)),
+            "num_test": int(len(self.y_test)),
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "class_counts": self.class_counts("train"),
+            "test_class_counts": self.class_counts("test"),
+            "image_shape": list(self.image_shape),
+            "split": {"source": self.split.source, "test_fraction": self.split.test_fraction, "seed": self.split.seed},
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
