@@ -20,7 +20,7 @@ class ProxyConfig:
     depth: int | None = None
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 0.01
+    lr: float = 0.05
     weight_decay: float = 5e-4
     augment: bool = False
 
@@ -51,7 +51,7 @@ class EvalConfig:
     width: int = 64
     depth: int | None = None
     batch_size: int = 128
-    lr: float = 0.01
+    lr: float = 0.05
     compare_random: bool = True
     full_data: bool = True
     archs: list[str] = field(default_factory=list)

@@ -1,0 +1,83 @@
+"""The MNIST IDX format: ``train-images-idx3-ubyte[.gz]`` and friends, in a directory or archive."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+
+from engine.data.archive import Container, gunzip
+from engine.data.errors import DatasetError
+from engine.data.limits import LoadLimits
+from engine.data.raw import RawData, to_float_images
+
+# Both the canonical dash spelling and the dot spelling some mirrors use (train-images.idx3-ubyte).
+_IDX_NAME = re.compile(r"^(train|t10k)-(images|labels)[.-]idx[13]-ubyte(\.gz)?$")
+_MAGIC = {"images": 2051, "labels": 2049}  # 0x08 = uint8, then the number of dimensions
+_ROLES = ("train-images", "train-labels", "t10k-images", "t10k-labels")
+
+
+def find_idx_members(names: Iterable[str]) -> dict[str, list[str]]:
+    """Group member names by IDX role (``train-images`` ...); empty when none looks like IDX."""
+    roles: dict[str, list[str]] = {}
+    for name in names:
+        if m := _IDX_NAME.match(name.rsplit("/", 1)[-1]):
+            roles.setdefault(f"{m[1]}-{m[2]}", []).append(name)
+    return roles
+
+
+def _parse(data: bytes, kind: str, field: str, limits: LoadLimits) -> np.ndarray:
+    """Check an IDX file's magic number and header against its length; return the uint8 array."""
+    if data[:2] == b"\x1f\x8b":
+        data = gunzip(data, field, limits)
+    magic = int.from_bytes(data[:4], "big")
+    if magic != _MAGIC[kind]:
+        raise DatasetError(
+            f"{field} does not start with the IDX {kind} magic number {_MAGIC[kind]} (found {magic})",
+            field=field, hint=f"upload the original uint8 IDX {kind} file under its usual name")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if len(data) < header:
+        raise DatasetError(f"{field} is truncated inside its header", field=field,
+                           hint="the file was cut off; upload it again")
+    limits.check_samples(dims[0], field)
+    expected = int(np.prod(dims))
+    if len(data) - header != expected:
+        raise DatasetError(
+            f"{field} header says {' x '.join(map(str, dims))} = {expected:,} bytes of data but the file "
+            f"holds {len(data) - header:,}" + (" (truncated)" if len(data) - header < expected else ""),
+            field=field, hint="the file is damaged or cut off; upload the original file again")
+    return np.frombuffer(data, np.uint8, count=expected, offset=header).reshape(dims)
+
+
+def load_idx(container: Container, limits: LoadLimits) -> RawData:
+    """Read the training pair and, when present, the ``t10k`` test pair."""
+    roles = find_idx_members(container.names)
+    for role, names in roles.items():
+        if len(names) > 1:
+            raise DatasetError(f"more than one {role} file: {', '.join(names)}", field=container.field(names[1]),
+                               hint="upload a single IDX dataset at a time")
+    missing = [r for r in _ROLES if r not in roles]
+    if missing and missing != list(_ROLES[2:]):  # the test pair is optional, but only as a pair
+        raise DatasetError(f"the IDX dataset lacks {', '.join(missing)}", field="file",
+                           hint="include train-images, train-labels and, optionally, both t10k files")
+    member = {names[0]: role for role, names in roles.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for name, data in container.read(member):
+        kind = member[name].split("-")[1]
+        arrays[member[name]] = _parse(data, kind, container.field(name), limits)
+    for split in ("train", "t10k"):
+        if f"{split}-images" in arrays and len(arrays[f"{split}-images"]) != len(arrays[f"{split}-labels"]):
+            raise DatasetError(
+                f"{split}-images has {len(arrays[f'{split}-images']):,} images but {split}-labels has "
+                f"{len(arrays[f'{split}-labels']):,} labels",
+                field=container.field(roles[f"{split}-labels"][0]), hint="upload matching IDX files")
+    has_test = "t10k-images" in arrays
+    return RawData(
+        x=to_float_images(arrays.pop("train-images")[:, None], 255.0),
+        y=arrays["train-labels"],
+        x_test=to_float_images(arrays.pop("t10k-images")[:, None], 255.0) if has_test else None,
+        y_test=arrays.get("t10k-labels"),
+    )

@@ -1,0 +1,134 @@
+"""Train fresh models from scratch on a subset and measure test accuracy over several seeds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.data.dataset import ImageDataset
+from engine.device import resolve_device
+from engine.models import create_model
+from engine.progress import Tracker
+from engine.train import TrainConfig, predict, train_model
+
+
+@dataclass
+class EvalSpec:
+    """What model to train on the subset and how."""
+
+    model: str = "convnet"
+    width: int | None = 64
+    depth: int | None = None
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.05
+    augment: bool = False
+    seeds: int = 3
+    device: str = "auto"
+
+
+@dataclass
+class AccuracyStats:
+    mean: float
+    std: float
+    per_seed: list[float]
+    per_class: list[float]
+    train_size: int
+    seconds: float
+    model: str
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "per_seed": self.per_seed,
+            "per_class": self.per_class,
+            "train_size": self.train_size,
+            "seconds": self.seconds,
+            "model": self.model,
+            **self.extra,
+        }
+
+
+def test_accuracy(model: torch.nn.Module, dataset: ImageDataset, device: torch.device) -> tuple[float, np.ndarray]:
+    x, y = dataset.test_tensors()
+    logits, _ = predict(model, x, device)
+    pred = logits.argmax(1).cpu().numpy()
+    truth = y.numpy()
+    per_class = np.array(
+        [float((pred[truth == c] == c).mean()) if (truth == c).any() else float("nan") for c in range(dataset.num_classes)]
+    )
+    return float((pred == truth).mean()), per_class
+
+
+def train_and_test(
+    dataset: ImageDataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    spec: EvalSpec,
+    *,
+    seed: int,
+    sample_weights: torch.Tensor | None = None,
+    tracker: Tracker | None = None,
+    stage: str = "evaluate",
+    lr: float | None = None,
+) -> tuple[float, np.ndarray]:
+    """One fresh model trained on (x, y) and scored on the dataset's test split."""
+    c, h, _ = dataset.image_shape
+    model = create_model(spec.model, channels=c, num_classes=dataset.num_classes, image_size=h, width=spec.width, depth=spec.depth)
+    # Tiny subsets would otherwise get one or two steps per epoch; keep the batch below the subset size.
+    batch = max(1, min(spec.batch_size, len(x)))
+    config = TrainConfig(
+        epochs=spec.epochs, batch_size=batch, lr=lr or spec.lr, augment=spec.augment, seed=seed, device=spec.device
+    )
+    train_model(model, x, y, config, sample_weights=sample_weights, tracker=tracker, stage=stage)
+    return test_accuracy(model, dataset, resolve_device(spec.device))
+
+
+def evaluate_training_set(
+    dataset: ImageDataset,
+    indices: np.ndarray | None,
+    spec: EvalSpec,
+    *,
+    base_seed: int = 0,
+    sample_weights: np.ndarray | None = None,
+    tracker: Tracker | None = None,
+    stage: str = "evaluate",
+) -> AccuracyStats:
+    """Accuracy mean and std over ``spec.seeds`` fresh models trained on ``indices`` (None = all data)."""
+    start = time.perf_counter()
+    tracker = tracker or Tracker()
+    x_all, y_all = dataset.train_tensors()
+    if indices is not None:
+        idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        x_all, y_all = x_all[idx], y_all[idx]
+    weights = torch.from_numpy(np.asarray(sample_weights, dtype=np.float32)) if sample_weights is not None else None
+    accs, per_class = [], []
+    for s in range(spec.seeds):
+        acc, pc = train_and_test(
+            dataset, x_all, y_all, spec, seed=base_seed + s, sample_weights=weights,
+            tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage=stage,
+        )
+        accs.append(acc)
+        per_class.append(pc)
+    return AccuracyStats(
+        mean=float(np.mean(accs)),
+        std=float(np.std(accs)),
+        per_seed=[float(a) for a in accs],
+        per_class=np.nanmean(np.stack(per_class), axis=0).tolist(),
+        train_size=len(x_all),
+        seconds=time.perf_counter() - start,
+        model=spec.model,
+    )
+
+
+def random_subset_like(labels: np.ndarray, indices: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
+    """A random subset with exactly the same size and per-class counts as ``indices``."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels[indices], minlength=num_classes)
+    parts = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(counts) if k]
+    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)

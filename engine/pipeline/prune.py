@@ -1,0 +1,175 @@
+"""The prune job: score every sample, select the subset, prove its worth by training on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.dataset import ImageDataset
+from engine.device import resolve_device
+from engine.evaluate import EvalSpec, evaluate_training_set, random_subset_like
+from engine.pipeline.prune_config import EvalConfig, PruneConfig
+from engine.pipeline.report import environment
+from engine.pipeline.scoring import compute_scores
+from engine.progress import Tracker
+from engine.scores import get_score, score_names
+from engine.select import (
+    class_distribution_kl,
+    coreset_weights,
+    importance_of,
+    per_class_counts,
+    rank_by_importance,
+    select_indices,
+)
+
+
+def method_names() -> list[str]:
+    return score_names()
+
+
+@dataclass
+class PruneResult:
+    scores: np.ndarray
+    ranking: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray | None
+    report: dict
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write scores.npy, ranking.npy (most important first), indices.npy, report.json (+ weights.npy)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        arrays = {"scores.npy": self.scores, "ranking.npy": self.ranking, "indices.npy": self.indices}
+        if self.weights is not None:
+            arrays["weights.npy"] = self.weights
+        written = []
+        for name, arr in arrays.items():
+            written.append(_atomic(out_dir / name, lambda f, a=arr: np.save(f, a, allow_pickle=False)))
+        written.append(
+            _atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
+        )
+        return written
+
+
+def _atomic(path: Path, write) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+    return path
+
+
+def _eval_spec(cfg: EvalConfig, model: str | None, device: str) -> EvalSpec:
+    return EvalSpec(
+        model=model or cfg.model,
+        width=cfg.width if (model or cfg.model).startswith("convnet") else None,
+        depth=cfg.depth,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seeds=cfg.seeds,
+        device=device,
+    )
+
+
+def _evaluate(
+    dataset: ImageDataset, indices: np.ndarray, weights: np.ndarray | None, config: PruneConfig, tracker: Tracker
+) -> dict:
+    cfg = config.evaluation
+    assert cfg is not None
+    n, k = len(dataset.y_train), len(indices)
+    # Spans proportional to the samples each stage trains on, so the progress bar moves evenly.
+    random_idx = random_subset_like(dataset.y_train, indices, dataset.num_classes, config.seed)
+    plan: list[tuple[str, str | None, np.ndarray | None, int]] = [("subset", None, indices, k)]
+    if cfg.compare_random:
+        plan.append(("random", None, random_idx, k))
+    if cfg.full_data:
+        plan.append(("full", None, None, n))
+    for arch in cfg.archs:
+        plan.append((f"subset@{arch}", arch, indices, k))
+        if cfg.compare_random:
+            plan.append((f"random@{arch}", arch, random_idx, k))
+    total = sum(size for *_, size in plan)
+    out: dict = {}
+    done = 0
+    for label, arch, idx, size in plan:
+        span = tracker.span(done / total, (done + size) / total)
+        stats = evaluate_training_set(
+            dataset,
+            idx,
+            _eval_spec(cfg, arch, config.device),
+            base_seed=config.seed + 1000,
+            sample_weights=weights if label.startswith("subset") else None,
+            tracker=span,
+            stage=f"evaluate_{label.split('@')[0]}",
+        )
+        name, _, arch_name = label.partition("@")
+        (out.setdefault("cross_arch", {}).setdefault(arch_name, {}) if arch_name else out)[name] = stats.to_dict()
+        done += size
+    return out
+
+
+def run_prune(
+    dataset: ImageDataset, config: PruneConfig, tracker: Tracker | None = None, workdir: Path | None = None
+) -> PruneResult:
+    """Score, select and (optionally) evaluate.
+
+    Args:
+        dataset: validated dataset.
+        config: the full job configuration; recorded in the report.
+        tracker: progress and cancellation (raises ``CancelledError`` between steps).
+        workdir: checkpoint folder; a re-run with the same folder resumes the proxy training.
+    """
+    tracker = tracker or Tracker()
+    spec = get_score(config.method)
+    device = resolve_device(config.device)
+    report = {"kind": "prune", "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
+    report.update(environment(device))
+    scoring_share = 0.5 if config.evaluation is not None else 0.95
+
+    scoring = compute_scores(
+        dataset,
+        [config.method],
+        config.proxy,
+        params={config.method: config.score_params},
+        seed=config.seed,
+        device=config.device,
+        tracker=tracker.span(0.0, scoring_share),
+        workdir=workdir,
+    )
+    scores = scoring.scores[config.method].astype(np.float64)
+
+    t0 = time.perf_counter()
+    importance = importance_of(scores, spec.higher_is_important)
+    ranking = rank_by_importance(importance)
+    indices = select_indices(importance, dataset.y_train, dataset.num_classes, config.selection, config.seed)
+    weights = coreset_weights(importance, indices) if config.selection.weights else None
+    selection_seconds = time.perf_counter() - t0
+    tracker.report("selection", scoring_share, f"kept {len(indices)} of {len(scores)} samples")
+
+    report["score"] = {
+        "name": spec.name,
+        "title": spec.title,
+        "reference": spec.reference,
+        "higher_is_important": spec.higher_is_important,
+    }
+    report["selection"] = {
+        "kept": int(len(indices)),
+        "total": int(len(scores)),
+        "fraction": len(indices) / len(scores),
+        "per_class_counts": per_class_counts(dataset.y_train, indices, dataset.num_classes),
+        "full_class_counts": dataset.class_counts("train"),
+        "class_kl": class_distribution_kl(dataset.y_train, indices, dataset.num_classes),
+    }
+    report["timings"] = {"scoring_seconds": scoring.seconds, "selection_seconds": selection_seconds}
+    report["proxy"] = {"history": scoring.proxy_history, "resumed_from_epoch": scoring.resumed_from_epoch}
+    if config.evaluation is not None:
+        t1 = time.perf_counter()
+        report["evaluation"] = _evaluate(dataset, indices, weights, config, tracker.span(scoring_share, 1.0))
+        report["timings"]["evaluation_seconds"] = time.perf_counter() - t1
+    tracker.report("done", 1.0, "prune finished")
+    return PruneResult(scores, ranking, indices, weights, report)

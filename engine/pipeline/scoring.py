@@ -1,0 +1,137 @@
+"""Scores from one recorded proxy run (plus short extra runs where a score averages over seeds)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.data.dataset import ImageDataset
+from engine.device import resolve_device
+from engine.models import create_model
+from engine.pipeline.prune_config import ProxyConfig
+from engine.progress import Tracker
+from engine.scores import get_score, score_random
+from engine.scores.el2n import snapshot_epoch
+from engine.train import TrainConfig, train_model
+from engine.train.dynamics import DynamicsRecorder
+
+# Scores defined as an average over independently initialised runs (EL2N, GraNd: "averaged over seeds").
+_SEED_AVERAGED = {"el2n", "grand"}
+
+
+@dataclass
+class ScoringResult:
+    scores: dict[str, np.ndarray]
+    seconds: float
+    proxy_history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+
+
+def _proxy_model(dataset: ImageDataset, proxy: ProxyConfig) -> torch.nn.Module:
+    c, h, _ = dataset.image_shape
+    return create_model(
+        proxy.model, channels=c, num_classes=dataset.num_classes, image_size=h, width=proxy.width, depth=proxy.depth
+    )
+
+
+def _train_config(proxy: ProxyConfig, seed: int, device: str) -> TrainConfig:
+    return TrainConfig(
+        epochs=proxy.epochs,
+        batch_size=proxy.batch_size,
+        lr=proxy.lr,
+        weight_decay=proxy.weight_decay,
+        augment=proxy.augment,
+        seed=seed,
+        device=device,
+    )
+
+
+def _recorder(
+    methods: list[str], dataset: ImageDataset, epochs: int, params: dict[str, dict[str, Any]], device: torch.device
+) -> DynamicsRecorder:
+    accumulators = {}
+    for name in methods:
+        spec = get_score(name)
+        kwargs = {k: v for k, v in params.get(name, {}).items() if k != "seeds"}
+        accumulators[name] = spec.accumulator(len(dataset.y_train), dataset.num_classes, epochs, device, **kwargs)
+    _, y = dataset.train_tensors()
+    return DynamicsRecorder(accumulators, y, dataset.num_classes)
+
+
+def compute_scores(
+    dataset: ImageDataset,
+    methods: list[str],
+    proxy: ProxyConfig,
+    *,
+    params: dict[str, dict[str, Any]] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    tracker: Tracker | None = None,
+    workdir: Path | None = None,
+) -> ScoringResult:
+    """All requested scores, with every dynamics-based one recorded during a single proxy training run.
+
+    Args:
+        dataset: the training data to score.
+        methods: registered score names.
+        proxy: the proxy model and its (possibly shortened) schedule.
+        params: per-score parameters, e.g. ``{"tdds": {"window": 5}, "el2n": {"seeds": 3}}``.
+        seed: seed of the proxy run; extra EL2N/GraNd seeds use ``seed + 1, seed + 2, ...``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        tracker: progress and cancellation.
+        workdir: checkpoint folder; a re-run with the same folder resumes the proxy run.
+    """
+    start = time.perf_counter()
+    params = params or {}
+    tracker = tracker or Tracker()
+    for name in methods:
+        get_score(name)  # fail fast on an unknown name, before any training
+    scores: dict[str, np.ndarray] = {}
+    if "random" in methods:
+        scores["random"] = score_random(len(dataset.y_train), seed)
+    dynamic = [m for m in methods if get_score(m).accumulator is not None]
+    if not dynamic:
+        return ScoringResult(scores, time.perf_counter() - start)
+
+    extra_seeds = {m: int(params.get(m, {}).get("seeds", 1)) - 1 for m in dynamic if m in _SEED_AVERAGED}
+    extra_runs = max(extra_seeds.values(), default=0)
+    dev = resolve_device(device)
+    x, y = dataset.train_tensors()
+    main_share = 1.0 / (1 + 0.5 * extra_runs)
+    recorder = _recorder(dynamic, dataset, proxy.epochs, params, dev)
+    result = train_model(
+        _proxy_model(dataset, proxy),
+        x,
+        y,
+        _train_config(proxy, seed, device),
+        observers=[recorder],
+        tracker=tracker.span(0.0, main_share),
+        stage="proxy_training",
+        checkpoint=(workdir / "proxy.pt") if workdir is not None else None,
+    )
+    scores.update(recorder.results())
+
+    for run in range(1, extra_runs + 1):
+        averaged = [m for m, extra in extra_seeds.items() if extra >= run]
+        stop = max(snapshot_epoch(proxy.epochs, params.get(m, {}).get("epoch")) for m in averaged)
+        rec = _recorder(averaged, dataset, proxy.epochs, params, dev)
+        span = tracker.span(main_share + (run - 1) * (1 - main_share) / extra_runs, main_share + run * (1 - main_share) / extra_runs)
+        train_model(
+            _proxy_model(dataset, proxy),
+            x,
+            y,
+            _train_config(proxy, seed + run, device),
+            observers=[rec],
+            tracker=span,
+            stage=f"proxy_seed_{run + 1}",
+            stop_after=stop,
+        )
+        for name, values in rec.results().items():
+            # Running mean over the runs that include this score.
+            scores[name] = scores[name] + (values - scores[name]) / (run + 1)
+    return ScoringResult(scores, time.perf_counter() - start, result.history, result.resumed_from_epoch)

@@ -1,0 +1,49 @@
+"""AUM, area under the margin (Pleiss et al., NeurIPS 2020).
+
+At every training presentation the margin is the assigned-label logit minus the largest other
+logit; AUM is its average over training. Mislabeled and hard samples have low (often negative)
+AUM, so LOWER is harder: ``higher_is_important`` is False.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.registry import ScoreSpec, register_score
+
+
+def margin(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    assigned = logits.gather(1, targets.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, targets.view(-1, 1), float("-inf"))
+    return assigned - others.max(1).values
+
+
+class AUMAccumulator(ScoreAccumulator):
+    state_names = ("margin_sum", "count")
+
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device):
+        super().__init__(num_samples, num_classes, epochs, device)
+        self.margin_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
+        self.count = torch.zeros(num_samples, dtype=torch.int32, device=device)
+
+    def on_batch(self, epoch: int, index: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        hard = targets if targets.dim() == 1 else targets.argmax(1)
+        self.margin_sum.index_add_(0, index, margin(logits, hard).double())
+        self.count.index_add_(0, index, torch.ones_like(index, dtype=torch.int32))
+
+    def result(self) -> np.ndarray:
+        return to_numpy(self.margin_sum / self.count.clamp(min=1))
+
+
+register_score(
+    ScoreSpec(
+        name="aum",
+        title="AUM (area under the margin)",
+        reference="Pleiss et al. Identifying Mislabeled Data using the Area Under the Margin Ranking. NeurIPS 2020",
+        higher_is_important=False,
+        accumulator=AUMAccumulator,
+        params={},
+    )
+)

@@ -1,0 +1,47 @@
+"""Dynamic uncertainty, Dyn-Unc (He et al., "Large-scale Dataset Pruning with Dynamic Uncertainty", 2023).
+
+With P_t the probability of the assigned label at epoch t, the uncertainty of a window of J
+consecutive epochs is the standard deviation of P over it; Dyn-Unc averages that over all
+windows sliding one epoch at a time. Only the last J values are kept per sample (a ring buffer).
+Higher = more important.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.registry import ScoreSpec, register_score
+
+
+class DynUncAccumulator(ScoreAccumulator):
+    state_names = ("ring", "std_sum", "windows")
+
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device, window: int = 10):
+        super().__init__(num_samples, num_classes, epochs, device)
+        self.window = max(2, min(window, epochs))
+        self.ring = torch.zeros(num_samples, self.window, device=device)
+        self.std_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
+        self.windows = torch.zeros((), dtype=torch.int64, device=device)
+
+    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.ring[:, (epoch - 1) % self.window] = probs.gather(1, targets.view(-1, 1)).squeeze(1)
+        if epoch >= self.window:
+            self.std_sum += self.ring.std(dim=1, unbiased=False).double()
+            self.windows += 1
+
+    def result(self) -> np.ndarray:
+        return to_numpy(self.std_sum / self.windows.clamp(min=1))
+
+
+register_score(
+    ScoreSpec(
+        name="dyn_unc",
+        title="Dyn-Unc (dynamic uncertainty)",
+        reference="He, Yang, Zhu, Xie. Large-scale Dataset Pruning with Dynamic Uncertainty. CVPR-W 2024 (arXiv 2306.05175)",
+        higher_is_important=True,
+        accumulator=DynUncAccumulator,
+        params={"window": 10},
+    )
+)

@@ -1,0 +1,85 @@
+"""TDDS, temporal dual-depth scoring (Zhang et al., CVPR 2024).
+
+Depth one: a sample's contribution at epoch t is the KL-style loss difference between its
+predictions at t-1 and t, d_t = sum_c | p_t,c (log p_t,c - log p_{t-1},c) |, which keeps the
+non-target probabilities that a cross-entropy difference would drop (the paper's Eq. 10).
+Depth two: over each window of K consecutive epochs (K-1 contributions) the spread
+sqrt(sum_j (d_j - mean)^2) measures how variable the contribution is (Eq. 11), and windows
+sliding over the T-epoch range are combined with exponential-moving-average weights
+beta (1 - beta)^(W-1-k) for window k of W, so later windows weigh most (Eq. 12). Only the
+previous epoch's probabilities and the last K-1 contributions are kept per sample. Higher = keep.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.registry import ScoreSpec, register_score
+
+_EPS = 1e-8
+
+
+def kl_contribution(prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
+    return (cur * ((cur + _EPS).log() - (prev + _EPS).log())).abs().sum(1)
+
+
+class TDDSAccumulator(ScoreAccumulator):
+    state_names = ("prev_probs", "ring", "filled", "score", "windows_done")
+
+    def __init__(
+        self,
+        num_samples: int,
+        num_classes: int,
+        epochs: int,
+        device: torch.device,
+        window: int = 10,
+        beta: float = 0.9,
+        start_epoch: int = 1,
+        end_epoch: int | None = None,
+    ):
+        super().__init__(num_samples, num_classes, epochs, device)
+        self.start = max(1, start_epoch)
+        self.end = min(epochs, end_epoch or epochs)
+        span = self.end - self.start + 1
+        if span < 2:
+            raise ValueError("TDDS needs at least 2 epochs in its range (start_epoch..end_epoch)")
+        self.window = max(2, min(window, span))
+        self.beta = beta
+        self.num_windows = span - self.window + 1
+        self.prev_probs = torch.zeros(num_samples, num_classes, device=device)
+        self.ring = torch.zeros(num_samples, self.window - 1, device=device)
+        self.filled = torch.zeros((), dtype=torch.int64, device=device)
+        self.score = torch.zeros(num_samples, dtype=torch.float64, device=device)
+        self.windows_done = torch.zeros((), dtype=torch.int64, device=device)
+
+    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        if not self.start <= epoch <= self.end:
+            return
+        if epoch > self.start:
+            slot = int(self.filled) % (self.window - 1)
+            self.ring[:, slot] = kl_contribution(self.prev_probs, probs)
+            self.filled += 1
+            if int(self.filled) >= self.window - 1:
+                spread = (self.ring - self.ring.mean(1, keepdim=True)).norm(dim=1)
+                k = int(self.windows_done)
+                weight = self.beta * (1.0 - self.beta) ** (self.num_windows - 1 - k)
+                self.score += weight * spread.double()
+                self.windows_done += 1
+        self.prev_probs = probs.clone()
+
+    def result(self) -> np.ndarray:
+        return to_numpy(self.score)
+
+
+register_score(
+    ScoreSpec(
+        name="tdds",
+        title="TDDS (temporal dual-depth scoring)",
+        reference="Zhang, Du, Li, Xie, Zhou. Spanning Training Progress: Temporal Dual-Depth Scoring for Enhanced Dataset Pruning. CVPR 2024",
+        higher_is_important=True,
+        accumulator=TDDSAccumulator,
+        params={"window": 10, "beta": 0.9, "start_epoch": 1, "end_epoch": None},
+    )
+)

@@ -1,0 +1,147 @@
+"""Selection policies: turn one score per sample into the indices of the kept subset.
+
+Every policy works on *importance* (the score oriented so that larger = harder / more
+informative), so "hardest" means the top of the ranking whatever the score's own sign.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.pipeline.prune_config import SelectionConfig
+
+
+class SelectionError(ValueError):
+    """A selection request that cannot be met (e.g. a window smaller than the requested count)."""
+
+
+def importance_of(scores: np.ndarray, higher_is_important: bool) -> np.ndarray:
+    return np.asarray(scores, dtype=np.float64) if higher_is_important else -np.asarray(scores, dtype=np.float64)
+
+
+def rank_by_importance(importance: np.ndarray) -> np.ndarray:
+    """Indices, most important first; ties keep the original order so the ranking is deterministic."""
+    return np.argsort(-importance, kind="stable").astype(np.int64)
+
+
+def resolve_count(keep: float, n: int) -> int:
+    """``keep`` in (0, 1] is a fraction of ``n``; an integral ``keep >= 1`` is an absolute count."""
+    if keep <= 0:
+        raise SelectionError("keep must be positive: a fraction in (0, 1] or a count >= 1")
+    if keep < 1 or (keep == 1 and isinstance(keep, float)):
+        return max(1, round(keep * n))
+    if keep != int(keep):
+        raise SelectionError(f"keep={keep} is neither a fraction in (0, 1] nor a whole count")
+    if keep > n:
+        raise SelectionError(f"keep={int(keep)} is larger than the {n} training samples")
+    return int(keep)
+
+
+def class_budgets(labels: np.ndarray, num_classes: int, total: int) -> np.ndarray:
+    """Per-class counts proportional to class sizes (largest remainder), so class balance is preserved."""
+    sizes = np.bincount(labels, minlength=num_classes)
+    exact = sizes * total / sizes.sum()
+    budget = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    order = np.argsort(-(exact - budget), kind="stable")
+    for c in order:
+        if budget.sum() >= total:
+            break
+        if budget[c] < sizes[c]:
+            budget[c] += 1
+    return budget
+
+
+def _window_block(importance: np.ndarray, k: int, window: tuple[float, float]) -> np.ndarray:
+    lo, hi = window
+    ascending = np.argsort(importance, kind="stable")
+    n = len(ascending)
+    end = math.ceil(hi * n)
+    start = end - k
+    if start < math.floor(lo * n) - 1e-9 or start < 0:
+        raise SelectionError(
+            f"window {lo:.2f}:{hi:.2f} holds {end - math.floor(lo * n)} samples but {k} are to be kept; "
+            "widen the window or lower keep"
+        )
+    return ascending[start:end]
+
+
+def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.random.Generator) -> np.ndarray:
+    """Coverage-centric stratified sampling (Zheng et al., ICLR 2023).
+
+    Drop the hardest ``cutoff`` fraction (likely label noise), split the rest into equal-width
+    score strata, then give every stratum an equal share of the budget, smallest strata first,
+    handing what a small stratum cannot use on to the larger ones; sample uniformly inside.
+    """
+    order = np.argsort(-importance, kind="stable")
+    kept = order[int(cutoff * len(order)) :]
+    if len(kept) < k:
+        raise SelectionError(f"CCS cutoff {cutoff} leaves {len(kept)} samples, fewer than the {k} to keep")
+    vals = importance[kept]
+    edges = np.linspace(vals.min(), vals.max(), strata + 1)
+    bins = np.clip(np.searchsorted(edges, vals, side="right") - 1, 0, strata - 1)
+    groups = [kept[bins == b] for b in range(strata)]
+    groups = sorted((g for g in groups if len(g)), key=len)
+    chosen: list[np.ndarray] = []
+    budget = k
+    for i, group in enumerate(groups):
+        share = budget // (len(groups) - i)
+        take = min(len(group), share)
+        chosen.append(rng.choice(group, size=take, replace=False))
+        budget -= take
+    return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+
+
+def _pick(importance: np.ndarray, k: int, config: SelectionConfig, rng: np.random.Generator) -> np.ndarray:
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    if config.mode == "hardest":
+        return rank_by_importance(importance)[:k]
+    if config.mode == "easiest":
+        return rank_by_importance(importance)[::-1][:k]
+    if config.mode == "window":
+        if config.window is None:
+            raise SelectionError("mode 'window' needs window=(lo, hi) percentiles, e.g. (0.7, 0.8)")
+        return _window_block(importance, k, config.window)
+    if config.mode == "ccs":
+        return _ccs(importance, k, config.ccs_hard_cutoff, config.ccs_strata, rng)
+    raise SelectionError(f"unknown selection mode {config.mode!r}")
+
+
+def select_indices(
+    importance: np.ndarray, labels: np.ndarray, num_classes: int, config: SelectionConfig, seed: int = 0
+) -> np.ndarray:
+    """Indices of the kept samples, ordered most important first.
+
+    Args:
+        importance: oriented scores (larger = more important).
+        labels: (N,) class labels.
+        num_classes: number of classes.
+        config: keep, mode, window, class balance, CCS parameters.
+        seed: for the random draws of CCS.
+    """
+    rng = np.random.default_rng(seed)
+    k = resolve_count(config.keep, len(importance))
+    if config.class_balanced:
+        parts = []
+        for c, budget in enumerate(class_budgets(labels, num_classes, k)):
+            members = np.flatnonzero(labels == c)
+            parts.append(members[_pick(importance[members], int(budget), config, rng)])
+        picked = np.concatenate(parts)
+    else:
+        picked = _pick(importance, k, config, rng)
+    return picked[np.argsort(-importance[picked], kind="stable")].astype(np.int64)
+
+
+def coreset_weights(importance: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Importance-aware training weights for the kept samples (TDDS, Eq. 13).
+
+    Scores are shifted to be non-negative and scaled to mean 1 over the subset, so the subset
+    keeps the relative dominance its samples had in the full data without changing the loss scale.
+    """
+    shifted = importance - importance.min()
+    chosen = shifted[indices]
+    if chosen.mean() <= 0:
+        return np.ones(len(indices), dtype=np.float32)
+    return (chosen / chosen.mean()).astype(np.float32)
