@@ -23,8 +23,7 @@ _JUNK_DIRS = {"__MACOSX"}
 _JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
-def member_field(name: str) -> str:
-    """The error ``field`` naming an archive member."""
+def _member_field(name: str) -> str:
     return f"archive member {name}"
 
 
@@ -33,14 +32,14 @@ def clean_name(raw: str) -> str | None:
     if raw.startswith(("/", "\\")) or (len(raw) > 1 and raw[1] == ":"):
         raise DatasetError(
             f"archive member {raw!r} has an absolute path",
-            field=member_field(raw),
+            field=_member_field(raw),
             hint="create the archive from inside the dataset folder so paths are relative",
         )
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         raise DatasetError(
             f"archive member {raw!r} points outside the archive ('..' in its path)",
-            field=member_field(raw),
+            field=_member_field(raw),
             hint="remove '..' components from the archive's paths",
         )
     if not parts or _JUNK_DIRS & set(parts) or parts[-1] in _JUNK_FILES or parts[-1].startswith("._"):
@@ -64,6 +63,8 @@ class Container:
         self.dirs: set[str] = set()
         self._total = 0
         self._handles: dict[str, zipfile.ZipInfo | tarfile.TarInfo | Path] = {}
+        self._zip: zipfile.ZipFile | None = None
+        self._tar: tarfile.TarFile | None = None
         try:
             self.kind = self._open()
         except DatasetError:
@@ -104,11 +105,12 @@ class Container:
 
     def close(self) -> None:
         """Release the underlying archive file."""
-        for handle in (getattr(self, "_zip", None), getattr(self, "_tar", None)):
-            if handle is not None:
-                handle.close()
+        for archive in (self._zip, self._tar):
+            if archive is not None:
+                archive.close()
 
-    def _add(self, raw: str, size: int, handle: zipfile.ZipInfo | tarfile.TarInfo | Path, is_dir: bool) -> None:
+    def _add(self, raw: str, size: int, handle: zipfile.ZipInfo | tarfile.TarInfo | Path | None) -> None:
+        """Record one entry; ``handle`` None marks a directory entry."""
         if len(self.names) + len(self.dirs) >= self.limits.max_archive_members:
             raise DatasetTooLarge(
                 f"{self.path.name} has more than {self.limits.max_archive_members:,} members",
@@ -118,11 +120,11 @@ class Container:
         name = clean_name(raw)
         if name is None:
             return
-        if is_dir:
+        if handle is None:
             self.dirs.add(name)
             return
         if name in self._handles:
-            raise DatasetError(f"archive member {name} appears twice", field=member_field(name),
+            raise DatasetError(f"archive member {name} appears twice", field=_member_field(name),
                                hint="re-create the archive with unique file names")
         self._total += size
         self.limits.check_total(self._total, "file")
@@ -131,7 +133,7 @@ class Container:
 
     def _scan_zip(self) -> None:
         for info in self._zip.infolist():
-            field = member_field(info.filename)
+            field = _member_field(info.filename)
             if info.flag_bits & 0x1:
                 raise DatasetError(f"archive member {info.filename} is encrypted", field=field,
                                    hint="upload an archive without a password")
@@ -139,7 +141,7 @@ class Container:
                 raise DatasetError(f"archive member {info.filename} is a symbolic link", field=field,
                                    hint="archive the files themselves, not links to them")
             self.limits.check_ratio(info.file_size, info.compress_size, field)
-            self._add(info.filename, info.file_size, info, info.is_dir())
+            self._add(info.filename, info.file_size, None if info.is_dir() else info)
 
     def _scan_tar(self) -> None:
         # Iterate header by header so a limit is hit before tarfile skips (decompresses) huge members.
@@ -148,10 +150,10 @@ class Container:
                 kind = "link" if info.issym() or info.islnk() else "special file"
                 raise DatasetError(
                     f"archive member {info.name} is a {kind}; only regular files are accepted",
-                    field=member_field(info.name),
+                    field=_member_field(info.name),
                     hint="archive the files themselves (tar --dereference)",
                 )
-            self._add(info.name, info.size, info, info.isdir())
+            self._add(info.name, info.size, None if info.isdir() else info)
         compressed = self.path.stat().st_size
         self.limits.check_ratio(self._total, compressed, "file")
 
@@ -160,17 +162,17 @@ class Container:
             dirnames.sort()
             rel_root = Path(root).relative_to(self.path)
             for d in dirnames:
-                self._add((rel_root / d).as_posix(), 0, Path(root) / d, is_dir=True)
+                self._add((rel_root / d).as_posix(), 0, None)
             for f in sorted(filenames):
                 full = Path(root) / f
                 if full.is_symlink() or not full.is_file():
                     raise DatasetError(f"{full} is a link or special file", field=f"file {full}",
                                        hint="copy the real files into the dataset folder")
-                self._add((rel_root / f).as_posix(), full.stat().st_size, full, is_dir=False)
+                self._add((rel_root / f).as_posix(), full.stat().st_size, full)
 
     def field(self, name: str) -> str:
         """The error ``field`` naming one of :attr:`names`."""
-        return f"file {name}" if self.kind == "dir" else member_field(name)
+        return f"file {name}" if self.kind == "dir" else _member_field(name)
 
     def read(self, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Yield ``(name, bytes)`` for the requested members, in storage order."""
@@ -192,10 +194,6 @@ class Container:
                 raise DatasetError(f"{name} cannot be read: {exc}", field=self.field(name),
                                    hint="re-create the archive and upload it again") from exc
             yield name, data
-
-    def read_one(self, name: str) -> bytes:
-        """The bytes of a single member."""
-        return next(self.read([name]))[1]
 
 
 def gunzip(data: bytes, field: str, limits: LoadLimits) -> bytes:

@@ -111,9 +111,11 @@ def _images_labels(batch: dict[str, Any], label_key: str, field: str) -> tuple[n
 def load_cifar(container: Container, limits: LoadLimits) -> RawData:
     """Concatenate the training batches; the test batch and class names are used when present."""
     layout = find_cifar_layout(container.names)
-    assert layout is not None, "load_cifar called on a non-CIFAR container"
-    batches = {name: _unpickle(data, container.field(name))
-               for name, data in container.read([*layout.train, layout.test or "", layout.meta or ""])}
+    if layout is None:
+        raise DatasetError("no CIFAR batches found", field="file",
+                           hint="upload cifar-10-python.tar.gz or cifar-100-python.tar.gz")
+    wanted = [n for n in (*layout.train, layout.test, layout.meta) if n]
+    batches = {name: _unpickle(data, container.field(name)) for name, data in container.read(wanted)}
     train = [_images_labels(batches[n], layout.label_key, container.field(n)) for n in layout.train]
     limits.check_samples(sum(len(y) for _, y in train), "file")
     classes = None

@@ -19,7 +19,7 @@ class DatasetError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.field})" + (f". Hint: {self.hint}" if self.hint else "")
+        return self.message + (f". Hint: {self.hint}" if self.hint else "")
 
     def to_problem(self) -> dict[str, str]:
         """The problem+json fields the service puts in its error body."""

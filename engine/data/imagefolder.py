@@ -76,8 +76,11 @@ def _decode(name: str, data: bytes, field: str, limits: LoadLimits) -> np.ndarra
                                    hint="save the images with 8 bits per channel")
             arr = np.asarray(im.convert("L" if im.mode in _GRAY_MODES else "RGB"))
     except Image.DecompressionBombError as exc:
-        raise DatasetTooLarge(f"{field} claims absurd dimensions: {exc}", field=field,
+        raise DatasetTooLarge(f"{field} claims absurd dimensions ({exc})", field=field,
                               hint="downscale the images before uploading") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise DatasetError(f"{field} is not a PNG, JPEG, BMP or GIF image", field=field,
+                           hint="re-export the file, or remove it from the archive") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{field} is not a readable image: {exc}", field=field,
                            hint="re-export the file, or remove it from the archive") from exc

@@ -12,6 +12,7 @@ from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.models import create_model
 from engine.progress import Tracker
+from engine.seed import seed_everything
 from engine.train import TrainConfig, predict, train_model
 
 
@@ -75,15 +76,15 @@ def train_and_test(
     sample_weights: torch.Tensor | None = None,
     tracker: Tracker | None = None,
     stage: str = "evaluate",
-    lr: float | None = None,
 ) -> tuple[float, np.ndarray]:
     """One fresh model trained on (x, y) and scored on the dataset's test split."""
     c, h, _ = dataset.image_shape
+    seed_everything(seed)
     model = create_model(spec.model, channels=c, num_classes=dataset.num_classes, image_size=h, width=spec.width, depth=spec.depth)
     # Tiny subsets would otherwise get one or two steps per epoch; keep the batch below the subset size.
     batch = max(1, min(spec.batch_size, len(x)))
     config = TrainConfig(
-        epochs=spec.epochs, batch_size=batch, lr=lr or spec.lr, augment=spec.augment, seed=seed, device=spec.device
+        epochs=spec.epochs, batch_size=batch, lr=spec.lr, augment=spec.augment, seed=seed, device=spec.device
     )
     train_model(model, x, y, config, sample_weights=sample_weights, tracker=tracker, stage=stage)
     return test_accuracy(model, dataset, resolve_device(spec.device))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from engine.pipeline.prune_config import ProxyConfig
 from engine.progress import Tracker
 from engine.scores import get_score, score_random
 from engine.scores.el2n import snapshot_epoch
+from engine.seed import seed_everything
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
@@ -32,7 +35,8 @@ class ScoringResult:
     resumed_from_epoch: int = 0
 
 
-def _proxy_model(dataset: ImageDataset, proxy: ProxyConfig) -> torch.nn.Module:
+def _proxy_model(dataset: ImageDataset, proxy: ProxyConfig, seed: int) -> torch.nn.Module:
+    seed_everything(seed)  # the initial weights are part of what a recorded seed must reproduce
     c, h, _ = dataset.image_shape
     return create_model(
         proxy.model, channels=c, num_classes=dataset.num_classes, image_size=h, width=proxy.width, depth=proxy.depth
@@ -61,6 +65,16 @@ def _recorder(
         accumulators[name] = spec.accumulator(len(dataset.y_train), dataset.num_classes, epochs, device, **kwargs)
     _, y = dataset.train_tensors()
     return DynamicsRecorder(accumulators, y, dataset.num_classes)
+
+
+def _checkpoint_path(
+    workdir: Path | None, dataset: ImageDataset, methods: list[str], proxy: ProxyConfig, params: dict, seed: int
+) -> Path | None:
+    """A checkpoint name keyed by everything the run depends on, so only an identical run resumes it."""
+    if workdir is None:
+        return None
+    key = json.dumps([dataset.content_hash, sorted(methods), asdict(proxy), params, seed], sort_keys=True, default=str)
+    return workdir / f"proxy-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
 def compute_scores(
@@ -105,14 +119,14 @@ def compute_scores(
     main_share = 1.0 / (1 + 0.5 * extra_runs)
     recorder = _recorder(dynamic, dataset, proxy.epochs, params, dev)
     result = train_model(
-        _proxy_model(dataset, proxy),
+        _proxy_model(dataset, proxy, seed),
         x,
         y,
         _train_config(proxy, seed, device),
         observers=[recorder],
         tracker=tracker.span(0.0, main_share),
         stage="proxy_training",
-        checkpoint=(workdir / "proxy.pt") if workdir is not None else None,
+        checkpoint=_checkpoint_path(workdir, dataset, dynamic, proxy, params, seed),
     )
     scores.update(recorder.results())
 
@@ -122,7 +136,7 @@ def compute_scores(
         rec = _recorder(averaged, dataset, proxy.epochs, params, dev)
         span = tracker.span(main_share + (run - 1) * (1 - main_share) / extra_runs, main_share + run * (1 - main_share) / extra_runs)
         train_model(
-            _proxy_model(dataset, proxy),
+            _proxy_model(dataset, proxy, seed + run),
             x,
             y,
             _train_config(proxy, seed + run, device),

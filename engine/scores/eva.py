@@ -4,7 +4,8 @@ EVA follows each sample's error-vector score S_t = ||p_t - onehot(y)||_2 through
 measures how much it fluctuates inside two windows: an early one, while the model learns easy,
 prominent features, and a late one, while it learns the complex ones. The score is the sum of the
 variances of S within the two windows, so a sample that is volatile in either phase ranks high.
-The window bounds are parameters (default: the first and second half of the proxy run); each
+The window bounds are parameters (default: the first and second half of the proxy run; starting the
+early window after a warm-up ignores the first, noisy epochs); each
 window keeps only a running sum and sum of squares per sample. Higher = keep.
 """
 
@@ -26,12 +27,13 @@ class EVAAccumulator(ScoreAccumulator):
         num_classes: int,
         epochs: int,
         device: torch.device,
+        early_start: int = 1,
         early_end: int | None = None,
         late_start: int | None = None,
     ):
         super().__init__(num_samples, num_classes, epochs, device)
         half = max(1, epochs // 2)
-        self.early = (1, early_end or half)
+        self.early = (early_start, early_end or half)
         self.late = (late_start or min(half + 1, epochs), epochs)
         self.sums = torch.zeros(2, num_samples, dtype=torch.float64, device=device)
         self.squares = torch.zeros(2, num_samples, dtype=torch.float64, device=device)
@@ -59,6 +61,6 @@ register_score(
         reference="Hong, Zhang, Zhang, Zhou. Evolution-aware VAriance (EVA) Coreset Selection for Medical Image Classification. ACM MM 2024",
         higher_is_important=True,
         accumulator=EVAAccumulator,
-        params={"early_end": None, "late_start": None},
+        params={"early_start": 1, "early_end": None, "late_start": None},
     )
 )

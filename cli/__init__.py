@@ -1,0 +1,1 @@
+"""The ``condense`` command line."""

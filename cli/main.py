@@ -1,0 +1,16 @@
+"""Entry point of the ``condense`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import prune as _prune
+
+app = typer.Typer(
+    name="condense",
+    help="Make image-classification training data smaller without losing accuracy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+_prune.register(app)

@@ -1,0 +1,161 @@
+"""``condense prune``: score, select and evaluate a coreset without a server."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.progress import progress_bar
+from engine.data import DatasetError, load_dataset
+from engine.models import model_names
+from engine.pipeline.prune import run_prune
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.progress import Tracker
+from engine.scores import score_names
+from engine.select import SelectionError
+
+console = Console()
+Method = Enum("Method", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
+Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
+
+
+class Mode(str, Enum):
+    hardest = "hardest"
+    easiest = "easiest"
+    window = "window"
+    ccs = "ccs"
+
+
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter("expected LO:HI percentiles as fractions, e.g. 0.7:0.8") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise typer.BadParameter("need 0 <= LO < HI <= 1, e.g. 0.7:0.8")
+    return lo, hi
+
+
+def parse_params(pairs: list[str]) -> dict[str, float | int]:
+    params: dict[str, float | int] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--score-param {pair!r}: expected KEY=VALUE, e.g. window=5")
+        number = float(value)
+        params[key] = int(number) if number.is_integer() else number
+    return params
+
+
+def print_report(report: dict) -> None:
+    sel = report["selection"]
+    console.print(
+        f"kept [bold]{sel['kept']}[/] of {sel['total']} samples ({sel['fraction']:.1%}), "
+        f"class KL {sel['class_kl']:.4f}, scoring {report['timings']['scoring_seconds']:.1f}s"
+    )
+    evaluation = report.get("evaluation")
+    if not evaluation:
+        return
+    table = Table(title=f"Test accuracy ({report['score']['title']})")
+    for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
+        table.add_column(col)
+    rows = [(name, evaluation[name]) for name in ("subset", "random", "full") if name in evaluation]
+    rows += [(f"{name} [{arch}]", stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
+    for name, stats in rows:
+        table.add_row(
+            name, stats["model"], str(stats["train_size"]), f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"]))
+        )
+    console.print(table)
+
+
+def prune(
+    data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json.")],
+    method: Annotated[Method, typer.Option(help="Pruning score.")] = Method["el2n"],  # type: ignore[valid-type]
+    keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = 0.1,
+    class_balanced: Annotated[bool, typer.Option("--class-balanced/--global", help="Select within each class (keeping class proportions) or over all samples.")] = True,
+    mode: Annotated[Mode, typer.Option(help="Keep the hardest, the easiest, a percentile window, or CCS strata.")] = Mode.hardest,
+    window: Annotated[str | None, typer.Option(help="Percentile window LO:HI of the importance ranking, e.g. 0.7:0.8 (implies --mode window).")] = None,
+    ccs_cutoff: Annotated[float, typer.Option(help="CCS: fraction of hardest samples dropped first.")] = 0.1,
+    weights: Annotated[bool, typer.Option("--weights/--no-weights", help="Also write importance weights for coreset training (TDDS Eq. 13).")] = False,
+    proxy_model: Annotated[Model, typer.Option(help="Proxy architecture that produces the scores.")] = Model["convnet"],  # type: ignore[valid-type]
+    proxy_width: Annotated[int, typer.Option(help="Proxy width (channels of ConvNet).")] = 64,
+    epochs: Annotated[int, typer.Option(help="Proxy training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Proxy batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Proxy learning rate (SGD, momentum 0.9, cosine).")] = 0.05,
+    score_param: Annotated[list[str], typer.Option(help="Score parameter KEY=VALUE, repeatable (e.g. window=5, beta=0.9, epoch=3, seeds=3).")] = [],  # noqa: B006
+    eval_seeds: Annotated[int, typer.Option(help="Fresh models trained on the subset for the accuracy report; 0 skips evaluation.")] = 3,
+    eval_epochs: Annotated[int, typer.Option(help="Epochs of each evaluation model.")] = 20,
+    eval_model: Annotated[Model, typer.Option(help="Evaluation architecture.")] = Model["convnet"],  # type: ignore[valid-type]
+    eval_width: Annotated[int, typer.Option(help="Evaluation ConvNet width.")] = 64,
+    cross_arch: Annotated[list[Model], typer.Option(help="Extra evaluation architectures, repeatable.")] = [],  # type: ignore[valid-type]  # noqa: B006
+    compare_random: Annotated[bool, typer.Option("--random/--no-random", help="Evaluate a random subset of the same size and class balance.")] = True,
+    full_data: Annotated[bool, typer.Option("--full/--no-full", help="Evaluate training on all data.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the whole run (recorded in the report).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
+) -> None:
+    """Score every training sample, keep the best subset, and report what it is worth."""
+    if window is not None:
+        mode = Mode.window
+    config = PruneConfig(
+        method=method.value,
+        selection=SelectionConfig(
+            keep=int(keep) if keep >= 2 and keep.is_integer() else keep,
+            mode=mode.value,
+            window=parse_window(window),
+            class_balanced=class_balanced,
+            ccs_hard_cutoff=ccs_cutoff,
+            weights=weights,
+        ),
+        proxy=ProxyConfig(model=proxy_model.value, width=proxy_width, epochs=epochs, batch_size=batch_size, lr=lr),
+        evaluation=EvalConfig(
+            seeds=eval_seeds,
+            epochs=eval_epochs,
+            model=eval_model.value,
+            width=eval_width,
+            compare_random=compare_random,
+            full_data=full_data,
+            archs=[a.value for a in cross_arch],
+        )
+        if eval_seeds > 0
+        else None,
+        score_params=parse_params(score_param),
+        seed=seed,
+        device=device,
+    )
+    try:
+        dataset = load_dataset(data, test_fraction=test_fraction)
+    except DatasetError as exc:
+        console.print(f"[red]error[/] in {exc.field}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        raise typer.Exit(2) from None
+    console.print(
+        f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
+        f"{dataset.num_classes} classes, images {dataset.image_shape}"
+    )
+    try:
+        with progress_bar(f"prune {method.value}") as on_progress:
+            result = run_prune(dataset, config, Tracker(on_progress=on_progress), workdir=_checkpoints(out))
+    except SelectionError as exc:
+        console.print(f"[red]error[/] in selection: {exc}")
+        raise typer.Exit(2) from None
+    result.write(out)
+    print_report(result.report)
+    console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
+
+
+def _checkpoints(out: Path) -> Path:
+    folder = out / ".checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prune")(prune)

@@ -1,0 +1,29 @@
+"""Loading, validating and normalising image-classification datasets.
+
+``load_dataset(source)`` accepts an ``.npz``, a zip/tar(.gz) of class folders, the MNIST IDX
+files, CIFAR-10/100 python batches or ``builtin:NAME`` and returns an :class:`ImageDataset`.
+Every problem with the input raises :class:`DatasetError` (or :class:`DatasetTooLarge`) naming
+the file, array or archive member at fault and what to do about it.
+"""
+
+from engine.data.builtin import BUILTIN_DATASETS
+from engine.data.dataset import ImageDataset, SplitInfo
+from engine.data.detect import detect_format
+from engine.data.errors import DatasetError, DatasetTooLarge
+from engine.data.export import save_npz
+from engine.data.limits import LoadLimits
+from engine.data.load import load_dataset
+from engine.data.subset import subsample_per_class
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "DatasetError",
+    "DatasetTooLarge",
+    "ImageDataset",
+    "LoadLimits",
+    "SplitInfo",
+    "detect_format",
+    "load_dataset",
+    "save_npz",
+    "subsample_per_class",
+]
