@@ -14,3 +14,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 _prune.register(app)
+
+
+@app.callback()
+def main() -> None:
+    """Condense: coreset pruning and dataset distillation, from the command line or as a service."""

@@ -69,11 +69,10 @@ def load_idx(container: Container, limits: LoadLimits) -> RawData:
         kind = member[name].split("-")[1]
         arrays[member[name]] = _parse(data, kind, container.field(name), limits)
     for split in ("train", "t10k"):
-        if f"{split}-images" in arrays and len(arrays[f"{split}-images"]) != len(arrays[f"{split}-labels"]):
-            raise DatasetError(
-                f"{split}-images has {len(arrays[f'{split}-images']):,} images but {split}-labels has "
-                f"{len(arrays[f'{split}-labels']):,} labels",
-                field=container.field(roles[f"{split}-labels"][0]), hint="upload matching IDX files")
+        n_images, n_labels = (len(arrays.get(f"{split}-{kind}", ())) for kind in ("images", "labels"))
+        if n_images != n_labels:
+            raise DatasetError(f"{split}-images has {n_images:,} images but {split}-labels has {n_labels:,} labels",
+                               field=container.field(roles[f"{split}-labels"][0]), hint="upload matching IDX files")
     has_test = "t10k-images" in arrays
     return RawData(
         x=to_float_images(arrays.pop("train-images")[:, None], 255.0),

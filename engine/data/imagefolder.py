@@ -15,6 +15,10 @@ from engine.data.raw import RawData, to_float_images
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Only these decoders may run: Image.open would otherwise try every plugin PIL has, some of which
 # (EPS via Ghostscript) start external programs.
+# PIL.Image.MAX_IMAGE_PIXELS is left at Pillow's default on purpose: it is process-wide state shared
+# with the rest of the service, and here it is only a backstop. Image.open parses just the header,
+# our own max_image_side check then rejects big images before any pixel is decoded, and headers past
+# Pillow's threshold raise DecompressionBombError, which becomes DatasetTooLarge.
 _PIL_FORMATS = ["PNG", "JPEG", "BMP", "GIF"]
 _GRAY_MODES = {"1", "L", "LA"}
 _LAYOUT_HINT = ("put each image directly in its class folder: <class>/<image>, or train/<class>/<image> "

@@ -64,10 +64,12 @@ def images_to_nchw(x: np.ndarray, field: str, limits: LoadLimits) -> np.ndarray:
 
 def load_npz(container: Container, limits: LoadLimits) -> RawData:
     """Read an ``.npz`` (a zip of ``.npy`` members) without ever unpickling."""
-    arrays = {name.removesuffix(".npy"): data for name, data in container.read(container.names)}
+    keys = [name.removesuffix(".npy") for name in container.names]
+    arrays = {name.removesuffix(".npy"): data
+              for name, data in container.read(f"{key}.npy" for key in keys if key in _KEYS)}
     if "x" not in arrays or "y" not in arrays:
         raise DatasetError(
-            f"the .npz needs arrays 'x' and 'y'; it has {sorted(arrays) or 'none'}",
+            f"the .npz needs arrays 'x' and 'y'; it has {', '.join(sorted(keys)) or 'none'}",
             field="x" if "x" not in arrays else "y",
             hint="save with numpy.savez(path, x=images, y=labels)",
         )

@@ -62,7 +62,8 @@ def validate(raw: RawData, limits: LoadLimits) -> RawData:
     """
     _check_images(raw.x, "x", limits)
     if len(raw.x) == 0:
-        raise DatasetError("the dataset has no training images", field="x", hint="upload at least two classes of images")
+        raise DatasetError("the dataset has no training images", field="x",
+                           hint="upload at least two classes of images")
     y = _check_labels(raw.y, len(raw.x), "y", "x")
     splits = [(y, "y")]
     y_test = None
@@ -89,7 +90,7 @@ def validate(raw: RawData, limits: LoadLimits) -> RawData:
             raise DatasetError(f"{field} contains label {bad}, outside 0..{num_classes - 1}", field=field,
                                hint="labels must index the class list; renumber them 0..K-1")
     if num_classes < 2:
-        raise DatasetError(f"the dataset has {num_classes} class; classification needs at least 2", field="y",
+        raise DatasetError(f"the dataset has only {num_classes} class(es); classification needs at least 2", field="y",
                            hint="add images of at least one more class")
     counts = np.bincount(y, minlength=num_classes)
     if (counts == 0).any():
