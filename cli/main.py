@@ -19,3 +19,4 @@ _prune.register(app)
 @app.callback()
 def main() -> None:
     """Condense: coreset pruning and dataset distillation, from the command line or as a service."""
+from cli import service as _service; _service.register(app)  # noqa: E702 - serve, worker, migrate, demo

@@ -1,0 +1,1 @@
+"""Condense HTTP service: datasets, jobs and their artifacts over a versioned REST API."""

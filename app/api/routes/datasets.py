@@ -1,0 +1,100 @@
+"""``/v1/datasets``: upload or register datasets, list, read and delete them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import BlobsDep, SessionDep, SettingsDep
+from app.core.problems import ProblemError
+from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
+from app.services import datasets as service
+from app.services.uploads import receive_upload
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Either a multipart upload (`file`, optional `name`) of an .npz, a zip/tar(.gz) of class "
+        'folders, the four MNIST IDX files or the CIFAR python batches; or JSON `{"builtin": "digits"}` to '
+        "register a dataset that ships with the engine. Jobs always reference the resulting dataset id.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}},
+                }
+            },
+            "application/json": {"schema": BuiltinDatasetCreate.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=DatasetPublic,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        200: {"description": "the same content was registered before; its record is returned"},
+        413: {"description": "upload or decoded dataset too large"},
+        422: {"description": "invalid dataset"},
+    },
+)
+async def create_dataset(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, blobs: BlobsDep
+) -> DatasetPublic:
+    """Upload a dataset file, or register a built-in dataset by name."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        body = _parse_builtin(await request.body())
+        record, created = await run_in_threadpool(service.register_builtin, session, settings, body.builtin)
+    elif content_type.startswith("multipart/form-data"):
+        with blobs.staging() as folder:
+            upload = await receive_upload(
+                content_type, request.headers.get("content-length"), request.stream(), folder, settings.max_upload_bytes
+            )
+            record, created = await run_in_threadpool(
+                service.register_upload, session, blobs, settings, upload, upload.fields.get("name") or None
+            )
+    else:
+        raise ProblemError(415, 'send multipart/form-data (a file) or application/json ({"builtin": ...})')
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/datasets/{record.id}"
+    return dataset_public(record)
+
+
+def _parse_builtin(raw: bytes) -> BuiltinDatasetCreate:
+    try:
+        return BuiltinDatasetCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        # Reported like FastAPI's own body errors, so the client sees one error format.
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+
+
+@router.get("", response_model=DatasetsPublic)
+def read_datasets(
+    session: SessionDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> DatasetsPublic:
+    """List datasets, newest first."""
+    rows, next_cursor = service.list_datasets(session, cursor, limit)
+    return DatasetsPublic(data=[dataset_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{dataset_id}", response_model=DatasetPublic)
+def read_dataset(dataset_id: str, session: SessionDep) -> DatasetPublic:
+    """Read one dataset."""
+    return dataset_public(service.get_dataset(session, dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "in use"}})
+def delete_dataset(dataset_id: str, session: SessionDep, blobs: BlobsDep) -> None:
+    """Delete a dataset and its file; refused while a queued or running job uses it."""
+    service.delete_dataset(session, blobs, dataset_id)

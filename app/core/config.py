@@ -1,0 +1,102 @@
+"""Service settings, read once from ``CONDENSE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the API and the workers; see docs/settings.md for the full list.
+
+    Defaults give the embedded mode (SQLite, local blob folder, filesystem broker), which needs
+    no other process; production points the URLs at Postgres and Redis.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONDENSE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".condense")
+    database_url: str = ""
+    broker_url: str = ""
+    blob_dir: Path | None = None
+    work_dir: Path | None = None
+
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1)
+    dataset_test_fraction: float = Field(0.2, gt=0, lt=1)
+    dataset_split_seed: int = 0
+
+    gpu_worker_available: bool = False
+    task_soft_time_limit_s: int = Field(6 * 3600, ge=1)
+    task_time_limit_s: int = Field(6 * 3600 + 300, ge=1)
+    lease_s: int = Field(60, ge=2)
+    max_attempts: int = Field(3, ge=1)
+    reaper_interval_s: float = Field(15.0, gt=0)
+    progress_interval_s: float = Field(0.5, ge=0)
+    cancel_check_interval_s: float = Field(1.0, ge=0)
+    events_poll_interval_s: float = Field(0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_paths_and_check(self) -> Settings:
+        # Derived defaults live under data_dir so one variable moves the whole embedded service.
+        self.data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            if self.environment == "production":
+                raise ValueError("CONDENSE_DATABASE_URL must be set in production (SQLite is for one host)")
+            self.database_url = f"sqlite:///{self.data_dir / 'condense.db'}"
+        if not self.broker_url:
+            if self.environment == "production":
+                raise ValueError(
+                    "CONDENSE_BROKER_URL must be set in production (the filesystem broker is for one host)"
+                )
+            self.broker_url = "filesystem://"
+        self.blob_dir = (self.blob_dir or self.data_dir / "blobs").resolve()
+        self.work_dir = (self.work_dir or self.data_dir / "work").resolve()
+        if self.task_time_limit_s <= self.task_soft_time_limit_s:
+            raise ValueError("CONDENSE_TASK_TIME_LIMIT_S must exceed CONDENSE_TASK_SOFT_TIME_LIMIT_S")
+        return self
+
+    @property
+    def blob_root(self) -> Path:
+        assert self.blob_dir is not None  # filled by the validator
+        return self.blob_dir
+
+    @property
+    def work_root(self) -> Path:
+        assert self.work_dir is not None  # filled by the validator
+        return self.work_dir
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.data_dir / "broker"
+
+    def broker_transport_options(self) -> dict[str, Any]:
+        # Redis redelivers an unacknowledged task after visibility_timeout; it must outlast the
+        # hard limit or a long job would run twice at once.
+        options: dict[str, Any] = {"visibility_timeout": self.task_time_limit_s + 600}
+        if self.broker_url.startswith("filesystem://"):
+            folder = self.broker_folder
+            options |= {
+                "data_folder_in": str(folder / "queue"),
+                "data_folder_out": str(folder / "queue"),
+                "control_folder": str(folder / "control"),
+                "processed_folder": str(folder / "processed"),
+                "store_processed": False,
+            }
+        return options
+
+    def ensure_folders(self) -> None:
+        for folder in (self.data_dir, self.blob_root, self.work_root):
+            folder.mkdir(parents=True, exist_ok=True)
+        if self.broker_url.startswith("filesystem://"):
+            for key in ("data_folder_in", "control_folder", "processed_folder"):
+                Path(self.broker_transport_options()[key]).mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

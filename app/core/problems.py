@@ -1,0 +1,116 @@
+"""RFC 9457 problem details: one exception type for the service's own errors, and the handlers that
+turn every error (ours, routing, validation, crashes) into ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class ProblemError(Exception):
+    """An error the client can act on; ``slug`` names its problem type."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = list(errors)
+        self.headers = headers
+
+
+def not_found(what: str, ident: str) -> ProblemError:
+    return ProblemError(404, f"{what} {ident!r} does not exist", slug="not-found")
+
+
+def invalid_field(field: str, message: str) -> ProblemError:
+    """A 422 about one field of an otherwise well-formed request, shaped like the schema validation errors."""
+    return ProblemError(
+        422,
+        f"{field}: {message}",
+        slug="validation",
+        title="Invalid request",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    body: dict[str, Any] = {
+        # "about:blank" means the status code says it all (RFC 9457 section 4.2.1).
+        "type": f"urn:condense:problem:{problem.slug}" if problem.slug else "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+
+
+def field_path(loc: Sequence[int | str], tags: frozenset[str] = frozenset()) -> str:
+    """``("body", "prune", "proxy", "epochs")`` -> ``"proxy.epochs"``: drops the request part and union tags."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        source = parts.pop(0)
+        if source != "body" and parts:
+            parts[0] = f"{source}.{parts[0]}"
+    if parts and parts[0] in tags:
+        parts.pop(0)
+    return ".".join(str(p) for p in parts)
+
+
+def _error_field(error: dict[str, Any], union_tags: frozenset[str]) -> str:
+    path = field_path(error["loc"], union_tags)
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        # The error sits on the whole union; the field at fault is its discriminator.
+        tag = str(error.get("ctx", {}).get("discriminator", "")).strip("'")
+        return ".".join(p for p in (path, tag) if p)
+    return path
+
+
+def install_problem_handlers(app: FastAPI, union_tags: frozenset[str] = frozenset()) -> None:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(request, exc)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(request, ProblemError(exc.status_code, str(exc.detail), headers=exc.headers))
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"field": _error_field(e, union_tags), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
+        return problem_response(
+            request, ProblemError(422, detail, slug="validation", title="Invalid request", errors=errors)
+        )
+
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(request, ProblemError(500, "an unexpected error occurred; it has been logged"))
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_crash)

@@ -1,0 +1,59 @@
+"""FastAPI application factory; ``app.main:app`` is what uvicorn serves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app.api.routes import datasets, health, jobs
+from app.blobstore import LocalBlobStore
+from app.core.config import Settings, get_settings
+from app.core.db import Database
+from app.core.migrate import upgrade_to_head
+from app.core.problems import install_problem_handlers
+from app.schemas.jobs import JOB_KINDS
+from app.services.doorbell import Doorbell
+from worker.celery_app import create_celery
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_folders()
+        await run_in_threadpool(upgrade_to_head, settings.database_url)
+        db = Database(settings.database_url)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.blobs = LocalBlobStore(settings.blob_root)
+        app.state.doorbell = Doorbell(create_celery(settings), db)
+        # Jobs orphaned while no API was up (dead workers, lost doorbells) are recovered at start-up.
+        rung = await run_in_threadpool(app.state.doorbell.reap)
+        if rung:
+            log.info("re-rang the doorbell for %d job(s): %s", len(rung), ", ".join(rung))
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Condense",
+        version="0.1.0",
+        summary="Make image-classification training data smaller: coreset pruning as a service.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app, union_tags=JOB_KINDS)
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(datasets.router)
+    v1.include_router(jobs.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

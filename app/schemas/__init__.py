@@ -1,0 +1,1 @@
+"""Pydantic models at the HTTP edge, named for their role (``JobCreate``, ``JobPublic``...)."""

@@ -1,0 +1,308 @@
+"""Job lifecycle. Every status change is a guarded ``UPDATE ... WHERE status = <expected>``, so a job
+never moves backwards and two workers can never both run it; each change also appends a status event
+in the same transaction, so event streams see exactly the transitions that happened."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.core.config import Settings
+from app.core.ids import new_id
+from app.core.problems import ProblemError, invalid_field, not_found
+from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
+from app.schemas.jobs import PruneJobCreate
+from app.services.pagination import page_newest_first
+
+
+def queue_for(device: str, settings: Settings) -> str:
+    """cuda -> gpu; auto -> gpu only when a GPU worker is deployed; cpu -> cpu."""
+    if device == "cuda" or (device == "auto" and settings.gpu_worker_available):
+        return "gpu"
+    return "cpu"
+
+
+def request_hash(spec: PruneJobCreate) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_against_dataset(session: Session, spec: PruneJobCreate) -> None:
+    dataset = session.get(Dataset, spec.dataset_id)
+    if dataset is None:
+        raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} does not exist")
+    if dataset.status != DatasetStatus.READY:
+        raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} is {dataset.status.value}, not ready yet")
+    if spec.keep_count is not None and spec.keep_count > dataset.num_train:
+        raise invalid_field("keep_count", f"must be at most the {dataset.num_train} training samples of the dataset")
+
+
+def add_event(
+    session: Session,
+    job_id: str,
+    type_: str,
+    *,
+    stage: str | None = None,
+    progress: float | None = None,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        JobEvent(job_id=job_id, type=type_, stage=stage, progress=progress, message=message[:1000], data=data or {})
+    )
+
+
+def _status_event(session: Session, job_id: str, status: JobStatus, message: str = "", **data: Any) -> None:
+    add_event(session, job_id, "status", message=message or status.value, data={"status": status.value, **data})
+
+
+@dataclass
+class CreatedJob:
+    job: Job
+    created: bool
+
+
+def create_job(session: Session, spec: PruneJobCreate, settings: Settings, idempotency_key: str | None) -> CreatedJob:
+    """Commits the new job (the caller rings the doorbell after this returns). A retried request with the
+    same Idempotency-Key and body gets the original job back; the same key with another body is refused."""
+    body_hash = request_hash(spec)
+    if idempotency_key:
+        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if existing is not None:
+            return CreatedJob(_same_request(existing, body_hash), created=False)
+    _check_against_dataset(session, spec)
+    job = Job(
+        id=new_id("job"),
+        kind=spec.kind,
+        status=JobStatus.QUEUED,
+        dataset_id=spec.dataset_id,
+        spec=spec.model_dump(mode="json"),
+        queue=queue_for(spec.device, settings),
+        progress=0.0,
+        attempt=0,
+        max_attempts=settings.max_attempts,
+        cancel_requested=False,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+    )
+    session.add(job)
+    _status_event(session, job.id, JobStatus.QUEUED)
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert.
+        session.rollback()
+        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if existing is None:
+            raise
+        return CreatedJob(_same_request(existing, body_hash), created=False)
+    return CreatedJob(job, created=True)
+
+
+def _same_request(job: Job, body_hash: str) -> Job:
+    if job.request_hash != body_hash:
+        raise ProblemError(
+            422,
+            "this Idempotency-Key was already used with a different request body; use a new key",
+            slug="idempotency-key-reused",
+        )
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id, options=[selectinload(Job.artifacts)])
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    dataset_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Job], str | None]:
+    query = select(Job).options(selectinload(Job.artifacts))
+    if status is not None:
+        query = query.where(Job.status == status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if dataset_id is not None:
+        query = query.where(Job.dataset_id == dataset_id)
+    return page_newest_first(session, query, Job.id, cursor, limit)
+
+
+def list_events(session: Session, job_id: str, *, after: int, limit: int) -> list[JobEvent]:
+    query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after).order_by(JobEvent.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def _transition(session: Session, job_id: str, expected: JobStatus, *, owner: str | None = None, **values: Any) -> bool:
+    query = update(Job).where(Job.id == job_id, Job.status == expected)
+    if owner is not None:
+        query = query.where(Job.worker_id == owner)
+    return session.execute(query.values(**values)).rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_cancel(session: Session, job_id: str) -> Job:
+    """A queued job is canceled at once; a running one is flagged and its worker stops at its next check."""
+    job = get_job(session, job_id)
+    if job.status.is_terminal:
+        raise ProblemError(
+            409, f"job {job_id!r} already finished with status {job.status.value!r}", slug="job-finished"
+        )
+    if _transition(
+        session, job_id, JobStatus.QUEUED, status=JobStatus.CANCELED, cancel_requested=True, finished_at=utcnow()
+    ):
+        _status_event(session, job_id, JobStatus.CANCELED, "canceled before it started")
+    elif _transition(session, job_id, JobStatus.RUNNING, cancel_requested=True):
+        add_event(session, job_id, "status", message="cancellation requested", data={"status": JobStatus.RUNNING.value})
+    else:
+        session.rollback()
+        return request_cancel(session, job_id)  # it finished or started in between: decide again
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+def dataset_in_use(session: Session, dataset_id: str) -> bool:
+    query = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES)).limit(1)
+    return session.scalar(query) is not None
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+
+def claim(session: Session, job_id: str, worker_id: str, lease_s: float) -> bool:
+    """``queued`` -> ``running`` for exactly one worker; a duplicate delivery finds nothing to claim."""
+    now = utcnow()
+    job = session.get(Job, job_id)
+    if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
+        return False
+    attempt = job.attempt + 1
+    claimed = _transition(
+        session,
+        job_id,
+        JobStatus.QUEUED,
+        status=JobStatus.RUNNING,
+        attempt=attempt,
+        worker_id=worker_id,
+        lease_until=now + timedelta(seconds=lease_s),
+        started_at=job.started_at or now,
+        error=None,
+    )
+    if claimed:
+        _status_event(session, job_id, JobStatus.RUNNING, f"attempt {attempt} started", attempt=attempt)
+    return claimed
+
+
+def renew_lease(session: Session, job_id: str, worker_id: str, lease_s: float) -> bool:
+    """False when this worker no longer owns the job (the reaper took it back): the worker must stop."""
+    return _transition(
+        session, job_id, JobStatus.RUNNING, owner=worker_id, lease_until=utcnow() + timedelta(seconds=lease_s)
+    )
+
+
+def record_progress(
+    session: Session, job_id: str, worker_id: str, stage: str, progress: float, message: str, metrics: dict[str, float]
+) -> bool:
+    if not _transition(session, job_id, JobStatus.RUNNING, owner=worker_id, stage=stage, progress=progress):
+        return False
+    add_event(session, job_id, "progress", stage=stage, progress=progress, message=message, data=metrics)
+    return True
+
+
+def is_cancel_requested(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def finish(
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    status: JobStatus,
+    *,
+    error: dict[str, str] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> bool:
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": utcnow(),
+        "lease_until": None,
+        "error": error,
+        "metrics": metrics,
+    }
+    if status == JobStatus.SUCCEEDED:
+        values |= {"progress": 1.0, "stage": "done"}
+    if not _transition(session, job_id, JobStatus.RUNNING, owner=worker_id, **values):
+        return False
+    _status_event(session, job_id, status, error["message"] if error else "", **({"error": error} if error else {}))
+    return True
+
+
+def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
+    """Jobs whose worker stopped heart-beating: back to ``queued`` while attempts remain, else ``failed``.
+    Returns the re-queued ids; the caller rings their doorbells after committing."""
+    now = now or utcnow()
+    expired = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_until < now)).all()
+    requeued = []
+    for job in expired:
+        lease_guard = {"owner": job.worker_id}
+        if job.cancel_requested:
+            if _transition(
+                session,
+                job.id,
+                JobStatus.RUNNING,
+                **lease_guard,
+                status=JobStatus.CANCELED,
+                finished_at=now,
+                lease_until=None,
+            ):
+                _status_event(session, job.id, JobStatus.CANCELED, "canceled; its worker had stopped")
+        elif job.attempt < job.max_attempts:
+            if _transition(
+                session,
+                job.id,
+                JobStatus.RUNNING,
+                **lease_guard,
+                status=JobStatus.QUEUED,
+                worker_id=None,
+                lease_until=None,
+                doorbell_at=None,
+            ):
+                _status_event(session, job.id, JobStatus.QUEUED, f"worker lost during attempt {job.attempt}; re-queued")
+                requeued.append(job.id)
+        else:
+            error = {"type": "lease_expired", "message": f"the worker was lost {job.attempt} times; giving up"}
+            if _transition(
+                session,
+                job.id,
+                JobStatus.RUNNING,
+                **lease_guard,
+                status=JobStatus.FAILED,
+                finished_at=now,
+                lease_until=None,
+                error=error,
+            ):
+                _status_event(session, job.id, JobStatus.FAILED, error["message"], error=error)
+    return requeued
+
+
+def unrung_jobs(session: Session) -> list[tuple[str, str]]:
+    """(id, queue) of queued jobs whose doorbell never reached the broker."""
+    query = select(Job.id, Job.queue).where(Job.status == JobStatus.QUEUED, Job.doorbell_at.is_(None))
+    return [(row.id, row.queue) for row in session.execute(query)]
+
+
+def mark_rung(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(doorbell_at=utcnow()))

@@ -1,0 +1,255 @@
+"""Fixtures for the service tests (API, worker, end to end), imported explicitly by those modules.
+
+Every test gets its own data folder. The database and broker are the embedded defaults (SQLite,
+filesystem broker) unless ``CONDENSE_TEST_DATABASE_URL`` / ``CONDENSE_TEST_BROKER_URL`` point at a
+Postgres / Redis (CI), which are then wiped before each use.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app import launch
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.migrate import upgrade_to_head
+from app.main import create_app
+from app.models import Base
+from engine.data import load_dataset, save_npz
+from tests.conftest import shared_datasets_dir
+from worker.celery_app import create_celery
+
+TEST_DATABASE_ENV = "CONDENSE_TEST_DATABASE_URL"
+TEST_BROKER_ENV = "CONDENSE_TEST_BROKER_URL"
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+# Intervals short enough that progress, cancellation and lease expiry show up within a test.
+FAST_INTERVALS = {
+    "CONDENSE_PROGRESS_INTERVAL_S": "0.2",
+    "CONDENSE_CANCEL_CHECK_INTERVAL_S": "0.2",
+    "CONDENSE_EVENTS_POLL_INTERVAL_S": "0.1",
+    "CONDENSE_REAPER_INTERVAL_S": "1",
+    "CONDENSE_LEASE_S": "6",
+}
+
+
+def _wipe_external_backends() -> None:
+    if url := os.environ.get(TEST_DATABASE_ENV):
+        db = Database(url)
+        Base.metadata.drop_all(db.engine)
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.dispose()
+    if url := os.environ.get(TEST_BROKER_ENV):
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+def service_environment(data_dir: Path) -> dict[str, str]:
+    """``CONDENSE_*`` variables for one isolated service (wiping any external database and broker)."""
+    _wipe_external_backends()
+    env = {"CONDENSE_DATA_DIR": str(data_dir), **FAST_INTERVALS}
+    if url := os.environ.get(TEST_DATABASE_ENV):
+        env["CONDENSE_DATABASE_URL"] = url
+    if url := os.environ.get(TEST_BROKER_ENV):
+        env["CONDENSE_BROKER_URL"] = url
+    return env
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key, value in service_environment(tmp_path / "data").items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    settings.ensure_folders()
+    upgrade_to_head(settings.database_url)
+    return settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    data = gzip.decompress(path.read_bytes())
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _per_class(y: np.ndarray, per_class: int) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
+
+
+@pytest.fixture(scope="session")
+def real_subset_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real dataset as an .npz: 60 train / 20 test MNIST images per class, else the built-in digits."""
+    path = tmp_path_factory.mktemp("datasets") / "mnist-subset.npz"
+    shared = shared_datasets_dir()
+    if shared is not None and (shared / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        x, y = (
+            _read_idx(shared / "mnist/train-images-idx3-ubyte.gz"),
+            _read_idx(shared / "mnist/train-labels-idx1-ubyte.gz"),
+        )
+        xt, yt = (
+            _read_idx(shared / "mnist/t10k-images-idx3-ubyte.gz"),
+            _read_idx(shared / "mnist/t10k-labels-idx1-ubyte.gz"),
+        )
+        train, test = _per_class(y, 60), _per_class(yt, 20)
+        save_npz(
+            path,
+            x[train][:, None],
+            y[train],
+            x_test=xt[test][:, None],
+            y_test=yt[test],
+            classes=[str(c) for c in range(10)],
+        )
+    else:
+        ds = load_dataset("builtin:digits")
+        save_npz(path, ds.x_train, ds.y_train, x_test=ds.x_test, y_test=ds.y_test, classes=ds.classes)
+    return path
+
+
+def random_npz_bytes(n: int = 120, classes: int = 3, side: int = 8, seed: int = 0) -> bytes:
+    """A small valid .npz with random pixels (for tests about the upload path, not about accuracy)."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    np.savez(buffer, x=rng.integers(0, 256, (n, 1, side, side), dtype=np.uint8), y=np.arange(n) % classes)
+    return buffer.getvalue()
+
+
+def tiny_prune_spec(dataset_id: str, **overrides: Any) -> dict[str, Any]:
+    """A prune job that finishes in seconds on two CPU cores."""
+    spec: dict[str, Any] = {
+        "kind": "prune",
+        "dataset_id": dataset_id,
+        "method": "el2n",
+        "keep_fraction": 0.3,
+        "device": "cpu",
+        "proxy": {"epochs": 1, "width": 8, "batch_size": 64},
+        "evaluation": {"seeds": 1, "epochs": 1, "width": 8, "compare_random": True, "full_data": False},
+    }
+    return spec | overrides
+
+
+def wait_for_job(
+    client: httpx.Client | TestClient, job_id: str, statuses: set[str], timeout_s: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout_s} s; last: {job}")
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail", "instance"} <= body.keys()
+    assert body["status"] == status
+    if field is not None:
+        assert field in [e["field"] for e in body.get("errors", [])], body
+    return body
+
+
+def run_job_in_process(settings: Settings, job_id: str, worker_id: str = "test-worker") -> None:
+    """What a Celery worker does with a doorbell, without Celery: for fast worker and artifact tests."""
+    from worker.runner import WorkerContext, run_job
+
+    context = WorkerContext.create(settings)
+    try:
+        run_job(context, job_id, worker_id)
+    finally:
+        context.db.dispose()
+
+
+@dataclass
+class LiveService:
+    """A real API (uvicorn) and a real Celery worker, as subprocesses, on one isolated data folder."""
+
+    base_url: str
+    client: httpx.Client
+    settings: Settings
+    env: dict[str, str]
+    logs: Path
+    worker: subprocess.Popen[bytes] | None = None
+
+    def start_worker(self) -> None:
+        self.worker = launch.start_worker(self.env, self.logs / "worker.log")
+        _wait_for_worker(self.settings, self.worker)
+
+
+@pytest.fixture(scope="module")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    root = tmp_path_factory.mktemp("service")
+    overrides = service_environment(root / "data")
+    env = launch.service_env(overrides, isolated=True)
+    settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in overrides.items()})
+    port = launch.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    api = launch.start_api(env, port, root / "api.log")
+    service = None
+    try:
+        launch.wait_ready(base_url, api)
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            service = LiveService(base_url, client, settings, env, root)
+            service.start_worker()
+            yield service
+    finally:
+        for proc in (service and service.worker, api):
+            if proc is not None:
+                launch.stop(proc)
+        for log in ("api.log", "worker.log"):
+            if (root / log).exists():
+                print(f"----- {log} (tail) -----\n" + "\n".join((root / log).read_text().splitlines()[-40:]))
+
+
+def _wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Until the worker answers a remote-control ping (which also proves the broker's fanout works)."""
+    control = create_celery(settings).control
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}")
+        if control.ping(timeout=0.5):
+            return
+    raise TimeoutError("the worker did not answer a ping")
+
+
+def follow_events(client: httpx.Client, job_id: str, timeout_s: float = 300) -> list[dict[str, Any]]:
+    """Reads the job's SSE stream until the server ends it (the job finished); returns the events."""
+    events = []
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=timeout_s) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line.split(":", 1)[1]))
+    return events

@@ -1,0 +1,110 @@
+"""End to end: a real API and a real Celery worker process, a real dataset, HTTP only.
+
+Runs on the embedded default (SQLite, filesystem broker) and, when CONDENSE_TEST_DATABASE_URL and
+CONDENSE_TEST_BROKER_URL are set, on Postgres and Redis.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data import load_dataset
+from tests.service_fixtures import (  # noqa: F401 - fixtures
+    LiveService,
+    follow_events,
+    live_service,
+    real_subset_npz,
+    tiny_prune_spec,
+    wait_for_job,
+)
+
+pytestmark = pytest.mark.slow
+KEEP = 150
+
+
+@pytest.fixture(scope="module")
+def dataset(live_service: LiveService, real_subset_npz: Path) -> dict:
+    with real_subset_npz.open("rb") as f:
+        response = live_service.client.post("/v1/datasets", files={"file": (real_subset_npz.name, f)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path: Path) -> None:
+    client = live_service.client
+    spec = tiny_prune_spec(dataset["id"], keep_fraction=None, keep_count=KEEP, proxy={"epochs": 2, "width": 16})
+    submitted = client.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "e2e-1"})
+    assert submitted.status_code == 202
+    job_id = submitted.json()["id"]
+    assert client.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "e2e-1"}).json()["id"] == job_id
+
+    events = follow_events(client, job_id)
+    statuses = [e["data"]["status"] for e in events if e["type"] == "status"]
+    assert statuses == ["queued", "running", "succeeded"]
+    progress = [e["progress"] for e in events if e["type"] == "progress"]
+    assert len(progress) >= 2 and progress == sorted(progress)
+
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempt"] == 1 and job["progress"] == 1.0
+    assert job["metrics"]["kept"] == KEEP and 0 <= job["metrics"]["subset_accuracy"]["mean"] <= 1
+
+    files = {}
+    for artifact in job["artifacts"]:
+        response = client.get(artifact["url"])
+        assert response.status_code == 200 and response.headers["content-type"] == artifact["content_type"]
+        assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
+        files[artifact["name"]] = response.content
+    assert set(files) == {
+        "scores.npy",
+        "ranking.npy",
+        "indices.npy",
+        "scores.csv",
+        "indices.json",
+        "coreset.npz",
+        "report.json",
+    }
+
+    num_train = dataset["splits"]["train"]
+    indices = np.load(io.BytesIO(files["indices.npy"]))
+    assert len(indices) == KEEP and len(np.unique(indices)) == KEEP
+    assert indices.min() >= 0 and indices.max() < num_train
+    scores = np.load(io.BytesIO(files["scores.npy"]))
+    assert scores.shape == (num_train,) and np.isfinite(scores).all()
+    assert sorted(np.load(io.BytesIO(files["ranking.npy"])).tolist()) == list(range(num_train))
+    assert json.loads(files["indices.json"])["indices"] == indices.tolist()
+    rows = list(csv.DictReader(io.StringIO(files["scores.csv"].decode())))
+    assert len(rows) == num_train and sum(int(r["selected"]) for r in rows) == KEEP
+    report = json.loads(files["report.json"])
+    assert report["config"]["method"] == "el2n" and report["selection"]["kept"] == KEEP
+
+    coreset = tmp_path / "coreset.npz"
+    coreset.write_bytes(files["coreset.npz"])
+    reloaded = load_dataset(coreset)
+    assert len(reloaded.y_train) == KEEP and len(reloaded.y_test) == dataset["splits"]["test"]
+
+    url = job["artifacts"][0]["url"]
+    etag = client.get(url).headers["etag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    ranged = client.get(url, headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and len(ranged.content) == 10
+
+
+def test_running_job_is_canceled(live_service: LiveService, dataset: dict) -> None:
+    client = live_service.client
+    spec = tiny_prune_spec(dataset["id"], proxy={"epochs": 500, "width": 16})
+    job_id = client.post("/v1/jobs", json=spec).json()["id"]
+    wait_for_job(client, job_id, {"running"})
+    canceled = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["cancel_requested"]
+    events = follow_events(client, job_id, timeout_s=60)  # ends once the worker has stopped the job
+    assert events[-1]["data"]["status"] == "canceled"
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "canceled" and job["artifacts"] == [] and job["finished_at"]
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409

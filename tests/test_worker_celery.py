@@ -1,0 +1,43 @@
+"""Celery delivery settings and queue routing (the parts a misconfiguration would silently break)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.config import Settings
+from app.services.jobs import queue_for
+from worker.celery_app import RUN_JOB_TASK, create_celery
+
+
+def test_delivery_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, task_soft_time_limit_s=100, task_time_limit_s=200)
+    conf = create_celery(settings).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert (conf.task_soft_time_limit, conf.task_time_limit) == (100, 200)
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+    assert {q.name for q in conf.task_queues} == {"cpu", "gpu"}
+    # The embedded broker keeps its folders under the data dir, and never runs tasks in-process.
+    assert conf.broker_transport_options["data_folder_in"].startswith(str(tmp_path))
+    assert not conf.task_always_eager
+
+
+def test_task_is_registered() -> None:
+    import worker.tasks  # noqa: F401 - registers the task
+    from worker.celery_app import celery_app
+
+    assert RUN_JOB_TASK in celery_app.tasks
+
+
+@pytest.mark.parametrize(
+    ("device", "gpu_worker", "queue"),
+    [("cpu", True, "cpu"), ("cuda", False, "gpu"), ("auto", False, "cpu"), ("auto", True, "gpu")],
+)
+def test_device_routing(tmp_path, device: str, gpu_worker: bool, queue: str) -> None:  # type: ignore[no-untyped-def]
+    assert queue_for(device, Settings(data_dir=tmp_path, gpu_worker_available=gpu_worker)) == queue
+
+
+def test_production_refuses_embedded_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="CONDENSE_DATABASE_URL"):
+        Settings(data_dir=tmp_path, environment="production")

@@ -1,0 +1,145 @@
+"""The worker's job runner, in-process: claims, leases, the reaper, progress, cancellation, failures."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.models import Job, JobStatus, utcnow
+from app.services import jobs
+from engine.progress import ProgressEvent
+from tests.service_fixtures import (  # noqa: F401 - fixtures
+    client,
+    db,
+    random_npz_bytes,
+    run_job_in_process,
+    settings,
+    tiny_prune_spec,
+    wait_for_job,
+)
+from worker.lease import LeaseKeeper
+from worker.runner import DatabaseTracker, WorkerContext
+
+
+@pytest.fixture
+def job_id(client: TestClient) -> str:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    return client.post("/v1/jobs", json=tiny_prune_spec(dataset_id)).json()["id"]
+
+
+def claim(db: Database, job_id: str, worker: str, lease_s: float = 60) -> bool:
+    with db.session() as session:
+        return jobs.claim(session, job_id, worker, lease_s)
+
+
+def expire_lease(db: Database, job_id: str) -> None:
+    with db.session() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1)))
+
+
+def read(db: Database, job_id: str) -> Job:
+    with db.session() as session:
+        return jobs.get_job(session, job_id)
+
+
+def test_claim_is_compare_and_set(db: Database, job_id: str) -> None:
+    assert claim(db, job_id, "a")
+    assert not claim(db, job_id, "b")  # a duplicate delivery finds the job already running
+    job = read(db, job_id)
+    assert (job.status, job.attempt, job.worker_id) == (JobStatus.RUNNING, 1, "a")
+
+
+def test_job_runs_to_success(client: TestClient, settings: Settings, job_id: str) -> None:
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job["error"]
+    assert (job["attempt"], job["progress"], job["stage"]) == (1, 1.0, "done")
+    assert job["started_at"] <= job["finished_at"]
+    assert job["metrics"]["fraction"] == pytest.approx(0.3, abs=0.01)
+    assert {"subset_accuracy", "random_accuracy"} <= job["metrics"].keys()
+    events = client.get(f"/v1/jobs/{job_id}/events.json").json()["data"]
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == ["queued", "running", "succeeded"]
+    progress = [e["progress"] for e in events if e["type"] == "progress"]
+    assert progress and progress == sorted(progress)
+    assert not (settings.work_root / job_id).exists()  # checkpoints are only kept for a redelivery
+
+    run_job_in_process(settings, job_id, worker_id="late-duplicate")  # a redelivered doorbell changes nothing
+    assert client.get(f"/v1/jobs/{job_id}").json() == job
+
+
+def test_running_job_is_canceled(client: TestClient, settings: Settings, db: Database) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    spec = tiny_prune_spec(dataset_id, proxy={"epochs": 200, "width": 8})
+    job_id = client.post("/v1/jobs", json=spec).json()["id"]
+    worker = threading.Thread(target=run_job_in_process, args=(settings, job_id))
+    worker.start()
+    wait_for_job(client, job_id, {"running"})
+    assert client.post(f"/v1/jobs/{job_id}/cancel").json()["cancel_requested"]
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    job = read(db, job_id)
+    assert job.status == JobStatus.CANCELED and job.finished_at is not None and job.artifacts == []
+
+
+def test_failure_is_recorded(client: TestClient, settings: Settings, db: Database) -> None:
+    dataset = client.post("/v1/datasets", files={"file": ("d.npz", random_npz_bytes())}).json()
+    job_id = client.post("/v1/jobs", json=tiny_prune_spec(dataset["id"])).json()["id"]
+    for blob in settings.blob_root.rglob("*.npz"):
+        blob.write_bytes(b"corrupted on disk")
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "dataset_invalid" and job["error"]["message"]
+
+
+def test_reaper_requeues_then_gives_up(db: Database, settings: Settings, job_id: str) -> None:
+    for attempt in range(1, settings.max_attempts + 1):
+        assert claim(db, job_id, f"worker-{attempt}")
+        expire_lease(db, job_id)
+        with db.session() as session:
+            requeued = jobs.reap_expired(session)
+        job = read(db, job_id)
+        if attempt < settings.max_attempts:
+            assert requeued == [job_id]
+            assert (job.status, job.worker_id, job.doorbell_at) == (JobStatus.QUEUED, None, None)
+            with db.session() as session:
+                assert (job_id, "cpu") in jobs.unrung_jobs(session)  # the reaper rings it again
+        else:
+            assert requeued == []
+            assert job.status == JobStatus.FAILED and job.error == {
+                "type": "lease_expired",
+                "message": f"the worker was lost {attempt} times; giving up",
+            }
+
+
+def test_lost_lease_is_noticed(db: Database, settings: Settings, job_id: str) -> None:
+    assert claim(db, job_id, "slow-worker", lease_s=0.6)
+    with LeaseKeeper(db, job_id, "slow-worker", lease_s=0.6) as lease:
+        assert not lease.lost.wait(0.5)  # renewed while it still owns the job
+        expire_lease(db, job_id)
+        with db.session() as session:
+            jobs.reap_expired(session)
+        assert lease.lost.wait(2)
+    with db.session() as session:
+        assert not jobs.finish(session, job_id, "slow-worker", JobStatus.SUCCEEDED)  # cannot overwrite the re-queue
+    assert read(db, job_id).status == JobStatus.QUEUED
+
+
+def test_progress_is_throttled_but_stage_changes_are_kept(db: Database, settings: Settings, job_id: str) -> None:
+    assert claim(db, job_id, "w")
+    context = WorkerContext(settings.model_copy(update={"progress_interval_s": 60}), db, None)  # type: ignore[arg-type]
+    lease = LeaseKeeper(db, job_id, "w", 60)
+    tracker = DatabaseTracker(context, job_id, "w", lease)
+    for i in range(50):
+        tracker.on_progress(ProgressEvent("proxy_training", i / 100))
+    tracker.on_progress(ProgressEvent("evaluate_subset", 0.6))
+    with db.session() as session:
+        progress = [e for e in jobs.list_events(session, job_id, after=0, limit=100) if e.type == "progress"]
+    assert [(e.stage, e.progress) for e in progress] == [("proxy_training", 0.0), ("evaluate_subset", 0.6)]
+    assert read(db, job_id).progress == 0.6

@@ -1,0 +1,79 @@
+"""Background threads that keep the database's view of workers honest.
+
+``LeaseKeeper`` renews the lease of the job this process runs; if it cannot (the reaper gave the job
+to someone else) it raises the ``lost`` flag and the job stops at its next cancellation check.
+``Reaper`` runs in each worker's main process and recovers jobs whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+from app.core.db import Database
+from app.services import jobs
+from app.services.doorbell import Doorbell
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, db: Database, job_id: str, worker_id: str, lease_s: float) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        # Renew three times per lease, so one slow database round-trip does not lose the job.
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                with self.db.session() as session:
+                    owned = jobs.renew_lease(session, self.job_id, self.worker_id, self.lease_s)
+            except Exception:
+                log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+                continue
+            if not owned:
+                log.warning("job %s is no longer leased to %s; stopping it", self.job_id, self.worker_id)
+                self.lost.set()
+                return
+
+
+class Reaper:
+    def __init__(self, doorbell: Doorbell, interval_s: float) -> None:
+        self.doorbell = doorbell
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                rung = self.doorbell.reap()
+                if rung:
+                    log.info("reaper re-rang the doorbell for %s", ", ".join(rung))
+            except Exception:
+                log.warning("reaper pass failed", exc_info=True)
+            if self._stop.wait(self.interval_s):
+                return
