@@ -18,6 +18,7 @@ from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, S
 from engine.progress import Tracker
 from engine.scores import score_names
 from engine.select import SelectionError
+from engine.visualize import save_selection_preview
 
 console = Console()
 Method = Enum("Method", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
@@ -77,7 +78,7 @@ def print_report(report: dict) -> None:
 
 def prune(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, preview.png.")],
     method: Annotated[Method, typer.Option(help="Pruning score.")] = Method["el2n"],  # type: ignore[valid-type]
     keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = 0.1,
     class_balanced: Annotated[bool, typer.Option("--class-balanced/--global", help="Select within each class (keeping class proportions) or over all samples.")] = True,
@@ -147,6 +148,7 @@ def prune(
         console.print(f"[red]error[/] in selection: {exc}")
         raise typer.Exit(2) from None
     result.write(out)
+    save_selection_preview(dataset, result.ranking, result.indices, out / "preview.png")
     print_report(result.report)
     console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
 

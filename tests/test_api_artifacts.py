@@ -27,6 +27,7 @@ EXPECTED = {
     "indices.json": "application/json",
     "coreset.npz": "application/zip",
     "report.json": "application/json",
+    "preview.png": "image/png",
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine.data import load_dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
@@ -69,6 +70,7 @@ def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path
         "indices.json",
         "coreset.npz",
         "report.json",
+        "preview.png",
     }
 
     num_train = dataset["splits"]["train"]
@@ -83,6 +85,9 @@ def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path
     assert len(rows) == num_train and sum(int(r["selected"]) for r in rows) == KEEP
     report = json.loads(files["report.json"])
     assert report["config"]["method"] == "el2n" and report["selection"]["kept"] == KEEP
+
+    preview = Image.open(io.BytesIO(files["preview.png"]))
+    assert preview.format == "PNG" and min(preview.size) >= 256
 
     coreset = tmp_path / "coreset.npz"
     coreset.write_bytes(files["coreset.npz"])

@@ -1,8 +1,9 @@
 """Turns a prune result into downloadable files and records them as blobs.
 
 Besides the engine's own ``.npy``/``report.json`` files, every result gets plain-text forms
-(``scores.csv``, ``indices.json``) for people not using Python, and ``coreset.npz``: the kept
-subset as a dataset that can be uploaded again or loaded with the engine.
+(``scores.csv``, ``indices.json``) for people not using Python, ``coreset.npz``: the kept
+subset as a dataset that can be uploaded again or loaded with the engine, and ``preview.png``:
+the most important kept images of each class, one row per class.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from app.models import Artifact
 from engine.data.dataset import ImageDataset
 from engine.data.export import save_npz
 from engine.pipeline.prune import PruneResult
+from engine.visualize import save_selection_preview
 
 CONTENT_TYPES = {
     ".npy": "application/octet-stream",
     ".npz": "application/zip",
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",
+    ".png": "image/png",
 }
 
 
@@ -38,6 +41,7 @@ def write_prune_artifacts(result: PruneResult, dataset: ImageDataset, out_dir: P
         coreset, subset.x_train, subset.y_train, x_test=subset.x_test, y_test=subset.y_test, classes=subset.classes
     )
     paths.append(coreset)
+    paths.append(save_selection_preview(dataset, result.ranking, result.indices, out_dir / "preview.png"))
     return paths
 
 
