@@ -20,7 +20,7 @@ def feed_epochs(name: str, probs: torch.Tensor, targets: torch.Tensor, **params)
     epochs, n, c = probs.shape
     acc = get_score(name).accumulator(n, c, epochs, CPU, **params)
     for e in range(epochs):
-        acc.on_epoch(e + 1, probs[e], targets)
+        acc.on_epoch(e + 1, probs[e].log(), probs[e], targets)
     return acc.result()
 
 
@@ -82,15 +82,15 @@ def test_forgetting_counts_correct_to_wrong_transitions_and_unlearned_count_most
     script = [[1, 1, 0], [0, 1, 0], [1, 1, 0], [0, 1, 0]]
     for epoch, row in enumerate(script, start=1):
         logits = torch.tensor([[1.0, 0.0] if ok else [0.0, 1.0] for ok in row])
-        acc.on_batch(epoch, torch.arange(3), logits, targets)
+        acc.on_epoch(epoch, logits, logits.softmax(1), targets)
     assert acc.result().tolist() == [2, 0, 4 + 1]
 
 
 def test_aum_averages_the_assigned_minus_largest_other_logit() -> None:
     acc = get_score("aum").accumulator(2, 3, 2, CPU)
     targets = torch.tensor([0, 1])
-    acc.on_batch(1, torch.arange(2), torch.tensor([[3.0, 1.0, 2.0], [0.0, 1.0, 4.0]]), targets)
-    acc.on_batch(2, torch.arange(2), torch.tensor([[1.0, 1.0, 0.0], [0.0, 5.0, 1.0]]), targets)
+    for epoch, logits in enumerate([[[3.0, 1.0, 2.0], [0.0, 1.0, 4.0]], [[1.0, 1.0, 0.0], [0.0, 5.0, 1.0]]], start=1):
+        acc.on_epoch(epoch, torch.tensor(logits), torch.tensor(logits).softmax(1), targets)
     np.testing.assert_allclose(acc.result(), [(1 + 0) / 2, (-3 + 4) / 2])
 
 
@@ -135,8 +135,7 @@ def test_accumulator_state_round_trips_for_checkpoint_resume(name: str) -> None:
 
     def run(acc, epochs):
         for e in epochs:
-            acc.on_batch(e, torch.arange(5), logits[e - 1], targets)
-            acc.on_epoch(e, probs[e - 1], targets)
+            acc.on_epoch(e, logits[e - 1], probs[e - 1], targets)
             if e in acc.eval_epochs:
                 acc.on_eval(e, logits[e - 1], feats, targets)
 

@@ -28,10 +28,9 @@ class AUMAccumulator(ScoreAccumulator):
         self.margin_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
         self.count = torch.zeros(num_samples, dtype=torch.int32, device=device)
 
-    def on_batch(self, epoch: int, index: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        hard = targets if targets.dim() == 1 else targets.argmax(1)
-        self.margin_sum.index_add_(0, index, margin(logits, hard).double())
-        self.count.index_add_(0, index, torch.ones_like(index, dtype=torch.int32))
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.margin_sum += margin(logits, targets).double()
+        self.count += 1
 
     def result(self) -> np.ndarray:
         return to_numpy(self.margin_sum / self.count.clamp(min=1))

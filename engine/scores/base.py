@@ -29,11 +29,9 @@ class ScoreAccumulator:
         """Epochs after which this score needs an in-order evaluation pass over the training set."""
         return frozenset()
 
-    def on_batch(self, epoch: int, index: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        """Every training presentation of a minibatch (logits from the training forward pass)."""
-
-    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
-        """End of an epoch: each sample's softmax from its training presentation this epoch, in original order."""
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        """End of an epoch: each sample's logits and softmax from its one training presentation this
+        epoch, in original order (the loop shows every sample exactly once per epoch)."""
 
     def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
         """An evaluation pass (eval mode, no augmentation) over the whole training set, in original order."""

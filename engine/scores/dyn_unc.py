@@ -25,7 +25,7 @@ class DynUncAccumulator(ScoreAccumulator):
         self.std_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
         self.windows = torch.zeros((), dtype=torch.int64, device=device)
 
-    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
         self.ring[:, (epoch - 1) % self.window] = probs.gather(1, targets.view(-1, 1)).squeeze(1)
         if epoch >= self.window:
             self.std_sum += self.ring.std(dim=1, unbiased=False).double()

@@ -39,7 +39,7 @@ class EVAAccumulator(ScoreAccumulator):
         self.squares = torch.zeros(2, num_samples, dtype=torch.float64, device=device)
         self.counts = torch.zeros(2, dtype=torch.float64, device=device)
 
-    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
         s = error_l2(probs, targets).double()
         for w, (lo, hi) in enumerate((self.early, self.late)):
             if lo <= epoch <= hi:

@@ -25,13 +25,11 @@ class ForgettingAccumulator(ScoreAccumulator):
         self.events = torch.zeros(num_samples, dtype=torch.int32, device=device)
         self.ever_learned = torch.zeros(num_samples, dtype=torch.bool, device=device)
 
-    def on_batch(self, epoch: int, index: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        hard = targets if targets.dim() == 1 else targets.argmax(1)
-        correct = logits.argmax(1) == hard
-        forgotten = self.prev_correct[index] & ~correct
-        self.events[index] += forgotten.int()
-        self.prev_correct[index] = correct
-        self.ever_learned[index] |= correct
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        correct = logits.argmax(1) == targets
+        self.events += (self.prev_correct & ~correct).int()
+        self.prev_correct = correct
+        self.ever_learned |= correct
 
     def result(self) -> np.ndarray:
         never = torch.full_like(self.events, self.epochs + 1)

@@ -54,7 +54,7 @@ class TDDSAccumulator(ScoreAccumulator):
         self.score = torch.zeros(num_samples, dtype=torch.float64, device=device)
         self.windows_done = torch.zeros((), dtype=torch.int64, device=device)
 
-    def on_epoch(self, epoch: int, probs: torch.Tensor, targets: torch.Tensor) -> None:
+    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
         if not self.start <= epoch <= self.end:
             return
         if epoch > self.start:

@@ -1,9 +1,11 @@
 """Records per-sample training dynamics for many scores during ONE training run.
 
-The recorder collects each sample's softmax from its training presentation into a single
-(N, C) epoch buffer and hands it to every score accumulator at the end of the epoch; scores that
-need every presentation (forgetting, AUM) also see each minibatch. Memory is the epoch buffer plus
-each accumulator's bounded state, independent of the number of epochs.
+Per minibatch the recorder only copies the training logits into one (N, C) epoch buffer; at the
+end of the epoch every accumulator folds the whole buffer at once. Every sample is presented once
+per epoch, so this equals per-presentation bookkeeping (forgetting, AUM) while replacing hundreds
+of tiny per-batch kernels with a few large ones: on a busy CPU each tiny kernel can wait a whole
+scheduler slice for its threads. Memory is the epoch buffer plus each accumulator's bounded
+state, independent of the number of epochs.
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ class DynamicsRecorder:
         self.accumulators = accumulators
         first = next(iter(accumulators.values()))
         self.device = first.device
-        self.targets = targets.to(self.device)
-        self.epoch_probs = torch.zeros(len(targets), num_classes, device=self.device)
+        hard = targets if targets.dim() == 1 else targets.argmax(1)
+        self.targets = hard.to(self.device)
+        self.epoch_logits = torch.zeros(len(targets), num_classes, device=self.device)
         self.eval_epochs = frozenset().union(*(acc.eval_epochs for acc in accumulators.values()))
 
     def on_batch(self, epoch: int, index: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        self.epoch_probs[index] = logits.softmax(1)
-        for acc in self.accumulators.values():
-            acc.on_batch(epoch, index, logits, targets)
+        self.epoch_logits[index] = logits
 
     def on_epoch_end(self, epoch: int) -> None:
+        probs = self.epoch_logits.softmax(1)
         for acc in self.accumulators.values():
-            acc.on_epoch(epoch, self.epoch_probs, self.targets)
+            acc.on_epoch(epoch, self.epoch_logits, probs, self.targets)
 
     def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor) -> None:
         for acc in self.accumulators.values():
