@@ -43,7 +43,7 @@ class TestCreateJob:
         job = response.json()
         assert response.headers["location"] == f"/v1/jobs/{job['id']}"
         assert job["status"] == "queued" and job["attempt"] == 0 and job["artifacts"] == []
-        assert job["spec"]["method"] == "el2n" and job["spec"]["proxy"]["lr"] == 0.01  # defaults filled in
+        assert job["spec"]["method"] == "el2n" and job["spec"]["proxy"]["lr"] == 0.05  # defaults filled in
         assert "task" not in json.dumps(job)  # Celery's ids stay internal
         if settings.broker_url.startswith("filesystem://"):
             messages = list((settings.broker_folder / "queue").glob("*.cpu.msg"))
@@ -73,6 +73,7 @@ class TestCreateJob:
             ({"proxy": {"optimizer": "adam"}}, "proxy.optimizer"),
             ({"evaluation": {"seeds": 100}}, "evaluation.seeds"),
             ({"device": "tpu"}, "device"),
+            ({"mode": "ccs", "ccs_hard_cutoff": 1.0}, "ccs_hard_cutoff"),
             ({"dataset_id": "ds_missing"}, "dataset_id"),
             ({"kind": "distill"}, "kind"),
         ],

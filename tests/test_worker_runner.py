@@ -143,3 +143,15 @@ def test_progress_is_throttled_but_stage_changes_are_kept(db: Database, settings
         progress = [e for e in jobs.list_events(session, job_id, after=0, limit=100) if e.type == "progress"]
     assert [(e.stage, e.progress) for e in progress] == [("proxy_training", 0.0), ("evaluate_subset", 0.6)]
     assert read(db, job_id).progress == 0.6
+
+
+def test_spec_becomes_the_engine_config() -> None:
+    from app.schemas.jobs import PruneJobCreate
+    from worker.runner import prune_config
+
+    spec = PruneJobCreate.model_validate(
+        {"kind": "prune", "dataset_id": "ds_x", "method": "aum", "keep_count": 40, "mode": "ccs", "ccs_hard_cutoff": 0.2}
+    )
+    config = prune_config(spec)
+    assert (config.method, config.selection.keep, config.selection.mode) == ("aum", 40.0, "ccs")
+    assert config.selection.ccs_hard_cutoff == 0.2 and config.proxy.lr == spec.proxy.lr

@@ -100,7 +100,12 @@ def prune_config(spec: PruneJobCreate) -> PruneConfig:
     return PruneConfig(
         method=spec.method.value,
         selection=SelectionConfig(
-            keep=keep, mode=spec.mode, window=spec.window, class_balanced=spec.class_balanced, weights=spec.weights
+            keep=keep,
+            mode=spec.mode,
+            window=spec.window,
+            class_balanced=spec.class_balanced,
+            ccs_hard_cutoff=spec.ccs_hard_cutoff,
+            weights=spec.weights,
         ),
         proxy=ProxyConfig(
             model=spec.proxy.model.value,

@@ -16,6 +16,7 @@ from app.models import Job, JobStatus
 from app.schemas.common import Page, StrictModel
 from engine.models.registry import model_names
 from engine.pipeline.prune import method_names
+from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
 
 PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
@@ -30,7 +31,7 @@ class ProxyOptions(StrictModel):
     width: int = Field(64, ge=1, le=1024)
     epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(128, ge=1, le=8192)
-    lr: float = Field(0.01, gt=0, le=10)
+    lr: float = Field(ProxyConfig.lr, gt=0, le=10)
 
 
 class EvaluationOptions(StrictModel):
@@ -58,6 +59,9 @@ class PruneJobCreate(StrictModel):
     mode: SelectionMode = "hardest"
     window: tuple[float, float] | None = Field(None, description="[lo, hi] score quantiles kept in 'window' mode")
     class_balanced: bool = True
+    ccs_hard_cutoff: float = Field(
+        SelectionConfig.ccs_hard_cutoff, ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first"
+    )
     weights: bool = Field(False, description="also compute per-sample weights for the kept samples")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
