@@ -3,6 +3,7 @@
 from engine.evaluate.accuracy import (
     AccuracyStats,
     EvalSpec,
+    evaluate_tensors,
     evaluate_training_set,
     random_subset_like,
     test_accuracy,
@@ -12,6 +13,7 @@ from engine.evaluate.accuracy import (
 __all__ = [
     "AccuracyStats",
     "EvalSpec",
+    "evaluate_tensors",
     "evaluate_training_set",
     "random_subset_like",
     "test_accuracy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
+from engine.distill.augment import DSAugment
 from engine.models import create_model
 from engine.progress import Tracker
 from engine.seed import seed_everything
@@ -29,6 +31,8 @@ class EvalSpec:
     augment: bool = False
     seeds: int = 3
     device: str = "auto"
+    # DSA on every training batch, as distilled sets are evaluated in the literature (e.g. "color_crop").
+    dsa_strategy: str | None = None
 
 
 @dataclass
@@ -55,8 +59,16 @@ class AccuracyStats:
         }
 
 
-def test_accuracy(model: torch.nn.Module, dataset: ImageDataset, device: torch.device) -> tuple[float, np.ndarray]:
+TensorTransform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def test_accuracy(
+    model: torch.nn.Module, dataset: ImageDataset, device: torch.device, test_transform: TensorTransform | None = None
+) -> tuple[float, np.ndarray]:
+    """Accuracy on the test split; ``test_transform`` maps test images into the training space (e.g. ZCA)."""
     x, y = dataset.test_tensors()
+    if test_transform is not None:
+        x = test_transform(x)
     logits, _ = predict(model, x, device)
     pred = logits.argmax(1).cpu().numpy()
     truth = y.numpy()
@@ -76,8 +88,9 @@ def train_and_test(
     sample_weights: torch.Tensor | None = None,
     tracker: Tracker | None = None,
     stage: str = "evaluate",
+    test_transform: TensorTransform | None = None,
 ) -> tuple[float, np.ndarray]:
-    """One fresh model trained on (x, y) and scored on the dataset's test split."""
+    """One fresh model trained on (x, y) (hard labels or probabilities) and scored on the dataset's test split."""
     c, h, _ = dataset.image_shape
     seed_everything(seed)
     model = create_model(spec.model, channels=c, num_classes=dataset.num_classes, image_size=h, width=spec.width, depth=spec.depth)
@@ -86,8 +99,9 @@ def train_and_test(
     config = TrainConfig(
         epochs=spec.epochs, batch_size=batch, lr=spec.lr, augment=spec.augment, seed=seed, device=spec.device
     )
-    train_model(model, x, y, config, sample_weights=sample_weights, tracker=tracker, stage=stage)
-    return test_accuracy(model, dataset, resolve_device(spec.device))
+    augment_fn = DSAugment(spec.dsa_strategy) if spec.dsa_strategy else None
+    train_model(model, x, y, config, sample_weights=sample_weights, tracker=tracker, stage=stage, augment_fn=augment_fn)
+    return test_accuracy(model, dataset, resolve_device(spec.device), test_transform)
 
 
 def evaluate_training_set(
@@ -101,18 +115,34 @@ def evaluate_training_set(
     stage: str = "evaluate",
 ) -> AccuracyStats:
     """Accuracy mean and std over ``spec.seeds`` fresh models trained on ``indices`` (None = all data)."""
-    start = time.perf_counter()
-    tracker = tracker or Tracker()
     x_all, y_all = dataset.train_tensors()
     if indices is not None:
         idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
         x_all, y_all = x_all[idx], y_all[idx]
     weights = torch.from_numpy(np.asarray(sample_weights, dtype=np.float32)) if sample_weights is not None else None
+    return evaluate_tensors(dataset, x_all, y_all, spec, base_seed=base_seed, sample_weights=weights, tracker=tracker, stage=stage)
+
+
+def evaluate_tensors(
+    dataset: ImageDataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    spec: EvalSpec,
+    *,
+    base_seed: int = 0,
+    sample_weights: torch.Tensor | None = None,
+    tracker: Tracker | None = None,
+    stage: str = "evaluate",
+    test_transform: TensorTransform | None = None,
+) -> AccuracyStats:
+    """Accuracy mean and std over ``spec.seeds`` fresh models trained on given tensors (e.g. a synthetic set)."""
+    start = time.perf_counter()
+    tracker = tracker or Tracker()
     accs, per_class = [], []
     for s in range(spec.seeds):
         acc, pc = train_and_test(
-            dataset, x_all, y_all, spec, seed=base_seed + s, sample_weights=weights,
-            tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage=stage,
+            dataset, x, y, spec, seed=base_seed + s, sample_weights=sample_weights,
+            tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage=stage, test_transform=test_transform,
         )
         accs.append(acc)
         per_class.append(pc)
@@ -121,7 +151,7 @@ def evaluate_training_set(
         std=float(np.std(accs)),
         per_seed=[float(a) for a in accs],
         per_class=np.nanmean(np.stack(per_class), axis=0).tolist(),
-        train_size=len(x_all),
+        train_size=len(x),
         seconds=time.perf_counter() - start,
         model=spec.model,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +109,7 @@ def train_model(
     stage: str = "train",
     checkpoint: Path | None = None,
     stop_after: int | None = None,
+    augment_fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` on in-memory tensors.
 
@@ -124,6 +125,8 @@ def train_model(
         checkpoint: file to save after every epoch; if it exists, training resumes from it.
         stop_after: end after this epoch while keeping the schedule of the full ``config.epochs``
             (an "early epoch" snapshot such as EL2N's, without training the rest).
+        augment_fn: batch augmentation ``(x, generator) -> x`` used instead of ``config.augment``'s
+            crop-and-flip (e.g. DSA when training on a distilled set).
     """
     start_time = time.perf_counter()
     device = resolve_device(config.device)
@@ -164,7 +167,9 @@ def train_model(
                 tracker.report(stage, ((epoch - 1) + step / steps_per_epoch) / config.epochs, f"epoch {epoch}/{config.epochs}")
             idx_dev = idx.to(device)
             xb, yb = x_dev[idx_dev], y_dev[idx_dev]
-            if config.augment:
+            if augment_fn is not None:
+                xb = augment_fn(xb, generator)
+            elif config.augment:
                 xb = crop_flip(xb, generator)
             with autocast_for(device, config.amp):
                 logits = model(xb)

@@ -1,0 +1,208 @@
+"""Expert trajectories for trajectory matching: training, storage and reuse.
+
+An expert is a model trained on real data with plain SGD, its flattened parameters recorded at
+the start and after every epoch. Experts cost most of a trajectory-matching job, so they are kept
+in an :class:`ExpertStore` under a key made of everything they depend on (the exact training
+data, model, training config, data scheduler and seed); a later job with the same key reuses
+them. The service plugs its blob store into the same two-method interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn.utils import parameters_to_vector
+
+from engine.distill.augment import DSAugment
+from engine.distill.base import ModelFactory, RealData
+from engine.distill.schedule import DifficultySchedule
+from engine.progress import Tracker
+from engine.train.loop import iterate_minibatches, per_sample_loss
+
+
+@dataclass
+class ExpertConfig:
+    """Expert training as in MTT: SGD without momentum or weight decay, DSA on every batch."""
+
+    num_experts: int = 5
+    epochs: int = 20
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    augment: bool = True
+
+
+class ExpertStore(Protocol):
+    """Files by key. ``get`` copies the stored file to ``dest`` and says whether it existed."""
+
+    def get(self, key: str, dest: Path) -> bool: ...
+
+    def put(self, key: str, src: Path) -> None: ...
+
+
+class LocalExpertStore:
+    """An ExpertStore in a local folder (one ``<key>.safetensors`` per expert set)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not key.replace("-", "").isalnum():
+            raise ValueError(f"expert key must be alphanumeric, got {key!r}")
+        return self.root / f"{key}.safetensors"
+
+    def get(self, key: str, dest: Path) -> bool:
+        path = self._path(key)
+        if not path.exists():
+            return False
+        shutil.copyfile(path, dest)
+        return True
+
+    def put(self, key: str, src: Path) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, self._path(key))
+
+
+@dataclass
+class Trajectories:
+    """(experts, epochs + 1, parameters) flattened snapshots; index 0 is the initialisation."""
+
+    params: torch.Tensor
+
+    @property
+    def epochs(self) -> int:
+        return self.params.shape[1] - 1
+
+    def save(self, path: Path) -> Path:
+        save_file({"trajectories": self.params.contiguous()}, str(path), metadata={"format": "condense-experts-v1"})
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Trajectories:
+        return cls(load_file(str(path))["trajectories"])
+
+
+def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """sha256 of the exact training tensors: a subset of a dataset shares its content hash, not this."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes())
+    h.update(np.ascontiguousarray(y.detach().cpu().numpy()).tobytes())
+    return h.hexdigest()
+
+
+def expert_key(
+    content_hash: str,
+    fingerprint: str,
+    model: dict,
+    config: ExpertConfig,
+    schedule: DifficultySchedule | None,
+    scores: dict | None,
+    seed: int,
+) -> str:
+    """The store key: every input the trajectories depend on, hashed."""
+    payload = {
+        "dataset": content_hash,
+        "data": fingerprint,
+        "model": model,
+        "training": asdict(config),
+        "schedule": asdict(schedule) if schedule is not None else None,
+        "scores": scores,
+        "seed": seed,
+    }
+    return "experts-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def snapshot(model: torch.nn.Module) -> torch.Tensor:
+    # A fresh copy, never a view of the live weights: `.detach().cpu()` on a CPU tensor returns the
+    # same storage, so every "snapshot" would silently become the final weights.
+    return parameters_to_vector(model.parameters()).detach().clone().cpu()
+
+
+def train_expert(
+    model: torch.nn.Module,
+    real: RealData,
+    config: ExpertConfig,
+    generator: torch.Generator,
+    *,
+    schedule: DifficultySchedule | None = None,
+    easy_to_hard: np.ndarray | None = None,
+    augment_strategy: str | None = None,
+    tracker: Tracker | None = None,
+) -> torch.Tensor:
+    """Train one expert and return its (epochs + 1, P) trajectory; no test passes are spent inside."""
+    tracker = tracker or Tracker()
+    device = real.x.device
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    augment = DSAugment(augment_strategy) if config.augment and augment_strategy else None
+    snapshots = [snapshot(model)]
+    all_idx = np.arange(len(real.y))
+    for epoch in range(1, config.epochs + 1):
+        pool = schedule.indices(easy_to_hard, epoch) if schedule is not None and easy_to_hard is not None else all_idx
+        pool_t = torch.from_numpy(pool).to(device)
+        for batch in iterate_minibatches(len(pool_t), config.batch_size, generator):
+            idx = pool_t[batch.to(device)]
+            xb, yb = real.x[idx], real.y[idx]
+            if augment is not None:
+                xb = augment(xb, generator)
+            loss = per_sample_loss(model(xb), yb).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        snapshots.append(snapshot(model))
+        tracker.report("experts", epoch / config.epochs, f"epoch {epoch}/{config.epochs}", loss=float(loss.detach()))
+    return torch.stack(snapshots)
+
+
+def obtain_experts(
+    store: ExpertStore | None,
+    key: str,
+    real: RealData,
+    new_model: ModelFactory,
+    config: ExpertConfig,
+    *,
+    seed: int,
+    schedule: DifficultySchedule | None = None,
+    easy_to_hard: np.ndarray | None = None,
+    augment_strategy: str | None = None,
+    tracker: Tracker | None = None,
+    scratch: Path | None = None,
+) -> tuple[Trajectories, bool]:
+    """The experts for ``key``: loaded from ``store`` when present, else trained and stored.
+
+    Returns:
+        the trajectories and whether they were reused (True) or trained now (False).
+    """
+    tracker = tracker or Tracker()
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        local = Path(tmp) / "experts.safetensors"
+        if store is not None and store.get(key, local):
+            tracker.report("experts", 1.0, "reused stored experts")
+            return Trajectories.load(local), True
+        trajectories = []
+        for e in range(config.num_experts):
+            torch.manual_seed(seed + e)  # initial weights of expert e
+            generator = torch.Generator().manual_seed(seed + e)
+            span = tracker.span(e / config.num_experts, (e + 1) / config.num_experts)
+            trajectories.append(
+                train_expert(new_model(), real, config, generator, schedule=schedule, easy_to_hard=easy_to_hard,
+                             augment_strategy=augment_strategy, tracker=span)
+            )
+        result = Trajectories(torch.stack(trajectories))
+        if store is not None:
+            store.put(key, result.save(local))
+        return result, False

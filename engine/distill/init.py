@@ -1,0 +1,60 @@
+"""Where a synthetic set starts: random real images per class, noise, or a pruned subset.
+
+"Pruned" is Prune-then-distill (Sundar et al., ICASSP 2023): any pruning score and selection
+policy of the pruning engine picks exactly ``ipc`` samples inside every class (the paper: EL2N,
+class-balanced, optionally the 70-80th percentile window), and distillation starts from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+import numpy as np
+import torch
+
+from engine.pipeline.prune_config import SelectionConfig
+from engine.select import select_indices
+
+InitMode = Literal["real", "noise", "pruned"]
+
+
+def _members(y: np.ndarray, c: int, ipc: int, allowed: np.ndarray | None) -> np.ndarray:
+    members = np.flatnonzero(y == c)
+    if allowed is not None:
+        preferred = members[allowed[members]]
+        # DATM keeps correctly classified starts; a class with too few falls back to all its samples.
+        members = preferred if len(preferred) >= ipc else members
+    if len(members) < ipc:
+        raise ValueError(f"class {c} has {len(members)} training samples, fewer than ipc={ipc}")
+    return members
+
+
+def pick_real(y: np.ndarray, num_classes: int, ipc: int, seed: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """ipc random sample indices per class, class-major."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(_members(y, c, ipc, allowed), size=ipc, replace=False) for c in range(num_classes)])
+
+
+def pick_pruned(
+    importance: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    ipc: int,
+    selection: SelectionConfig,
+    seed: int,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """ipc indices per class chosen by a pruning policy on oriented scores (larger = more important), class-major."""
+    per_class = replace(selection, keep=ipc, class_balanced=False)
+    parts = []
+    for c in range(num_classes):
+        members = _members(y, c, ipc, allowed)
+        local = select_indices(importance[members], np.zeros(len(members), np.int64), 1, per_class, seed)
+        parts.append(members[local])
+    return np.concatenate(parts)
+
+
+def noise_images(num_classes: int, ipc: int, shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
+    """Standard-normal images: the data are normalised, so this is noise at the data's own scale."""
+    return torch.randn((num_classes * ipc, *shape), generator=generator)

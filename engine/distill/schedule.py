@@ -1,0 +1,47 @@
+"""PAD's filtering of information extraction (FIEX): a difficulty-ordered data scheduler for experts.
+
+Samples are ranked easy to hard (EL2N ascending). An expert first trains on the easiest
+``initial_ratio`` of the data, harder samples are added linearly until ``addition_end_epoch``
+(when all data is in), and from ``removal_epoch`` on the easiest ``removal_fraction`` is dropped
+in a single step (PAD found one-shot removal better than gradual removal; Appendix A.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class DifficultySchedule:
+    initial_ratio: float = 0.75
+    addition_end_epoch: int = 20
+    removal_epoch: int | None = None
+    removal_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.initial_ratio <= 1.0:
+            raise ValueError(f"initial_ratio must be in (0, 1], got {self.initial_ratio}")
+        if self.addition_end_epoch < 1:
+            raise ValueError("addition_end_epoch must be >= 1")
+        if not 0.0 <= self.removal_fraction < 1.0:
+            raise ValueError(f"removal_fraction must be in [0, 1), got {self.removal_fraction}")
+
+    def fraction(self, epoch: int) -> float:
+        """Share of the easiest samples included at (1-based) ``epoch`` before any removal."""
+        progress = min(1.0, (epoch - 1) / max(self.addition_end_epoch - 1, 1))
+        return self.initial_ratio + (1.0 - self.initial_ratio) * progress
+
+    def indices(self, easy_to_hard: np.ndarray, epoch: int) -> np.ndarray:
+        """The training indices for ``epoch``, given every sample ordered from easiest to hardest."""
+        n = len(easy_to_hard)
+        end = min(n, math.ceil(self.fraction(epoch) * n))
+        start = int(self.removal_fraction * n) if self.removal_epoch is not None and epoch >= self.removal_epoch else 0
+        return easy_to_hard[start:end]
+
+
+def easy_to_hard(el2n: np.ndarray) -> np.ndarray:
+    """Sample indices by increasing EL2N (higher EL2N = harder); ties keep index order."""
+    return np.argsort(np.asarray(el2n), kind="stable").astype(np.int64)

@@ -1,0 +1,302 @@
+"""The distill job: (score,) train or reuse experts, initialise, distil, evaluate, write artifacts.
+
+Kinds: ``distill`` (init from random real images or noise) and ``prune_then_distill`` (init from
+a pruned subset chosen by any pruning score and selection policy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.data.dataset import ImageDataset
+from engine.device import resolve_device
+from engine.distill.augment import default_strategy, parse_strategy
+from engine.distill.base import Matcher, ModelFactory, RealData
+from engine.distill.distribution import DistributionMatcher
+from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
+from engine.distill.gradient import GradientMatcher
+from engine.distill.init import noise_images, pick_pruned, pick_real
+from engine.distill.loop import LoopResult, run_loop
+from engine.distill.registry import MethodSpec, get_method
+from engine.distill.schedule import DifficultySchedule, easy_to_hard
+from engine.distill.synthetic import SyntheticSet
+from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
+from engine.distill.zca import ZCAWhitening
+from engine.evaluate import EvalSpec, evaluate_training_set
+from engine.evaluate.synthetic import evaluate_synthetic
+from engine.models import create_model
+from engine.pipeline.distill_config import DistillConfig
+from engine.pipeline.prune import _atomic
+from engine.pipeline.report import environment
+from engine.pipeline.scoring import compute_scores
+from engine.progress import Tracker
+from engine.scores import get_score
+from engine.select import importance_of
+from engine.visualize import class_grid, save_png
+
+
+@dataclass
+class DistillResult:
+    synthetic: SyntheticSet
+    loss_curve: list[float]
+    report: dict
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json and report.json."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        grid = class_grid(self.synthetic.pixels(), self.synthetic.hard_labels().cpu().numpy(),
+                          self.synthetic.num_classes, per_class=min(self.synthetic.ipc, 20))
+        curve = json.dumps({"iteration": list(range(1, len(self.loss_curve) + 1)), "loss": self.loss_curve})
+        return [
+            self.synthetic.save_safetensors(out_dir / "synthetic.safetensors"),
+            self.synthetic.save_npz(out_dir / "synthetic.npz"),
+            save_png(grid, out_dir / "preview.png"),
+            _atomic(out_dir / "loss_curve.json", lambda f: f.write(curve.encode())),
+            _atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode())),
+        ]
+
+
+@dataclass
+class _Resolved:
+    """Job settings after the method's defaults are filled in (what the report records as used)."""
+
+    dsa_groups: tuple[str, ...] | None
+    soft_labels: bool
+    fiem_ratio: float
+    schedule: DifficultySchedule | None
+
+
+def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolved:
+    use_dsa = spec.dsa if config.dsa is None else config.dsa
+    groups = parse_strategy(config.dsa_strategy or default_strategy(channels)) if use_dsa else None
+    schedule = config.schedule
+    if schedule is None and spec.difficulty_schedule:
+        # PAD's CIFAR settings scaled to the expert length: 75% easiest first, all data by 40% of
+        # training, the easiest 10% dropped at once half-way through what remains.
+        epochs = config.experts.epochs
+        add_end = max(1, round(0.4 * epochs))
+        schedule = DifficultySchedule(0.75, add_end, add_end + max(1, (epochs - add_end) // 2), 0.1)
+    return _Resolved(
+        dsa_groups=groups,
+        soft_labels=spec.soft_labels if config.soft_labels is None else config.soft_labels,
+        fiem_ratio=spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio,
+        schedule=schedule if spec.uses_experts else None,
+    )
+
+
+def _model_factory(dataset: ImageDataset, config: DistillConfig) -> ModelFactory:
+    c, h, _ = dataset.image_shape
+    return lambda: create_model(config.model, channels=c, num_classes=dataset.num_classes, image_size=h,
+                                width=config.width, depth=config.depth)
+
+
+def _scores_needed(config: DistillConfig, resolved: _Resolved) -> list[str]:
+    needed = []
+    if config.init.mode == "pruned":
+        needed.append(config.init.prune_method)
+    if resolved.schedule is not None and "el2n" not in needed:
+        needed.append("el2n")
+    return needed
+
+
+def _checkpoint(workdir: Path | None, dataset: ImageDataset, config: DistillConfig) -> Path | None:
+    """Keyed by everything the run depends on, so only an identical job resumes it."""
+    if workdir is None:
+        return None
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = {k: v for k, v in config.to_dict().items() if k not in ("evaluation", "device")}
+    key = json.dumps([dataset.content_hash, len(dataset.y_train), cfg], sort_keys=True, default=str)
+    return workdir / f"distill-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+
+
+def _initial_set(
+    dataset: ImageDataset,
+    config: DistillConfig,
+    resolved: _Resolved,
+    real: RealData,
+    scores: dict[str, np.ndarray],
+    experts: Trajectories | None,
+    student: FunctionalStudent | None,
+    zca: ZCAWhitening | None,
+) -> tuple[SyntheticSet, np.ndarray | None]:
+    k, ipc = dataset.num_classes, config.ipc
+    start_params = None
+    allowed = None
+    if resolved.soft_labels and experts is not None and student is not None:
+        # DATM: labels come from an expert at the start of the matched range; start only from
+        # real images that expert already classifies correctly.
+        epoch = min(config.trajectory.max_start_epoch, experts.epochs)
+        start_params = experts.params[0, epoch].to(real.x.device)
+        with torch.no_grad():
+            pred = torch.cat([student.forward(start_params, xb).argmax(1) for xb in real.x.split(1024)])
+        allowed = (pred == real.y).cpu().numpy()
+    indices = None
+    if config.init.mode == "noise":
+        images = noise_images(k, ipc, dataset.image_shape, torch.Generator().manual_seed(config.seed)).to(real.x.device)
+    else:
+        if config.init.mode == "pruned":
+            spec = get_score(config.init.prune_method)
+            importance = importance_of(scores[config.init.prune_method], spec.higher_is_important)
+            indices = pick_pruned(importance, dataset.y_train, k, ipc, config.init.selection, config.seed, allowed)
+        else:
+            indices = pick_real(dataset.y_train, k, ipc, config.seed, allowed)
+        images = real.x[torch.from_numpy(indices).to(real.x.device)].clone()
+    labels = torch.arange(k, device=real.x.device).repeat_interleave(ipc)
+    if start_params is not None and student is not None:
+        with torch.no_grad():
+            labels = student.forward(start_params, images).detach().clone()
+    lr = torch.tensor(config.trajectory.lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
+    synthetic = SyntheticSet(images, labels, k, dataset.mean, dataset.std, lr=lr, zca=zca)
+    return synthetic, indices
+
+
+def _matcher(
+    spec: MethodSpec, config: DistillConfig, resolved: _Resolved, real: RealData, new_model: ModelFactory,
+    experts: Trajectories | None,
+) -> Matcher:
+    if spec.family == "gradient":
+        return GradientMatcher(real, new_model, replace(config.dc, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
+    if spec.family == "distribution":
+        return DistributionMatcher(real, new_model, replace(config.dm, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
+    assert experts is not None
+    tm = replace(config.trajectory, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio)
+    if not spec.widen_start_range:
+        tm = replace(tm, max_start_epoch_final=None)
+    return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)
+
+
+def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillConfig, tracker: Tracker) -> dict:
+    cfg = config.evaluation
+    assert cfg is not None
+    strategy = (config.dsa_strategy or default_strategy(dataset.image_shape[0])) if cfg.dsa else None
+
+    def spec_for(arch: str, full: bool = False) -> EvalSpec:
+        return EvalSpec(
+            model=arch,
+            width=cfg.width if arch.startswith("convnet") else None,
+            depth=cfg.depth,
+            epochs=cfg.full_epochs if full else cfg.epochs,
+            batch_size=128 if full else cfg.batch_size,
+            lr=0.05 if full else cfg.lr,
+            seeds=cfg.seeds,
+            device=config.device,
+            dsa_strategy=None if full else strategy,
+        )
+
+    random_idx = pick_real(dataset.y_train, dataset.num_classes, config.ipc, config.seed + 1)
+    plan: list[tuple[str, str]] = [("synthetic", cfg.model)]
+    if cfg.compare_random:
+        plan.append(("random", cfg.model))
+    for arch in cfg.archs:
+        plan.append(("synthetic", arch))
+        if cfg.compare_random:
+            plan.append(("random", arch))
+    if cfg.full_data:
+        plan.append(("full", cfg.model))
+    out: dict = {}
+    for i, (name, arch) in enumerate(plan):
+        span = tracker.span(i / len(plan), (i + 1) / len(plan))
+        if name == "synthetic":
+            stats = evaluate_synthetic(dataset, synthetic, spec_for(arch), base_seed=config.seed + 1000, tracker=span)
+        else:
+            idx = None if name == "full" else random_idx
+            stats = evaluate_training_set(dataset, idx, spec_for(arch, full=name == "full"), base_seed=config.seed + 1000,
+                                          tracker=span, stage=f"evaluate_{name}")
+        target = out if arch == cfg.model else out.setdefault("cross_arch", {}).setdefault(arch, {})
+        target[name] = stats.to_dict()
+    return out
+
+
+def run_distill(
+    dataset: ImageDataset,
+    config: DistillConfig,
+    tracker: Tracker | None = None,
+    workdir: Path | None = None,
+    expert_store: ExpertStore | None = None,
+) -> DistillResult:
+    """Run a distill (or prune-then-distill) job.
+
+    Args:
+        dataset: validated dataset.
+        config: the job; recorded in the report with the method defaults it resolved to.
+        tracker: progress per iteration and cancellation (``CancelledError`` between iterations).
+        workdir: checkpoint folder; re-running the same job with it resumes the synthetic set,
+            its optimiser and the proxy scoring run.
+        expert_store: where expert trajectories are looked up and kept (trajectory methods).
+    """
+    tracker = tracker or Tracker()
+    spec = get_method(config.method)
+    if config.ipc < 1:
+        raise ValueError("ipc must be >= 1")
+    device = resolve_device(config.device)
+    resolved = _resolve(spec, config, dataset.image_shape[0])
+    new_model = _model_factory(dataset, config)
+    report: dict = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary(),
+                    "method": {"name": spec.name, "title": spec.title, "reference": spec.reference, "family": spec.family},
+                    "resolved": asdict(resolved)}
+    report.update(environment(device))
+    timings: dict[str, float] = {}
+    eval_share = 0.3 if config.evaluation is not None else 0.0
+    prep_share = 0.25 if (spec.uses_experts or config.init.mode == "pruned") else 0.02
+    prep = tracker.span(0.0, prep_share)
+
+    x, y = dataset.train_tensors()
+    zca = ZCAWhitening.fit(x) if config.zca else None
+    if zca is not None:
+        x = zca.apply(x)
+    real = RealData(x.to(device), y.to(device), dataset.num_classes)
+
+    t0 = time.perf_counter()
+    needed = _scores_needed(config, resolved)
+    scores = compute_scores(dataset, needed, config.init.proxy, seed=config.seed, device=config.device,
+                            tracker=prep.span(0.0, 0.3), workdir=workdir).scores if needed else {}
+    timings["scoring_seconds"] = time.perf_counter() - t0
+
+    experts, student = None, None
+    if spec.uses_experts:
+        t0 = time.perf_counter()
+        key = expert_key(
+            dataset.content_hash, data_fingerprint(x, y),
+            {"name": config.model, "width": config.width, "depth": config.depth},
+            config.experts, resolved.schedule,
+            {"proxy": asdict(config.init.proxy)} if resolved.schedule is not None else None,
+            config.seed,
+        )
+        experts, reused = obtain_experts(
+            expert_store, key, real, new_model, config.experts, seed=config.seed, schedule=resolved.schedule,
+            easy_to_hard=easy_to_hard(scores["el2n"]) if resolved.schedule is not None else None,
+            augment_strategy="_".join(resolved.dsa_groups) if resolved.dsa_groups else None,
+            tracker=prep.span(0.3, 1.0), scratch=workdir,
+        )
+        timings["experts_seconds"] = time.perf_counter() - t0
+        report["experts"] = {"key": key, "reused": reused, "trained": not reused, "count": int(experts.params.shape[0]),
+                             "epochs": experts.epochs, "parameters": int(experts.params.shape[2])}
+        student = FunctionalStudent(new_model().to(device))
+
+    synthetic, init_indices = _initial_set(dataset, config, resolved, real, scores, experts, student, zca)
+    report["init"] = {"mode": config.init.mode, "indices": init_indices.tolist() if init_indices is not None else None}
+    matcher = _matcher(spec, config, resolved, real, new_model, experts)
+    loop: LoopResult = run_loop(
+        matcher, synthetic, config.iterations, seed=config.seed, tracker=tracker.span(prep_share, 1.0 - eval_share),
+        checkpoint=_checkpoint(workdir, dataset, config), checkpoint_every=config.checkpoint_every,
+    )
+    timings["distill_seconds"] = loop.seconds
+    timings["seconds_per_iteration"] = loop.seconds_per_iteration
+    report["distill"] = {"iterations": loop.iterations, "resumed_from_iteration": loop.resumed_from,
+                         "final_loss": loop.loss_curve[-1] if loop.loss_curve else None}
+    report["learned_lr"] = float(synthetic.lr) if synthetic.lr is not None else None
+    report["soft_labels"] = synthetic.soft
+    if config.evaluation is not None:
+        t0 = time.perf_counter()
+        report["evaluation"] = _evaluate(dataset, synthetic, config, tracker.span(1.0 - eval_share, 1.0))
+        timings["evaluation_seconds"] = time.perf_counter() - t0
+    report["timings"] = timings
+    tracker.report("done", 1.0, "distill finished")
+    return DistillResult(synthetic, loop.loss_curve, report)
