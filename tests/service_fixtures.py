@@ -1,8 +1,8 @@
 """Fixtures for the service tests (API, worker, end to end), imported explicitly by those modules.
 
-Every test gets its own data folder. The database and broker are the embedded defaults (SQLite,
-filesystem broker) unless ``CONDENSE_TEST_DATABASE_URL`` / ``CONDENSE_TEST_BROKER_URL`` point at a
-Postgres / Redis (CI), which are then wiped before each use.
+Every test gets its own data folder and runs once per backend: the embedded default (SQLite,
+filesystem broker), and "servers" (Postgres + Redis) when ``CONDENSE_TEST_DATABASE_URL`` and
+``CONDENSE_TEST_BROKER_URL`` point at them (CI); those are wiped before each use.
 """
 
 from __future__ import annotations
@@ -61,20 +61,29 @@ def _wipe_external_backends() -> None:
         redis.Redis.from_url(url).flushdb()
 
 
-def service_environment(data_dir: Path) -> dict[str, str]:
-    """``CONDENSE_*`` variables for one isolated service (wiping any external database and broker)."""
-    _wipe_external_backends()
+EMBEDDED, SERVERS = "embedded", "servers"
+
+
+@pytest.fixture(scope="module", params=[EMBEDDED, SERVERS])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == SERVERS and not (os.environ.get(TEST_DATABASE_ENV) and os.environ.get(TEST_BROKER_ENV)):
+        pytest.skip(f"set {TEST_DATABASE_ENV} and {TEST_BROKER_ENV} to run on Postgres and Redis (.ci/run does)")
+    return str(request.param)
+
+
+def service_environment(data_dir: Path, backend: str) -> dict[str, str]:
+    """``CONDENSE_*`` variables for one isolated service; for "servers" the database and broker are wiped."""
     env = {"CONDENSE_DATA_DIR": str(data_dir), **FAST_INTERVALS}
-    if url := os.environ.get(TEST_DATABASE_ENV):
-        env["CONDENSE_DATABASE_URL"] = url
-    if url := os.environ.get(TEST_BROKER_ENV):
-        env["CONDENSE_BROKER_URL"] = url
+    if backend == SERVERS:
+        _wipe_external_backends()
+        env["CONDENSE_DATABASE_URL"] = os.environ[TEST_DATABASE_ENV]
+        env["CONDENSE_BROKER_URL"] = os.environ[TEST_BROKER_ENV]
     return env
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key, value in service_environment(tmp_path / "data").items():
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> Settings:
+    for key, value in service_environment(tmp_path / "data", backend).items():
         monkeypatch.setenv(key, value)
     settings = Settings()
     settings.ensure_folders()
@@ -208,9 +217,9 @@ class LiveService:
 
 
 @pytest.fixture(scope="module")
-def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+def live_service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveService]:
     root = tmp_path_factory.mktemp("service")
-    overrides = service_environment(root / "data")
+    overrides = service_environment(root / "data", backend)
     env = launch.service_env(overrides, isolated=True)
     settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in overrides.items()})
     port = launch.free_port()

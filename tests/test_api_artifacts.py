@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     assert_problem,
     client,
     run_job_in_process,

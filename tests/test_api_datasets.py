@@ -15,6 +15,7 @@ from app.core.db import Database
 from app.main import create_app
 from app.models import Dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     assert_problem,
     client,
     db,

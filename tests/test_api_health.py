@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.service_fixtures import assert_problem, client, settings  # noqa: F401 - fixtures
+from tests.service_fixtures import assert_problem, backend, client, settings  # noqa: F401 - fixtures
 
 
 def test_healthz(client: TestClient) -> None:

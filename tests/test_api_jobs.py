@@ -16,6 +16,7 @@ from app.models import Dataset, DatasetStatus
 from app.services import jobs
 from app.services.doorbell import Doorbell
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     assert_problem,
     client,
     db,

@@ -18,6 +18,7 @@ from PIL import Image
 
 from engine.data import load_dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     LiveService,
     follow_events,
     live_service,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     LiveService,
     follow_events,
     live_service,

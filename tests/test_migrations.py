@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 from app.core.db import make_engine
 from app.core.migrate import alembic_config, upgrade_to_head
 from app.models import Base
-from tests.service_fixtures import TEST_DATABASE_ENV, service_environment
+from tests.service_fixtures import SERVERS, TEST_DATABASE_ENV, service_environment
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -24,7 +24,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = os.environ.get(TEST_DATABASE_ENV)
     if not url:
         pytest.skip(f"set {TEST_DATABASE_ENV} to check the migrations against Postgres")
-    service_environment(tmp_path)  # wipes the database
+    service_environment(tmp_path, SERVERS)  # wipes the database
     return url
 
 

@@ -15,6 +15,7 @@ from app.models import Job, JobStatus, utcnow
 from app.services import jobs
 from engine.progress import ProgressEvent
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
     client,
     db,
     random_npz_bytes,
