@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cli import distill as _distill
 from cli import prune as _prune
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 _prune.register(app)
+_distill.register(app)
 
 
 @app.callback()

@@ -110,7 +110,6 @@ def _checkpoint(workdir: Path | None, dataset: ImageDataset, config: DistillConf
     """Keyed by everything the run depends on, so only an identical job resumes it."""
     if workdir is None:
         return None
-    workdir.mkdir(parents=True, exist_ok=True)
     cfg = {k: v for k, v in config.to_dict().items() if k not in ("evaluation", "device")}
     key = json.dumps([dataset.content_hash, len(dataset.y_train), cfg], sort_keys=True, default=str)
     return workdir / f"distill-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
@@ -236,6 +235,8 @@ def run_distill(
     if config.ipc < 1:
         raise ValueError("ipc must be >= 1")
     device = resolve_device(config.device)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
     resolved = _resolve(spec, config, dataset.image_shape[0])
     new_model = _model_factory(dataset, config)
     report: dict = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary(),

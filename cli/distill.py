@@ -1,0 +1,171 @@
+"""``condense distill``: learn a small synthetic training set (or prune, then distil) without a server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.progress import progress_bar
+from cli.prune import parse_window
+from engine.data import DatasetError, load_dataset
+from engine.distill import LocalExpertStore, get_method, method_names
+from engine.distill.experts import ExpertConfig
+from engine.models import model_names
+from engine.pipeline.distill import run_distill
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
+from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.progress import Tracker
+from engine.scores import score_names
+from engine.select import SelectionError
+
+console = Console()
+Method = Enum("Method", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
+Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
+PruneMethod = Enum("PruneMethod", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
+
+
+class Init(str, Enum):
+    real = "real"
+    noise = "noise"
+    pruned = "pruned"
+
+
+class PruneMode(str, Enum):
+    hardest = "hardest"
+    easiest = "easiest"
+    window = "window"
+    ccs = "ccs"
+
+
+def print_report(report: dict) -> None:
+    timings = report["timings"]
+    line = f"{report['kind']} with {report['method']['title']}: {report['distill']['iterations']} iterations, " \
+           f"{timings['seconds_per_iteration']:.2f}s per iteration"
+    if report.get("learned_lr") is not None:
+        line += f", learned lr {report['learned_lr']:.4g}"
+    if "experts" in report:
+        line += f", experts {'reused' if report['experts']['reused'] else 'trained'}"
+    console.print(line)
+    evaluation = report.get("evaluation")
+    if not evaluation:
+        return
+    table = Table(title="Test accuracy")
+    for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
+        table.add_column(col)
+    rows = [(name, evaluation[name]) for name in ("synthetic", "random", "full") if name in evaluation]
+    rows += [(f"{name} [{arch}]", stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
+    for name, stats in rows:
+        table.add_row(name, stats["model"], str(stats["train_size"]),
+                      f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"])))
+    console.print(table)
+
+
+def distill(
+    data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json, report.json.")],
+    method: Annotated[Method, typer.Option(help="Distillation method.")] = Method["dm"],  # type: ignore[valid-type]
+    ipc: Annotated[int, typer.Option(help="Synthetic images per class.", min=1)] = 10,
+    iterations: Annotated[int, typer.Option(help="Distillation iterations.", min=1)] = 200,
+    init: Annotated[Init, typer.Option(help="Start from random real images, noise, or a pruned subset (Prune-then-distill).")] = Init.real,
+    prune_method: Annotated[PruneMethod, typer.Option(help="--init pruned: the pruning score.")] = PruneMethod["el2n"],  # type: ignore[valid-type]
+    prune_mode: Annotated[PruneMode, typer.Option(help="--init pruned: keep the hardest, easiest, a percentile window or CCS strata within each class.")] = PruneMode.hardest,
+    window: Annotated[str | None, typer.Option(help="--init pruned: percentile window LO:HI of each class's importance ranking, e.g. 0.7:0.8 (implies --prune-mode window).")] = None,
+    proxy_epochs: Annotated[int, typer.Option(help="Epochs of the proxy run that scores samples (pruned init, PAD scheduler).")] = 10,
+    model: Annotated[Model, typer.Option(help="Network used for matching and for experts.")] = Model["convnet"],  # type: ignore[valid-type]
+    width: Annotated[int, typer.Option(help="Width (ConvNet channels) of the matching network.")] = 128,
+    dsa: Annotated[bool | None, typer.Option("--dsa/--no-dsa", help="Differentiable siamese augmentation during matching (default: the method's).")] = None,
+    zca: Annotated[bool, typer.Option("--zca/--no-zca", help="ZCA-whiten real and synthetic images.")] = False,
+    soft_labels: Annotated[bool | None, typer.Option("--soft-labels/--hard-labels", help="Learn soft labels from expert logits (default: on for datm and pad).")] = None,
+    fiem_ratio: Annotated[float | None, typer.Option(help="Share of shallow-layer parameters left out of matching, in [0, 1) (default: 0.25 for pad at IPC > 1, else 0).")] = None,
+    lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
+    syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = 20,
+    expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = 2,
+    max_start_epoch: Annotated[int, typer.Option(help="Trajectory methods: highest expert start epoch (T).")] = 10,
+    num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = 5,
+    expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = 20,
+    experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
+    eval_seeds: Annotated[int, typer.Option(help="Fresh models trained on the synthetic set for the accuracy report; 0 skips evaluation.")] = 3,
+    eval_epochs: Annotated[int, typer.Option(help="Epochs of each evaluation model on the synthetic set.")] = 300,
+    eval_width: Annotated[int, typer.Option(help="Evaluation ConvNet width.")] = 128,
+    cross_arch: Annotated[list[Model], typer.Option(help="Extra evaluation architectures, repeatable.")] = [],  # type: ignore[valid-type]  # noqa: B006
+    compare_random: Annotated[bool, typer.Option("--random/--no-random", help="Evaluate a random real subset of the same IPC.")] = True,
+    full_data: Annotated[bool, typer.Option("--full/--no-full", help="Evaluate training on all data.")] = True,
+    checkpoint_every: Annotated[int, typer.Option(help="Iterations between checkpoints (a re-run with the same --out resumes).")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the whole run (recorded in the report).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
+) -> None:
+    """Learn IPC synthetic images per class that train a model nearly as well as the full data."""
+    spec = get_method(method.value)
+    if window is not None:
+        prune_mode = PruneMode.window
+    if fiem_ratio is not None and not 0.0 <= fiem_ratio < 1.0:
+        raise typer.BadParameter("--fiem-ratio must be in [0, 1), e.g. 0.25")
+    config = DistillConfig(
+        method=method.value,
+        ipc=ipc,
+        iterations=iterations,
+        init=InitConfig(
+            mode=init.value,
+            prune_method=prune_method.value,
+            selection=SelectionConfig(mode=prune_mode.value, window=parse_window(window)),
+            proxy=ProxyConfig(epochs=proxy_epochs),
+        ),
+        model=model.value,
+        width=width,
+        dsa=dsa,
+        zca=zca,
+        soft_labels=soft_labels,
+        fiem_ratio=fiem_ratio,
+        experts=ExpertConfig(num_experts=num_experts, epochs=expert_train_epochs),
+        evaluation=DistillEvalConfig(
+            seeds=eval_seeds, epochs=eval_epochs, width=eval_width, compare_random=compare_random,
+            full_data=full_data, archs=[a.value for a in cross_arch],
+        ) if eval_seeds > 0 else None,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+    )
+    config.trajectory = replace(config.trajectory, syn_steps=syn_steps, expert_epochs=expert_epochs, max_start_epoch=max_start_epoch)
+    if spec.widen_start_range:
+        config.trajectory.max_start_epoch_final = max(max_start_epoch, expert_train_epochs - expert_epochs)
+        config.trajectory.widen_iterations = iterations
+    if spec.uses_experts and expert_train_epochs <= expert_epochs:
+        raise typer.BadParameter("--expert-train-epochs must exceed --expert-epochs (the student matches M epochs ahead)")
+    if lr_images is not None:
+        config.dc.lr_images = config.dm.lr_images = config.trajectory.lr_images = lr_images
+    try:
+        dataset = load_dataset(data, test_fraction=test_fraction)
+    except DatasetError as exc:
+        console.print(f"[red]error[/] in {exc.field}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        raise typer.Exit(2) from None
+    console.print(
+        f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
+        f"{dataset.num_classes} classes, images {dataset.image_shape}"
+    )
+    smallest = min(dataset.class_counts("train"))
+    if ipc > smallest:
+        console.print(f"[red]error[/] in --ipc: {ipc} images per class, but the smallest class has {smallest}\n"
+                      f"  hint: use --ipc {smallest} or less")
+        raise typer.Exit(2)
+    workdir = out / ".checkpoints"
+    store = LocalExpertStore(experts_dir or out / ".experts")
+    try:
+        with progress_bar(f"distill {method.value}") as on_progress:
+            result = run_distill(dataset, config, Tracker(on_progress=on_progress), workdir=workdir, expert_store=store)
+    except (SelectionError, ValueError) as exc:
+        console.print(f"[red]error[/]: {exc}\n  hint: check --ipc, --window and the method options against the data")
+        raise typer.Exit(2) from None
+    result.write(out)
+    print_report(result.report)
+    console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("distill")(distill)
