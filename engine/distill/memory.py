@@ -70,7 +70,7 @@ def measure_in_process(
         torch.cuda.reset_peak_memory_stats(dev)
     before = _peak_mb(dev) if dev.type != "cuda" else torch.cuda.memory_allocated(dev) / 2**20
     t0 = time.perf_counter()
-    run_loop(matcher, synthetic, 1 + iterations)
+    run_loop(matcher, synthetic, iterations)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - t0) / iterations

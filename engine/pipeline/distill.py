@@ -150,10 +150,27 @@ def _initial_set(
     labels = torch.arange(k, device=real.x.device).repeat_interleave(ipc)
     if start_params is not None and student is not None:
         with torch.no_grad():
-            labels = student.forward(start_params, images).detach().clone()
+            logits = student.forward(start_params, images)
+        labels = _expert_soft_labels(logits, labels)
     lr = torch.tensor(config.trajectory.lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
     synthetic = SyntheticSet(images, labels, k, dataset.mean, dataset.std, lr=lr, zca=zca)
     return synthetic, indices
+
+
+def _expert_soft_labels(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Expert logits as learnable soft labels, with each image's own class on top.
+
+    Starts are drawn from correctly classified images, but a class the expert still gets mostly
+    wrong falls back to any of its images; for those, the true class's logit is swapped with the
+    largest one so the label never teaches the wrong class, while the rest of the expert's
+    similarity structure is kept.
+    """
+    labels = logits.detach().clone()
+    rows = torch.arange(len(labels), device=labels.device)
+    top = labels.argmax(1)
+    top_values, own_values = labels[rows, top].clone(), labels[rows, classes].clone()
+    labels[rows, top], labels[rows, classes] = own_values, top_values
+    return labels
 
 
 def _matcher(
