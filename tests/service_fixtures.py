@@ -166,6 +166,27 @@ def tiny_prune_spec(dataset_id: str, **overrides: Any) -> dict[str, Any]:
     return spec | overrides
 
 
+TINY_TRAJECTORY = {"syn_steps": 5, "expert_epochs": 1, "max_start_epoch": 1}
+TINY_EXPERTS = {"count": 2, "epochs": 3, "batch_size": 128}
+
+
+def tiny_distill_spec(dataset_id: str, kind: str = "distill", **overrides: Any) -> dict[str, Any]:
+    """A distill (or prune_then_distill) job that finishes in seconds on two CPU cores: DM by default;
+    ``method="mtt"`` with ``trajectory=TINY_TRAJECTORY, experts=TINY_EXPERTS`` for trajectory matching."""
+    spec: dict[str, Any] = {
+        "kind": kind,
+        "dataset_id": dataset_id,
+        "method": "dm",
+        "ipc": 2,
+        "iterations": 5,
+        "width": 8,
+        "device": "cpu",
+        "proxy": {"epochs": 1, "width": 8, "batch_size": 64},
+        "evaluation": {"seeds": 1, "epochs": 10, "width": 8, "compare_random": True, "full_data": False},
+    }
+    return spec | overrides
+
+
 def wait_for_job(
     client: httpx.Client | TestClient, job_id: str, statuses: set[str], timeout_s: float = 120
 ) -> dict[str, Any]:

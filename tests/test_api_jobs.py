@@ -76,7 +76,7 @@ class TestCreateJob:
             ({"device": "tpu"}, "device"),
             ({"mode": "ccs", "ccs_hard_cutoff": 1.0}, "ccs_hard_cutoff"),
             ({"dataset_id": "ds_missing"}, "dataset_id"),
-            ({"kind": "distill"}, "kind"),
+            ({"kind": "compress"}, "kind"),
         ],
     )
     def test_invalid_spec_names_the_field(

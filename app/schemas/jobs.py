@@ -1,7 +1,7 @@
 """Job specs (a discriminated union on ``kind``), job records, their events and artifacts.
 
-Enumerations come from the engine's registries, so the API accepts exactly what the engine runs.
-A new job kind is one more ``*JobCreate`` model added to the ``JobCreate`` union.
+Enumerations and defaults come from the engine's registries and configs, so the API accepts exactly
+what the engine runs. A new job kind is one more ``*JobCreate`` model added to the ``JobCreate`` union.
 """
 
 from __future__ import annotations
@@ -10,18 +10,42 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.models import Job, JobStatus
 from app.schemas.common import Page, StrictModel
+from engine.distill.distribution import DMConfig
+from engine.distill.experts import ExpertConfig
+from engine.distill.gradient import DCConfig
+from engine.distill.registry import Family, get_method
+from engine.distill.registry import method_names as distill_method_names
+from engine.distill.trajectory import TMConfig
 from engine.models.registry import model_names
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
 from engine.pipeline.prune import method_names
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
 
 PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
+DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
 Device = Literal["auto", "cpu", "cuda"]
 SelectionMode = Literal["hardest", "easiest", "window", "ccs"]
+
+
+def _window_matches_mode(window: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
+    """A field validator (so the error names ``window``); ``mode`` is declared before ``window``."""
+    mode = info.data.get("mode")
+    if mode is None:  # mode itself was invalid and is reported on its own
+        return window
+    if mode == "window":
+        if window is None:
+            raise ValueError("mode 'window' needs window [lo, hi]")
+        lo, hi = window
+        if not 0 <= lo < hi <= 1:
+            raise ValueError("window must satisfy 0 <= lo < hi <= 1")
+    elif window is not None:
+        raise ValueError("window is only used with mode 'window'")
+    return window
 
 
 class ProxyOptions(StrictModel):
@@ -57,7 +81,9 @@ class PruneJobCreate(StrictModel):
     keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
     mode: SelectionMode = "hardest"
-    window: tuple[float, float] | None = Field(None, description="[lo, hi] score quantiles kept in 'window' mode")
+    window: tuple[float, float] | None = Field(
+        None, validate_default=True, description="[lo, hi] score quantiles kept in 'window' mode"
+    )
     class_balanced: bool = True
     ccs_hard_cutoff: float = Field(
         SelectionConfig.ccs_hard_cutoff, ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first"
@@ -69,23 +95,167 @@ class PruneJobCreate(StrictModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Device = "auto"
 
+    _check_window = field_validator("window")(_window_matches_mode)
+
     @model_validator(mode="after")
-    def _check_keep_and_window(self) -> PruneJobCreate:
+    def _check_keep(self) -> PruneJobCreate:
         if (self.keep_fraction is None) == (self.keep_count is None):
             raise ValueError("give exactly one of keep_fraction and keep_count")
-        if self.mode == "window":
-            if self.window is None:
-                raise ValueError("mode 'window' needs window [lo, hi]")
-            lo, hi = self.window
-            if not 0 <= lo < hi <= 1:
-                raise ValueError("window must satisfy 0 <= lo < hi <= 1")
-        elif self.window is not None:
-            raise ValueError("window is only used with mode 'window'")
         return self
 
 
-JobCreate = Annotated[Union[PruneJobCreate], Field(discriminator="kind")]  # noqa: UP007 - more kinds join here
-JOB_KINDS = frozenset({"prune"})
+class DistillEvaluationOptions(EvaluationOptions):
+    """Fresh models trained from scratch on the synthetic set the way the literature evaluates it (DSA
+    augmentation, the learned lr where the method learns one, soft-label loss for soft labels), beside a
+    random real subset of the same IPC and the full data."""
+
+    epochs: int = Field(DistillEvalConfig.epochs, ge=1, le=5000)
+    width: int = Field(DistillEvalConfig.width, ge=1, le=1024)
+    lr: float = Field(DistillEvalConfig.lr, gt=0, le=10, description="used where the method learns no lr")
+    batch_size: int = Field(DistillEvalConfig.batch_size, ge=1, le=8192)
+    dsa: bool = Field(DistillEvalConfig.dsa, description="siamese augmentation while training on the synthetic set")
+    full_epochs: int = Field(DistillEvalConfig.full_epochs, ge=1, le=1000, description="epochs of the full-data model")
+
+
+class GradientOptions(StrictModel):
+    """Gradient matching (dc, dsa)."""
+
+    outer_loop: int | None = Field(None, ge=1, le=1000, description="null: DC's choice for the IPC")
+    inner_loop: int | None = Field(None, ge=1, le=1000, description="null: DC's choice for the IPC")
+    batch_real: int = Field(DCConfig.batch_real, ge=1, le=8192, description="real images per class and step")
+
+
+class DistributionOptions(StrictModel):
+    """Distribution matching (dm)."""
+
+    batch_real: int = Field(DMConfig.batch_real, ge=1, le=8192, description="real images per class and step")
+
+
+class TrajectoryOptions(StrictModel):
+    """Trajectory matching (mtt, datm, pad)."""
+
+    syn_steps: int = Field(TMConfig.syn_steps, ge=1, le=500, description="student steps per iteration (N)")
+    expert_epochs: int = Field(TMConfig.expert_epochs, ge=1, le=500, description="expert epochs matched (M)")
+    max_start_epoch: int = Field(TMConfig.max_start_epoch, ge=0, le=1000, description="highest start epoch (T)")
+    lr: float = Field(TMConfig.lr_init, gt=0, le=10, description="initial learnable student learning rate")
+    batch_syn: int | None = Field(None, ge=1, le=100_000, description="synthetic minibatch; null: the whole set")
+
+
+class ExpertOptions(StrictModel):
+    """Expert trajectories (trajectory methods); jobs with the same data, model and these settings share them."""
+
+    count: int = Field(ExpertConfig.num_experts, ge=1, le=100)
+    epochs: int = Field(ExpertConfig.epochs, ge=2, le=1000)
+    lr: float = Field(ExpertConfig.lr, gt=0, le=10)
+    batch_size: int = Field(ExpertConfig.batch_size, ge=1, le=8192)
+
+
+# Spec field -> the method family that uses it, and its options type.
+_FAMILY_OPTIONS: dict[str, tuple[Family, type[StrictModel]]] = {
+    "gradient": ("gradient", GradientOptions),
+    "distribution": ("distribution", DistributionOptions),
+    "trajectory": ("trajectory", TrajectoryOptions),
+    "experts": ("trajectory", ExpertOptions),
+}
+
+
+class _DistillJobBase(StrictModel):
+    """What ``distill`` and ``prune_then_distill`` share; they differ only in how the synthetic set starts."""
+
+    kind: Literal["distill", "prune_then_distill"]  # narrowed by each kind; declared here so it comes first
+    dataset_id: str = Field(max_length=40)
+    method: DistillMethod
+    ipc: int = Field(DistillConfig.ipc, ge=1, le=10_000, description="synthetic images per class")
+    iterations: int = Field(DistillConfig.iterations, ge=1, le=100_000)
+    model: ModelName = Field(ModelName(DistillConfig.model), description="network used for matching and experts")
+    width: int = Field(DistillConfig.width, ge=1, le=1024)
+    dsa: bool | None = Field(None, description="siamese augmentation while matching; null: the method's default")
+    zca: bool = Field(DistillConfig.zca, description="ZCA-whiten real and synthetic images")
+    soft_labels: bool | None = Field(None, description="learn soft labels (trajectory methods); null: the method's")
+    fiem_ratio: float | None = Field(
+        None, ge=0, lt=1, description="share of shallow parameters left out of matching (PAD); null: the method's"
+    )
+    lr_images: float | None = Field(None, gt=0, le=1e4, description="pixel learning rate; null: the method's")
+    # Options of the other families are refused; the method's own are filled with their defaults.
+    gradient: GradientOptions | None = Field(None, validate_default=True)
+    distribution: DistributionOptions | None = Field(None, validate_default=True)
+    trajectory: TrajectoryOptions | None = Field(None, validate_default=True)
+    experts: ExpertOptions | None = Field(None, validate_default=True)
+    proxy: ProxyOptions = Field(
+        default_factory=ProxyOptions, description="proxy run scoring samples (pruned init, PAD's data scheduler)"
+    )
+    evaluation: DistillEvaluationOptions | None = Field(default_factory=DistillEvaluationOptions)
+    checkpoint_every: int = Field(
+        DistillConfig.checkpoint_every, ge=1, le=100_000, description="iterations between checkpoints (resume)"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    device: Device = "auto"
+
+    @field_validator("gradient", "distribution", "trajectory", "experts")
+    @classmethod
+    def _options_of_the_method(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
+        method = info.data.get("method")
+        if method is None:  # reported on its own
+            return value
+        assert info.field_name is not None
+        family, options = _FAMILY_OPTIONS[info.field_name]
+        if get_method(method).family != family:
+            if value is not None:
+                users = ", ".join(m for m in distill_method_names() if get_method(m).family == family)
+                raise ValueError(f"only used by {family}-matching methods ({users}), not {method}")
+            return None
+        return value if value is not None else options()
+
+    @field_validator("experts")
+    @classmethod
+    def _experts_outlast_the_match(cls, value: ExpertOptions | None, info: ValidationInfo) -> ExpertOptions | None:
+        trajectory = info.data.get("trajectory")
+        if value is not None and trajectory is not None and value.epochs <= trajectory.expert_epochs:
+            raise ValueError(
+                f"epochs must exceed trajectory.expert_epochs={trajectory.expert_epochs}: "
+                "the student matches the expert that many epochs ahead"
+            )
+        return value
+
+    @field_validator("soft_labels")
+    @classmethod
+    def _soft_labels_need_experts(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        method = info.data.get("method")
+        if value and method is not None and not get_method(method).uses_experts:
+            raise ValueError("soft labels are initialised from expert logits: only trajectory methods learn them")
+        return value
+
+
+class DistillJobCreate(_DistillJobBase):
+    """Learn ``ipc`` synthetic images per class, starting from random real images or noise."""
+
+    kind: Literal["distill"]
+    init: Literal["real", "noise"] = "real"
+
+
+class PruneThenDistillJobCreate(_DistillJobBase):
+    """Prune-then-distill: a pruning score and selection policy pick the ``ipc`` starting images of each class."""
+
+    kind: Literal["prune_then_distill"]
+    prune_method: PruneMethod = PruneMethod("el2n")
+    mode: SelectionMode = SelectionConfig.mode
+    window: tuple[float, float] | None = Field(
+        None, validate_default=True, description="[lo, hi] quantiles of each class's ranking in 'window' mode"
+    )
+    ccs_hard_cutoff: float = Field(
+        SelectionConfig.ccs_hard_cutoff, ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first"
+    )
+
+    _check_window = field_validator("window")(_window_matches_mode)
+
+
+JobSpec = PruneJobCreate | DistillJobCreate | PruneThenDistillJobCreate
+DistillJobSpec = DistillJobCreate | PruneThenDistillJobCreate
+JobCreate = Annotated[
+    Union[PruneJobCreate, DistillJobCreate, PruneThenDistillJobCreate],  # noqa: UP007 - more kinds join here
+    Field(discriminator="kind"),
+]
+JOB_KINDS = frozenset({"prune", "distill", "prune_then_distill"})
 
 
 class JobError(BaseModel):

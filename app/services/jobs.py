@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
-from app.schemas.jobs import PruneJobCreate
+from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate
 from app.services.pagination import page_newest_first
 
 
@@ -29,19 +30,37 @@ def queue_for(device: str, settings: Settings) -> str:
     return "cpu"
 
 
-def request_hash(spec: PruneJobCreate) -> str:
+def request_hash(spec: JobSpec) -> str:
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_against_dataset(session: Session, spec: PruneJobCreate) -> None:
+def _check_against_dataset(session: Session, spec: JobSpec) -> None:
     dataset = session.get(Dataset, spec.dataset_id)
     if dataset is None:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} does not exist")
     if dataset.status != DatasetStatus.READY:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} is {dataset.status.value}, not ready yet")
-    if spec.keep_count is not None and spec.keep_count > dataset.num_train:
-        raise invalid_field("keep_count", f"must be at most the {dataset.num_train} training samples of the dataset")
+    if isinstance(spec, PruneJobCreate):
+        if spec.keep_count is not None and spec.keep_count > dataset.num_train:
+            raise invalid_field("keep_count", f"must be at most the {dataset.num_train} training samples of the dataset")
+        return
+    smallest = min(dataset.class_counts)
+    if spec.ipc > smallest:
+        raise invalid_field("ipc", f"must be at most {smallest}, the training samples of the dataset's smallest class")
+    if isinstance(spec, PruneThenDistillJobCreate) and spec.window is not None:
+        _check_window_holds_ipc(spec.window, spec.ipc, dataset.class_counts)
+
+
+def _check_window_holds_ipc(window: tuple[float, float], ipc: int, class_counts: list[int]) -> None:
+    """Each class's starting images come from its own ranking, so every class's window must hold ``ipc``."""
+    lo, hi = window
+    # The same bounds as the engine's window selection: ranks floor(lo * n) .. ceil(hi * n).
+    holds = min(math.ceil(hi * n) - math.floor(lo * n) for n in class_counts)
+    if holds < ipc:
+        raise invalid_field(
+            "window", f"[{lo}, {hi}] holds {holds} samples of the smallest class but ipc is {ipc}; widen it"
+        )
 
 
 def add_event(
@@ -69,7 +88,7 @@ class CreatedJob:
     created: bool
 
 
-def create_job(session: Session, spec: PruneJobCreate, settings: Settings, idempotency_key: str | None) -> CreatedJob:
+def create_job(session: Session, spec: JobSpec, settings: Settings, idempotency_key: str | None) -> CreatedJob:
     """Commits the new job (the caller rings the doorbell after this returns). A retried request with the
     same Idempotency-Key and body gets the original job back; the same key with another body is refused."""
     body_hash = request_hash(spec)
