@@ -1,4 +1,4 @@
-"""Database tables: datasets, jobs, their progress events and their artifacts."""
+"""Database tables: datasets, jobs, their progress events and their artifacts, and reusable expert trajectories."""
 
 from __future__ import annotations
 
@@ -154,3 +154,22 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")
+
+
+class ExpertSet(Base):
+    """Expert trajectories kept for reuse by later trajectory-matching jobs.
+
+    ``key`` is the engine's expert key: a hash of everything the trajectories depend on (the exact
+    training data, model, expert training config, data scheduler and seed), so equal keys mean
+    interchangeable experts. The file itself is a content-addressed blob.
+    """
+
+    __tablename__ = "expert_sets"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # The job that trained them, so a reusing job can say whose experts it used.
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

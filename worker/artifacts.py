@@ -1,6 +1,8 @@
-"""Turns a prune result into downloadable files and records them as blobs.
+"""Turns a job's result into downloadable files and records them as blobs.
 
-Besides the engine's own ``.npy``/``report.json`` files, every result gets plain-text forms
+A distill job's files are the engine's own (``DistillResult.write``: ``synthetic.safetensors``,
+``synthetic.npz``, ``preview.png``, ``loss_curve.json``, ``report.json``). A prune job gets,
+besides the engine's own ``.npy``/``report.json`` files, plain-text forms
 (``scores.csv``, ``indices.json``) for people not using Python, ``coreset.npz``: the kept
 subset as a dataset that can be uploaded again or loaded with the engine, and ``preview.png``:
 the most important kept images of each class, one row per class.
@@ -24,6 +26,7 @@ from engine.visualize import save_selection_preview
 
 CONTENT_TYPES = {
     ".npy": "application/octet-stream",
+    ".safetensors": "application/octet-stream",
     ".npz": "application/zip",
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",

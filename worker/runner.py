@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -16,9 +18,23 @@ from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database
 from app.models import JobStatus
-from app.schemas.jobs import JobCreate, PruneJobCreate
+from app.schemas.jobs import (
+    DistillJobSpec,
+    JobCreate,
+    JobSpec,
+    ProxyOptions,
+    PruneJobCreate,
+    PruneThenDistillJobCreate,
+)
 from app.services import datasets, jobs
+from app.services.experts import BlobExpertStore
 from engine.data import DatasetError
+from engine.data.dataset import ImageDataset
+from engine.distill import ExpertConfig, get_method
+from engine.distill.distribution import DMConfig
+from engine.distill.gradient import DCConfig
+from engine.pipeline.distill import run_distill
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import CancelledError, ProgressEvent, Tracker
@@ -26,7 +42,7 @@ from worker.artifacts import store_artifacts, write_prune_artifacts
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
-SPEC_ADAPTER: TypeAdapter[PruneJobCreate] = TypeAdapter(JobCreate)
+SPEC_ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobCreate)
 
 
 @dataclass
@@ -107,18 +123,63 @@ def prune_config(spec: PruneJobCreate) -> PruneConfig:
             ccs_hard_cutoff=spec.ccs_hard_cutoff,
             weights=spec.weights,
         ),
-        proxy=ProxyConfig(
-            model=spec.proxy.model.value,
-            width=spec.proxy.width,
-            epochs=spec.proxy.epochs,
-            batch_size=spec.proxy.batch_size,
-            lr=spec.proxy.lr,
-        ),
+        proxy=_proxy_config(spec.proxy),
         evaluation=evaluation,
         score_params=dict(spec.score_params),
         seed=spec.seed,
         device=spec.device,
     )
+
+
+def _proxy_config(options: ProxyOptions) -> ProxyConfig:
+    return ProxyConfig(**options.model_dump(mode="json"))  # the same field names
+
+
+# Spec fields that are DistillConfig fields of the same name and meaning.
+_DISTILL_FIELDS = {
+    "ipc", "iterations", "model", "width", "dsa", "zca", "soft_labels", "fiem_ratio", "checkpoint_every", "seed", "device"
+}
+
+
+def distill_config(spec: DistillJobSpec) -> DistillConfig:
+    method = get_method(spec.method.value)
+    proxy = _proxy_config(spec.proxy)
+    if isinstance(spec, PruneThenDistillJobCreate):
+        selection = SelectionConfig(mode=spec.mode, window=spec.window, ccs_hard_cutoff=spec.ccs_hard_cutoff)
+        init = InitConfig(mode="pruned", prune_method=spec.prune_method.value, selection=selection, proxy=proxy)
+    else:
+        init = InitConfig(mode=spec.init, proxy=proxy)
+    config = DistillConfig(
+        method=method.name,
+        init=init,
+        # Evaluation options are named as in DistillEvalConfig.
+        evaluation=None if spec.evaluation is None else DistillEvalConfig(**spec.evaluation.model_dump(mode="json")),
+        **spec.model_dump(mode="json", include=_DISTILL_FIELDS),
+    )
+    # The spec carries only the options of the method's own family (the schema fills them in); the
+    # gradient and distribution options are named as in DCConfig and DMConfig.
+    lr_images: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
+    if spec.gradient is not None:
+        config.dc = DCConfig(**spec.gradient.model_dump(), **lr_images)
+    if spec.distribution is not None:
+        config.dm = DMConfig(**spec.distribution.model_dump(), **lr_images)
+    if spec.trajectory is not None and spec.experts is not None:
+        t, e = spec.trajectory, spec.experts
+        config.trajectory = replace(
+            config.trajectory,
+            syn_steps=t.syn_steps,
+            expert_epochs=t.expert_epochs,
+            max_start_epoch=t.max_start_epoch,
+            lr_init=t.lr,
+            batch_syn=t.batch_syn,
+            **lr_images,
+        )
+        if method.widen_start_range:
+            # DATM: the start range grows over the whole run up to the last epoch that still has M ahead of it.
+            config.trajectory.max_start_epoch_final = max(t.max_start_epoch, e.epochs - t.expert_epochs)
+            config.trajectory.widen_iterations = spec.iterations
+        config.experts = ExpertConfig(num_experts=e.count, epochs=e.epochs, lr=e.lr, batch_size=e.batch_size)
+    return config
 
 
 def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +193,18 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
             summary["cross_arch"] = {arch: {k: _mean_std(v) for k, v in runs.items()} for arch, runs in stats.items()}
         else:
             summary[f"{name}_accuracy"] = _mean_std(stats)
+    if "distill" in report:
+        summary |= {
+            "iterations": report["distill"]["iterations"],
+            "resumed_from_iteration": report["distill"]["resumed_from_iteration"],
+            "final_loss": report["distill"]["final_loss"],
+            "learned_lr": report["learned_lr"],
+            "soft_labels": report["soft_labels"],
+        }
+    if "experts" in report:
+        summary["experts"] = {
+            key: report["experts"][key] for key in ("reused", "trained", "count", "epochs", "trained_by_job")
+        }
     summary["timings"] = report.get("timings", {})
     return summary
 
@@ -150,16 +223,29 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
     # A redelivered job finds its checkpoints here and resumes instead of starting over.
     workdir = ctx.settings.work_root / job_id
     workdir.mkdir(parents=True, exist_ok=True)
-    result = run_prune(dataset, prune_config(spec), tracker.tracker(), workdir=workdir)
+    report, write_artifacts = _run_engine(ctx, job_id, spec, dataset, tracker.tracker(), workdir)
     with ctx.blobs.staging() as out_dir:
-        paths = write_prune_artifacts(result, dataset, out_dir)
+        paths = write_artifacts(out_dir)
         with ctx.db.session() as session:
             # Artifacts and the final status commit together: a succeeded job always has its files.
-            if not jobs.finish(
-                session, job_id, worker_id, JobStatus.SUCCEEDED, metrics=summarize_report(result.report)
-            ):
+            if not jobs.finish(session, job_id, worker_id, JobStatus.SUCCEEDED, metrics=summarize_report(report)):
                 raise JobStopped
             store_artifacts(session, ctx.blobs, job_id, paths)
+
+
+def _run_engine(
+    ctx: WorkerContext, job_id: str, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path
+) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
+    """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
+    if isinstance(spec, PruneJobCreate):
+        pruned = run_prune(dataset, prune_config(spec), tracker, workdir=workdir)
+        return pruned.report, lambda out_dir: write_prune_artifacts(pruned, dataset, out_dir)
+    store = BlobExpertStore(ctx.db, ctx.blobs, job_id)
+    distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)
+    if experts := distilled.report.get("experts"):
+        # Provenance only the service knows: which job trained the experts this job used.
+        experts["trained_by_job"] = store.reused_from_job if experts["reused"] else job_id
+    return distilled.report, distilled.write
 
 
 def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, error: dict[str, str] | None) -> None:

@@ -1,0 +1,59 @@
+"""Expert trajectories as a reusable asset: the engine's ``ExpertStore`` on the blob store.
+
+The trajectories are content-addressed blobs like every other file; the ``expert_sets`` table maps
+the engine's expert key (a hash of the exact training data, model, expert training config, data
+scheduler and seed) to the blob, so a later job with the same key loads them instead of training.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from app.blobstore import BlobStore
+from app.core.db import Database
+from app.models import ExpertSet
+
+EXPERTS_SUFFIX = ".safetensors"
+
+
+class BlobExpertStore:
+    """One job's view of the shared expert sets (implements ``engine.distill.experts.ExpertStore``).
+
+    Attributes:
+        reused_from_job: after a successful ``get``, the job that trained the experts (None when
+            that job is gone, or when nothing was reused).
+    """
+
+    def __init__(self, db: Database, blobs: BlobStore, job_id: str) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.job_id = job_id
+        self.reused_from_job: str | None = None
+
+    def get(self, key: str, dest: Path) -> bool:
+        with self.db.session() as session:
+            row = session.get(ExpertSet, key)
+            if row is None:
+                return False
+            blob_key, trained_by = row.blob_key, row.job_id
+        if not self.blobs.exists(blob_key):  # the blob volume lost it: the job trains them again
+            return False
+        with self.blobs.open(blob_key) as src, dest.open("wb") as out:
+            shutil.copyfileobj(src, out)
+        self.reused_from_job = trained_by
+        return True
+
+    def put(self, key: str, src: Path) -> None:
+        # A copy, not a move: the engine still owns (and cleans up) its file.
+        blob = self.blobs.put_file(src, suffix=EXPERTS_SUFFIX)
+        try:
+            with self.db.session() as session:
+                # An existing row means its blob was lost and the experts were retrained: replace it.
+                row = session.get(ExpertSet, key) or ExpertSet(key=key)
+                row.blob_key, row.sha256, row.size_bytes, row.job_id = blob.key, blob.sha256, blob.size, self.job_id
+                session.add(row)
+        except IntegrityError:
+            pass  # a concurrent job with the same key stored its experts first; either set serves

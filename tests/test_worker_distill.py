@@ -1,0 +1,229 @@
+"""Distill jobs through the worker's runner, in-process on the built-in digits with tiny settings:
+artifacts and their formats, progress, cancellation, resume from a checkpoint, expert reuse."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from safetensors.numpy import load as load_safetensors
+from sqlalchemy import select, update
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.models import ExpertSet, Job, JobStatus, utcnow
+from app.schemas.jobs import DistillJobCreate
+from app.services import jobs
+from tests.service_fixtures import (  # noqa: F401 - fixtures
+    TINY_EXPERTS,
+    TINY_TRAJECTORY,
+    backend,
+    client,
+    db,
+    run_job_in_process,
+    settings,
+    tiny_distill_spec,
+)
+from worker.runner import distill_config
+
+CLASSES, SIDE = 10, 8  # digits: 10 classes of 8x8 grey images
+FAST_DM = {"batch_real": 32}  # short iterations, for tests that need many of them
+DISTILL_ARTIFACTS = {
+    "synthetic.safetensors": "application/octet-stream",
+    "synthetic.npz": "application/zip",
+    "preview.png": "image/png",
+    "loss_curve.json": "application/json",
+    "report.json": "application/json",
+}
+
+
+@pytest.fixture
+def dataset_id(client: TestClient) -> str:
+    return str(client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"])
+
+
+def submit(client: TestClient, spec: dict[str, Any]) -> str:
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def run(client: TestClient, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    job_id = submit(client, spec)
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job["error"]
+    return job
+
+
+def download(client: TestClient, job: dict[str, Any]) -> dict[str, bytes]:
+    files = {}
+    for artifact in job["artifacts"]:
+        response = client.get(artifact["url"])
+        assert response.status_code == 200
+        assert response.headers["content-type"] == artifact["content_type"] == DISTILL_ARTIFACTS[artifact["name"]]
+        files[artifact["name"]] = response.content
+    assert set(files) == set(DISTILL_ARTIFACTS)
+    return files
+
+
+def trajectory_spec(dataset_id: str, kind: str = "distill", **overrides: Any) -> dict[str, Any]:
+    return tiny_distill_spec(
+        dataset_id, kind, method="mtt", trajectory=TINY_TRAJECTORY, experts=TINY_EXPERTS
+    ) | overrides
+
+
+def test_distill_job_succeeds_with_its_artifacts(client: TestClient, settings: Settings, dataset_id: str) -> None:
+    ipc = 2
+    job = run(client, settings, tiny_distill_spec(dataset_id, ipc=ipc, iterations=5))
+    assert (job["attempt"], job["progress"], job["stage"]) == (1, 1.0, "done")
+    metrics = job["metrics"]
+    assert {"synthetic_accuracy", "random_accuracy", "timings"} <= metrics.keys()
+    assert 0 <= metrics["synthetic_accuracy"]["mean"] <= 1 and metrics["synthetic_accuracy"]["std"] == 0.0
+    assert metrics["iterations"] == 5 and metrics["resumed_from_iteration"] == 0
+    assert metrics["learned_lr"] is None and metrics["soft_labels"] is False and "experts" not in metrics
+    assert metrics["timings"]["seconds_per_iteration"] > 0
+
+    files = download(client, job)
+    n = CLASSES * ipc
+    tensors = load_safetensors(files["synthetic.safetensors"])
+    assert tensors["images"].shape == (n, 1, SIDE, SIDE) and tensors["images"].dtype == np.float32
+    assert tensors["labels"].tolist() == np.repeat(np.arange(CLASSES), ipc).tolist()  # class-major, hard
+    with np.load(io.BytesIO(files["synthetic.npz"]), allow_pickle=False) as npz:
+        assert npz["images_uint8"].shape == (n, 1, SIDE, SIDE) and npz["images_uint8"].dtype == np.uint8
+        np.testing.assert_array_equal(npz["images"], tensors["images"])  # the same set in both formats
+        assert npz["mean"].shape == npz["std"].shape == (1,)
+    curve = json.loads(files["loss_curve.json"])
+    assert curve["iteration"] == [1, 2, 3, 4, 5] and len(curve["loss"]) == 5
+    report = json.loads(files["report.json"])
+    assert report["kind"] == "distill" and report["config"]["method"] == "dm" and report["config"]["ipc"] == ipc
+    assert report["evaluation"]["synthetic"]["mean"] == metrics["synthetic_accuracy"]["mean"]
+    assert Image.open(io.BytesIO(files["preview.png"])).format == "PNG"
+
+    events = client.get(f"/v1/jobs/{job['id']}/events.json", params={"limit": 1000}).json()["data"]
+    progress = [e["progress"] for e in events if e["type"] == "progress"]
+    assert progress == sorted(progress) and any(e["stage"] == "distill" for e in events if e["type"] == "progress")
+    assert not (settings.work_root / job["id"]).exists()
+
+
+def test_trajectory_experts_are_trained_once_then_reused(
+    client: TestClient, settings: Settings, db: Database, dataset_id: str
+) -> None:
+    window = {"prune_method": "el2n", "mode": "window", "window": [0.5, 0.9]}
+    first = run(client, settings, trajectory_spec(dataset_id, "prune_then_distill", **window))
+    assert first["metrics"]["experts"] == {
+        "reused": False, "trained": True, "count": 2, "epochs": 3, "trained_by_job": first["id"]
+    }
+    assert first["metrics"]["learned_lr"] > 0
+    report = json.loads(download(client, first)["report.json"])
+    assert report["kind"] == "prune_then_distill" and report["init"]["mode"] == "pruned"
+    assert len(report["init"]["indices"]) == CLASSES * 2
+
+    # Another kind, init and iteration count: the experts depend only on data, model and expert config.
+    second = run(client, settings, trajectory_spec(dataset_id, init="noise", iterations=3))
+    assert second["metrics"]["experts"] == {
+        "reused": True, "trained": False, "count": 2, "epochs": 3, "trained_by_job": first["id"]
+    }
+    assert json.loads(download(client, second)["report.json"])["experts"]["reused"] is True
+    assert second["metrics"]["timings"]["experts_seconds"] < first["metrics"]["timings"]["experts_seconds"]
+    with db.session() as session:
+        rows = session.scalars(select(ExpertSet)).all()
+        assert [(r.key, r.job_id) for r in rows] == [(report["experts"]["key"], first["id"])]
+        assert settings.blob_root.joinpath(rows[0].blob_key).stat().st_size == rows[0].size_bytes
+
+    # A different expert config is a different asset.
+    third = run(client, settings, trajectory_spec(dataset_id, experts=TINY_EXPERTS | {"epochs": 4}, iterations=2))
+    assert third["metrics"]["experts"]["trained"] and third["metrics"]["experts"]["trained_by_job"] == third["id"]
+
+
+def test_lost_expert_blob_is_trained_again(
+    client: TestClient, settings: Settings, db: Database, dataset_id: str
+) -> None:
+    first = run(client, settings, trajectory_spec(dataset_id, iterations=2))
+    for blob in settings.blob_root.rglob("*.safetensors"):
+        blob.unlink()  # the blob volume lost every file, experts included
+    second = run(client, settings, trajectory_spec(dataset_id, iterations=2))
+    assert second["metrics"]["experts"]["trained"] and second["metrics"]["experts"]["trained_by_job"] == second["id"]
+    with db.session() as session:
+        row = session.scalars(select(ExpertSet)).one()  # the record now points at the retrained set
+        assert row.job_id == second["id"] and settings.blob_root.joinpath(row.blob_key).is_file()
+    assert first["metrics"]["experts"]["trained_by_job"] == first["id"]
+
+
+def test_running_distill_job_is_canceled(client: TestClient, settings: Settings, db: Database, dataset_id: str) -> None:
+    job_id = submit(client, tiny_distill_spec(dataset_id, iterations=100_000, distribution=FAST_DM))
+    worker = threading.Thread(target=run_job_in_process, args=(settings, job_id))
+    worker.start()
+    _wait_for_stage(client, job_id, "distill")
+    assert client.post(f"/v1/jobs/{job_id}/cancel").json()["cancel_requested"]
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    with db.session() as session:
+        job = jobs.get_job(session, job_id)
+        assert job.status == JobStatus.CANCELED and job.artifacts == [] and job.finished_at is not None
+    assert not (settings.work_root / job_id).exists()
+
+
+def test_redelivered_job_resumes_from_its_checkpoint(
+    client: TestClient, settings: Settings, db: Database, dataset_id: str
+) -> None:
+    iterations = 200
+    spec = tiny_distill_spec(dataset_id, iterations=iterations, checkpoint_every=5, distribution=FAST_DM)
+    job_id = submit(client, spec)
+    worker = threading.Thread(target=run_job_in_process, args=(settings, job_id, "lost-worker"))
+    worker.start()
+    _wait_for_stage(client, job_id, "distill", min_progress=0.2)
+    # The worker's lease expires (as when its machine vanished) and the reaper re-queues the job.
+    with db.session() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1)))
+    with db.session() as session:
+        assert jobs.reap_expired(session) == [job_id]
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert any((settings.work_root / job_id).iterdir())  # a worker that lost its job keeps the checkpoints
+
+    run_job_in_process(settings, job_id, "next-worker")
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempt"] == 2, job["error"]
+    assert 0 < job["metrics"]["resumed_from_iteration"] < iterations
+    assert job["metrics"]["iterations"] == iterations
+    curve = json.loads(download(client, job)["loss_curve.json"])
+    assert len(curve["loss"]) == iterations  # the resumed run continues the same curve
+
+
+def _wait_for_stage(client: TestClient, job_id: str, stage: str, min_progress: float = 0.0) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["stage"] == stage and job["progress"] >= min_progress:
+            return
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not reach stage {stage!r} at progress {min_progress}")
+
+
+def test_spec_becomes_the_engine_config() -> None:
+    spec = DistillJobCreate.model_validate(
+        tiny_distill_spec("ds_x", method="datm", trajectory=TINY_TRAJECTORY, experts=TINY_EXPERTS, lr_images=50.0)
+    )
+    config = distill_config(spec)
+    assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "real", 8)
+    assert (config.experts.num_experts, config.experts.epochs) == (2, 3)
+    assert (config.trajectory.syn_steps, config.trajectory.expert_epochs, config.trajectory.lr_images) == (5, 1, 50.0)
+    # DATM widens the start range over the whole run up to the last epoch with M epochs ahead of it.
+    assert (config.trajectory.max_start_epoch_final, config.trajectory.widen_iterations) == (2, 5)
+    assert config.evaluation is not None and config.evaluation.full_data is False
+    assert config.dm.lr_images != 50.0  # only the method's own family gets the override
+
+    dc = distill_config(
+        DistillJobCreate.model_validate(tiny_distill_spec("ds_x", method="dc", gradient={"outer_loop": 2, "inner_loop": 1}))
+    )
+    assert (dc.dc.outer_loop, dc.dc.inner_loop, dc.trajectory.max_start_epoch_final) == (2, 1, None)
