@@ -262,6 +262,15 @@ def live_service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iter
                 print(f"----- {log} (tail) -----\n" + "\n".join((root / log).read_text().splitlines()[-40:]))
 
 
+@pytest.fixture(scope="module")
+def uploaded_dataset(live_service: LiveService, real_subset_npz: Path) -> dict[str, Any]:
+    """The real dataset subset, uploaded once per module to the live service."""
+    with real_subset_npz.open("rb") as f:
+        response = live_service.client.post("/v1/datasets", files={"file": (real_subset_npz.name, f)})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 def _wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
     """Until the worker answers a remote-control ping (which also proves the broker's fanout works)."""
     control = create_celery(settings).control

@@ -24,6 +24,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     live_service,
     real_subset_npz,
     tiny_prune_spec,
+    uploaded_dataset,
     wait_for_job,
 )
 
@@ -31,17 +32,11 @@ pytestmark = pytest.mark.slow
 KEEP = 150
 
 
-@pytest.fixture(scope="module")
-def dataset(live_service: LiveService, real_subset_npz: Path) -> dict:
-    with real_subset_npz.open("rb") as f:
-        response = live_service.client.post("/v1/datasets", files={"file": (real_subset_npz.name, f)})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path: Path) -> None:
+def test_prune_job_end_to_end(live_service: LiveService, uploaded_dataset: dict, tmp_path: Path) -> None:
     client = live_service.client
-    spec = tiny_prune_spec(dataset["id"], keep_fraction=None, keep_count=KEEP, proxy={"epochs": 2, "width": 16})
+    spec = tiny_prune_spec(
+        uploaded_dataset["id"], keep_fraction=None, keep_count=KEEP, proxy={"epochs": 2, "width": 16}
+    )
     submitted = client.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "e2e-1"})
     assert submitted.status_code == 202
     job_id = submitted.json()["id"]
@@ -74,7 +69,7 @@ def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path
         "preview.png",
     }
 
-    num_train = dataset["splits"]["train"]
+    num_train = uploaded_dataset["splits"]["train"]
     indices = np.load(io.BytesIO(files["indices.npy"]))
     assert len(indices) == KEEP and len(np.unique(indices)) == KEEP
     assert indices.min() >= 0 and indices.max() < num_train
@@ -93,7 +88,7 @@ def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path
     coreset = tmp_path / "coreset.npz"
     coreset.write_bytes(files["coreset.npz"])
     reloaded = load_dataset(coreset)
-    assert len(reloaded.y_train) == KEEP and len(reloaded.y_test) == dataset["splits"]["test"]
+    assert len(reloaded.y_train) == KEEP and len(reloaded.y_test) == uploaded_dataset["splits"]["test"]
 
     url = job["artifacts"][0]["url"]
     etag = client.get(url).headers["etag"]
@@ -102,9 +97,9 @@ def test_prune_job_end_to_end(live_service: LiveService, dataset: dict, tmp_path
     assert ranged.status_code == 206 and len(ranged.content) == 10
 
 
-def test_running_job_is_canceled(live_service: LiveService, dataset: dict) -> None:
+def test_running_job_is_canceled(live_service: LiveService, uploaded_dataset: dict) -> None:
     client = live_service.client
-    spec = tiny_prune_spec(dataset["id"], proxy={"epochs": 500, "width": 16})
+    spec = tiny_prune_spec(uploaded_dataset["id"], proxy={"epochs": 500, "width": 16})
     job_id = client.post("/v1/jobs", json=spec).json()["id"]
     wait_for_job(client, job_id, {"running"})
     canceled = client.post(f"/v1/jobs/{job_id}/cancel")

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,13 @@ from PIL import Image
 from safetensors.numpy import load as load_safetensors
 from sqlalchemy import select, update
 
+from app.blobstore import LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database
 from app.models import ExpertSet, Job, JobStatus, utcnow
 from app.schemas.jobs import DistillJobCreate
 from app.services import jobs
+from app.services.experts import BlobExpertStore
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     TINY_EXPERTS,
     TINY_TRAJECTORY,
@@ -156,6 +159,26 @@ def test_lost_expert_blob_is_trained_again(
         row = session.scalars(select(ExpertSet)).one()  # the record now points at the retrained set
         assert row.job_id == second["id"] and settings.blob_root.joinpath(row.blob_key).is_file()
     assert first["metrics"]["experts"]["trained_by_job"] == first["id"]
+
+
+def test_blob_expert_store_round_trip(
+    client: TestClient, settings: Settings, db: Database, dataset_id: str, tmp_path: Path
+) -> None:
+    trainer, reuser = (submit(client, tiny_distill_spec(dataset_id, seed=seed)) for seed in (1, 2))
+    store = BlobExpertStore(db, LocalBlobStore(settings.blob_root), trainer)
+    assert not store.get("experts-abc", tmp_path / "missing.safetensors")
+    assert not (tmp_path / "missing.safetensors").exists()
+    src = tmp_path / "experts.safetensors"
+    src.write_bytes(b"trajectories")
+    store.put("experts-abc", src)
+    assert src.exists()  # copied: the engine still owns its file
+    again = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser)
+    assert again.get("experts-abc", tmp_path / "back.safetensors")
+    assert (tmp_path / "back.safetensors").read_bytes() == b"trajectories"
+    assert again.reused_from_job == trainer
+    with db.session() as session:
+        row = session.get(ExpertSet, "experts-abc")
+        assert row is not None and row.blob_key.endswith(".safetensors") and row.size_bytes == len(b"trajectories")
 
 
 def test_running_distill_job_is_canceled(client: TestClient, settings: Settings, db: Database, dataset_id: str) -> None:

@@ -56,4 +56,7 @@ class BlobExpertStore:
                 row.blob_key, row.sha256, row.size_bytes, row.job_id = blob.key, blob.sha256, blob.size, self.job_id
                 session.add(row)
         except IntegrityError:
-            pass  # a concurrent job with the same key stored its experts first; either set serves
+            with self.db.session() as session:
+                if session.get(ExpertSet, key) is None:
+                    raise
+            # A concurrent job with the same key stored its experts first; either set serves.
