@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Condense",
         version="0.1.0",
-        summary="Make image-classification training data smaller: coreset pruning as a service.",
+        summary="Make image-classification training data smaller: coreset pruning and dataset distillation "
+        "as a service.",
         lifespan=lifespan,
     )
     install_problem_handlers(app, union_tags=JOB_KINDS)

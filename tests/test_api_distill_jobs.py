@@ -56,6 +56,14 @@ def test_every_registered_method_is_accepted(client: TestClient, dataset_id: str
     assert (job["spec"]["gradient"] is not None) == (method in ("dc", "dsa"))
 
 
+def test_openapi_documents_the_distill_kinds(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["DistillMethod"]["enum"] == method_names()
+    for name in ("DistillJobCreate", "PruneThenDistillJobCreate"):
+        assert {"ipc", "method", "trajectory", "experts", "evaluation"} <= schemas[name]["properties"].keys()
+    assert {"prune_method", "mode", "window"} <= schemas["PruneThenDistillJobCreate"]["properties"].keys()
+
+
 def test_distill_defaults_come_from_the_engine(client: TestClient, dataset_id: str) -> None:
     spec = {"kind": "distill", "dataset_id": dataset_id, "method": "mtt", "ipc": 1}
     job = client.post("/v1/jobs", json=spec).json()

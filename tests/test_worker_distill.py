@@ -247,6 +247,8 @@ def test_spec_becomes_the_engine_config() -> None:
     assert config.dm.lr_images != 50.0  # only the method's own family gets the override
 
     dc = distill_config(
-        DistillJobCreate.model_validate(tiny_distill_spec("ds_x", method="dc", gradient={"outer_loop": 2, "inner_loop": 1}))
+        DistillJobCreate.model_validate(
+            tiny_distill_spec("ds_x", method="dc", gradient={"outer_loop": 2, "inner_loop": 1})
+        )
     )
     assert (dc.dc.outer_loop, dc.dc.inner_loop, dc.trajectory.max_start_epoch_final) == (2, 1, None)

@@ -137,7 +137,8 @@ def _proxy_config(options: ProxyOptions) -> ProxyConfig:
 
 # Spec fields that are DistillConfig fields of the same name and meaning.
 _DISTILL_FIELDS = {
-    "ipc", "iterations", "model", "width", "dsa", "zca", "soft_labels", "fiem_ratio", "checkpoint_every", "seed", "device"
+    "ipc", "iterations", "model", "width", "dsa", "zca", "soft_labels", "fiem_ratio", "checkpoint_every", "seed",
+    "device",
 }
 
 

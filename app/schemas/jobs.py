@@ -30,6 +30,14 @@ DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_me
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
 Device = Literal["auto", "cpu", "cuda"]
 SelectionMode = Literal["hardest", "easiest", "window", "ccs"]
+# Selection fields shared by prune and prune_then_distill (which selects inside each class).
+Window = Annotated[
+    tuple[float, float] | None,
+    Field(validate_default=True, description="[lo, hi] quantiles of the importance ranking kept in 'window' mode"),
+]
+CcsHardCutoff = Annotated[
+    float, Field(ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first")
+]
 
 
 def _window_matches_mode(window: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
@@ -81,13 +89,9 @@ class PruneJobCreate(StrictModel):
     keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
     mode: SelectionMode = "hardest"
-    window: tuple[float, float] | None = Field(
-        None, validate_default=True, description="[lo, hi] score quantiles kept in 'window' mode"
-    )
+    window: Window = None
     class_balanced: bool = True
-    ccs_hard_cutoff: float = Field(
-        SelectionConfig.ccs_hard_cutoff, ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first"
-    )
+    ccs_hard_cutoff: CcsHardCutoff = SelectionConfig.ccs_hard_cutoff
     weights: bool = Field(False, description="also compute per-sample weights for the kept samples")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
@@ -239,12 +243,8 @@ class PruneThenDistillJobCreate(_DistillJobBase):
     kind: Literal["prune_then_distill"]
     prune_method: PruneMethod = PruneMethod("el2n")
     mode: SelectionMode = SelectionConfig.mode
-    window: tuple[float, float] | None = Field(
-        None, validate_default=True, description="[lo, hi] quantiles of each class's ranking in 'window' mode"
-    )
-    ccs_hard_cutoff: float = Field(
-        SelectionConfig.ccs_hard_cutoff, ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first"
-    )
+    window: Window = None
+    ccs_hard_cutoff: CcsHardCutoff = SelectionConfig.ccs_hard_cutoff
 
     _check_window = field_validator("window")(_window_matches_mode)
 

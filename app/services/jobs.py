@@ -43,7 +43,9 @@ def _check_against_dataset(session: Session, spec: JobSpec) -> None:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} is {dataset.status.value}, not ready yet")
     if isinstance(spec, PruneJobCreate):
         if spec.keep_count is not None and spec.keep_count > dataset.num_train:
-            raise invalid_field("keep_count", f"must be at most the {dataset.num_train} training samples of the dataset")
+            raise invalid_field(
+                "keep_count", f"must be at most the {dataset.num_train} training samples of the dataset"
+            )
         return
     smallest = min(dataset.class_counts)
     if spec.ipc > smallest:
