@@ -4,6 +4,7 @@ and 422s naming the field (schema errors and the checks against the dataset)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -101,73 +102,75 @@ def test_ipc_up_to_the_smallest_class(client: TestClient, dataset: dict[str, Any
     assert_problem(client.post("/v1/jobs", json=too_many | {"kind": "prune_then_distill"}), 422, "ipc")
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"method": "magic"}, "method"),
-        ({"ipc": 0}, "ipc"),
-        ({"iterations": 0}, "iterations"),
-        ({"init": "pruned"}, "init"),  # pruned initialisation is its own kind
-        ({"surprise": True}, "surprise"),
-        ({"width": 0}, "width"),
-        ({"model": "vgg"}, "model"),
-        ({"fiem_ratio": 1.0}, "fiem_ratio"),
-        ({"lr_images": 0}, "lr_images"),
-        ({"evaluation": {"seeds": 0}}, "evaluation.seeds"),
-        ({"evaluation": {"archs": ["vgg"]}}, "evaluation.archs.0"),
-        ({"evaluation": {"keep": 3}}, "evaluation.keep"),
-        ({"trajectory": TINY_TRAJECTORY}, "trajectory"),  # DM has no trajectories
-        ({"experts": TINY_EXPERTS}, "experts"),
-        ({"gradient": {"outer_loop": 1}}, "gradient"),
-        ({"soft_labels": True}, "soft_labels"),  # soft labels come from expert logits
-        ({"distribution": {"batch_real": 0}}, "distribution.batch_real"),
-        ({"checkpoint_every": 0}, "checkpoint_every"),
-        ({"device": "tpu"}, "device"),
-        ({"dataset_id": "ds_missing"}, "dataset_id"),
-    ],
-)
-def test_invalid_distill_spec_names_the_field(
-    client: TestClient, dataset_id: str, change: dict[str, Any], field: str
-) -> None:
-    assert_problem(client.post("/v1/jobs", json=tiny_distill_spec(dataset_id) | change), 422, field)
+def prune_then_distill_spec(dataset_id: str) -> dict[str, Any]:
+    return tiny_distill_spec(dataset_id, "prune_then_distill")
+
+
+def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, Any], str]]) -> list[Any]:
+    return [pytest.param(base, change, field, id=f"{base.__name__}-{field}") for change, field in cases]
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"trajectory": {"syn_steps": 0}}, "trajectory.syn_steps"),
-        ({"trajectory": {"lr": -1}}, "trajectory.lr"),
-        ({"experts": {"count": 0}}, "experts.count"),
-        ({"experts": {"epochs": 1}}, "experts.epochs"),
-        ({"trajectory": {"expert_epochs": 3}, "experts": {"epochs": 3}}, "experts"),  # M epochs ahead must exist
-        ({"distribution": {"batch_real": 64}}, "distribution"),
-    ],
+    ("base", "change", "field"),
+    invalid(
+        tiny_distill_spec,
+        [
+            ({"method": "magic"}, "method"),
+            ({"ipc": 0}, "ipc"),
+            ({"iterations": 0}, "iterations"),
+            ({"init": "pruned"}, "init"),  # pruned initialisation is its own kind
+            ({"surprise": True}, "surprise"),
+            ({"width": 0}, "width"),
+            ({"model": "vgg"}, "model"),
+            ({"fiem_ratio": 1.0}, "fiem_ratio"),
+            ({"lr_images": 0}, "lr_images"),
+            ({"evaluation": {"seeds": 0}}, "evaluation.seeds"),
+            ({"evaluation": {"archs": ["vgg"]}}, "evaluation.archs.0"),
+            ({"evaluation": {"keep": 3}}, "evaluation.keep"),
+            ({"trajectory": TINY_TRAJECTORY}, "trajectory"),  # DM has no trajectories
+            ({"experts": TINY_EXPERTS}, "experts"),
+            ({"gradient": {"outer_loop": 1}}, "gradient"),
+            ({"soft_labels": True}, "soft_labels"),  # soft labels come from expert logits
+            ({"distribution": {"batch_real": 0}}, "distribution.batch_real"),
+            ({"checkpoint_every": 0}, "checkpoint_every"),
+            ({"device": "tpu"}, "device"),
+            ({"dataset_id": "ds_missing"}, "dataset_id"),
+        ],
+    )
+    + invalid(
+        trajectory_spec,
+        [
+            ({"trajectory": {"syn_steps": 0}}, "trajectory.syn_steps"),
+            ({"trajectory": {"lr": -1}}, "trajectory.lr"),
+            ({"experts": {"count": 0}}, "experts.count"),
+            ({"experts": {"epochs": 1}}, "experts.epochs"),
+            ({"trajectory": {"expert_epochs": 3}, "experts": {"epochs": 3}}, "experts"),  # M epochs ahead must exist
+            ({"distribution": {"batch_real": 64}}, "distribution"),
+        ],
+    )
+    + invalid(
+        prune_then_distill_spec,
+        [
+            ({"prune_method": "magic"}, "prune_method"),
+            ({"window": [0.7, 0.8]}, "window"),  # a window without mode 'window'
+            ({"mode": "window"}, "window"),  # mode 'window' without a window
+            ({"mode": "window", "window": [0.8, 0.7]}, "window"),
+            ({"mode": "window", "window": [0.7, 0.71], "ipc": 2}, "window"),  # holds 1 sample per class
+            ({"mode": "sideways"}, "mode"),
+            ({"ccs_hard_cutoff": 1.0}, "ccs_hard_cutoff"),
+            ({"init": "real"}, "init"),
+            ({"proxy": {"epochs": 0}}, "proxy.epochs"),
+        ],
+    ),
 )
-def test_invalid_trajectory_options_name_the_field(
-    client: TestClient, dataset_id: str, change: dict[str, Any], field: str
+def test_invalid_spec_names_the_field(
+    client: TestClient,
+    dataset_id: str,
+    base: Callable[[str], dict[str, Any]],
+    change: dict[str, Any],
+    field: str,
 ) -> None:
-    assert_problem(client.post("/v1/jobs", json=trajectory_spec(dataset_id) | change), 422, field)
-
-
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"prune_method": "magic"}, "prune_method"),
-        ({"window": [0.7, 0.8]}, "window"),  # a window without mode 'window'
-        ({"mode": "window"}, "window"),  # mode 'window' without a window
-        ({"mode": "window", "window": [0.8, 0.7]}, "window"),
-        ({"mode": "window", "window": [0.7, 0.71], "ipc": 2}, "window"),  # holds 1 sample per class
-        ({"mode": "sideways"}, "mode"),
-        ({"ccs_hard_cutoff": 1.0}, "ccs_hard_cutoff"),
-        ({"init": "real"}, "init"),
-        ({"proxy": {"epochs": 0}}, "proxy.epochs"),
-    ],
-)
-def test_invalid_prune_then_distill_spec_names_the_field(
-    client: TestClient, dataset_id: str, change: dict[str, Any], field: str
-) -> None:
-    spec = tiny_distill_spec(dataset_id, "prune_then_distill") | change
-    assert_problem(client.post("/v1/jobs", json=spec), 422, field)
+    assert_problem(client.post("/v1/jobs", json=base(dataset_id) | change), 422, field)
 
 
 def test_window_must_hold_ipc_in_every_class(client: TestClient, dataset: dict[str, Any]) -> None:
