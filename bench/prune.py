@@ -12,13 +12,15 @@ against dataset size.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from bench.common import find_shared_datasets, mean_std, write_results
+from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
@@ -76,20 +78,22 @@ def selection_for(method: str, keep: float, balanced: bool) -> tuple[str, Select
     return method, SelectionConfig(keep=keep, mode="hardest", class_balanced=balanced)
 
 
-def recording_overhead(dataset: ImageDataset, scale: Scale, repeats: int, samples: int = 2000) -> dict:
-    """Median time of one proxy run recording every dynamics score / the same run recording nothing.
+def recording_overhead(dataset: ImageDataset, scale: Scale, width: int, repeats: int, samples: int = 5000) -> dict:
+    """Cost of one proxy run recording every dynamics score / the same run recording nothing.
 
-    Same loop, same data, same epochs; the two kinds alternate after a warm-up run so that load
-    from other processes hits both alike.
+    Same loop, same data, same epochs; the two kinds alternate after a warm-up run. The headline
+    ratio is of process CPU time on one thread: the work each run does, which other processes on
+    this shared machine cannot inflate (wall time with several threads can wait a whole scheduler
+    slice per kernel when the cores are busy). Wall-clock seconds are recorded beside it.
     """
     data = dataset.with_train_subset(np.arange(min(samples, len(dataset.y_train))))
     x, y = data.train_tensors()
     config = TrainConfig(epochs=scale.proxy_epochs, seed=0)
     c, h, _ = data.image_shape
 
-    def one_run(record: bool) -> float:
+    def one_run(record: bool) -> tuple[float, float]:
         seed_everything(0)
-        model = create_model("convnet", channels=c, num_classes=data.num_classes, image_size=h, width=scale.width)
+        model = create_model("convnet", channels=c, num_classes=data.num_classes, image_size=h, width=width)
         observers = []
         if record:
             accs = {
@@ -97,17 +101,28 @@ def recording_overhead(dataset: ImageDataset, scale: Scale, repeats: int, sample
                 for m, params in ((m, {"epoch": scale.proxy_epochs // 2} if m in ("el2n", "grand") else {}) for m in DYNAMIC)
             }
             observers = [DynamicsRecorder(accs, y, data.num_classes)]
-        start = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         train_model(model, x, y, config, observers=observers)
-        return time.perf_counter() - start
+        return time.process_time() - cpu, time.perf_counter() - wall
 
-    one_run(False)
-    timings: dict[str, list[float]] = {"recording": [], "plain": []}
-    for _ in range(repeats):
-        timings["plain"].append(one_run(False))
-        timings["recording"].append(one_run(True))
-    ratio = float(np.median(timings["recording"]) / np.median(timings["plain"]))
-    return {"ratio": ratio, "seconds": timings, "scores_recorded": DYNAMIC, "epochs": config.epochs, "samples": len(y)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one_run(False)
+        runs: dict[str, list[tuple[float, float]]] = {"recording": [], "plain": []}
+        for _ in range(repeats):
+            runs["plain"].append(one_run(False))
+            runs["recording"].append(one_run(True))
+    finally:
+        torch.set_num_threads(threads)
+    cpu = {kind: [r[0] for r in rs] for kind, rs in runs.items()}
+    wall = {kind: [r[1] for r in rs] for kind, rs in runs.items()}
+    return {
+        "ratio": float(np.median(cpu["recording"]) / np.median(cpu["plain"])),
+        "wall_ratio": float(np.median(wall["recording"]) / np.median(wall["plain"])),
+        "cpu_seconds": cpu, "wall_seconds": wall, "threads": 1,
+        "scores_recorded": DYNAMIC, "epochs": config.epochs, "samples": len(y), "width": width,
+    }
 
 
 def reference_scoring_time(dataset: ImageDataset, epochs: int = 5, width: int = 128) -> dict:
@@ -116,10 +131,10 @@ def reference_scoring_time(dataset: ImageDataset, epochs: int = 5, width: int = 
     first = np.concatenate([np.flatnonzero(dataset.y_train == c)[:500] for c in range(dataset.num_classes)])
     data = dataset.with_train_subset(np.sort(first))
     proxy = ProxyConfig(model="convnet", width=width, epochs=epochs)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     compute_scores(data, ["random", *DYNAMIC], proxy, params={"el2n": {"epoch": epochs}, "grand": {"epoch": epochs}}, seed=0)
-    return {"seconds": time.perf_counter() - start, "samples": int(len(first)), "epochs": epochs, "width": width,
-            "scores": DYNAMIC}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "load_average": os.getloadavg(),
+            "samples": int(len(first)), "epochs": epochs, "width": width, "scores": DYNAMIC, "threads": torch.get_num_threads()}
 
 
 def tdds_state_bytes(num_classes: int, sizes: list[int], window: int = 10) -> list[dict]:
@@ -168,36 +183,58 @@ def run_dataset(name: str, dataset: ImageDataset, scale: Scale, keeps: list[floa
     }
 
 
-def markdown(results: list[dict], overhead: dict, tdds_rows: list[dict], reference: dict | None, scale_name: str, scale: Scale, keeps: list[float]) -> str:
-    lines = [f"## Prune benchmark ({scale_name} scale)\n",
-             f"Scale: {scale}\n",
-             "Test accuracy (%) mean ± std over seeds; each cell trains fresh ConvNets on the kept subset.\n"]
-    for res in results:
-        lines.append(f"### {res['dataset']} ({res['train_samples']} training samples; full data {mean_std(res['full_data']['accuracy'])} "
-                     f"at {res['full_data']['epochs']} epochs; "
-                     f"one proxy run for all scores: {res['scoring_seconds_one_run_all_scores']:.1f}s)\n")
-        header = "| method | " + " | ".join(f"keep {k:.0%} {b}" for k in keeps for b in ("balanced", "global")) + " |"
-        lines += [header, "|" + "---|" * (1 + 2 * len(keeps))]
-        for method in TABLE_METHODS:
-            cells = []
-            for keep in keeps:
-                for balanced in (True, False):
-                    row = next(r for r in res["rows"] if r["method"] == method and r["keep"] == keep and r["class_balanced"] == balanced)
-                    cells.append(mean_std(row["accuracy"]))
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+def markdown(payload: dict, scale: Scale) -> str:
+    lines = [f"## Prune benchmark ({payload['scale']} scale)\n", f"Scale: {scale}\n"]
+    if "tables" in payload:
+        tables = payload["tables"]
+        keeps = tables["keeps"]
+        lines.append(f"Command: `{tables['command']}`\n\nTest accuracy (%) mean ± std over {tables['seeds']} seeds; "
+                     "each cell trains fresh ConvNets on the kept subset.\n")
+        for res in tables["results"]:
+            lines.append(f"### {res['dataset']} ({res['train_samples']} training samples; full data {mean_std(res['full_data']['accuracy'])} "
+                         f"at {res['full_data']['epochs']} epochs; "
+                         f"one proxy run for all scores: {res['scoring_seconds_one_run_all_scores']:.1f}s)\n")
+            header = "| method | " + " | ".join(f"keep {k:.0%} {b}" for k in keeps for b in ("balanced", "global")) + " |"
+            lines += [header, "|" + "---|" * (1 + 2 * len(keeps))]
+            for method in TABLE_METHODS:
+                cells = []
+                for keep in keeps:
+                    for balanced in (True, False):
+                        row = next(r for r in res["rows"] if r["method"] == method and r["keep"] == keep and r["class_balanced"] == balanced)
+                        cells.append(mean_std(row["accuracy"]))
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines.append("")
+    if "overhead" in payload:
+        runs = payload["overhead"]["runs"]
+        lines += ["### Cost of recording dynamics\n", f"Command: `{payload['overhead']['command']}`\n",
+                  f"One training run recording {len(runs[0]['scores_recorded'])} scores ({', '.join(runs[0]['scores_recorded'])}) vs the same "
+                  "loop recording nothing; medians of interleaved repeats in one process on one thread. The ratio is of process CPU "
+                  "time (the work done, which other processes on this shared machine cannot inflate); the wall-clock ratio is beside it.\n",
+                  "| proxy | samples | epochs | repeats | recording CPU s | plain CPU s | **CPU ratio** | wall ratio |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            lines.append(f"| ConvNet w{r['width']} | {r['samples']} | {r['epochs']} | {len(r['cpu_seconds']['plain'])} | "
+                         f"{np.median(r['cpu_seconds']['recording']):.2f} | {np.median(r['cpu_seconds']['plain']):.2f} | "
+                         f"**{r['ratio']:.3f}** | {r['wall_ratio']:.3f} |")
         lines.append("")
-    lines.append(f"### Cost of recording dynamics\n\nOne training run recording {len(overhead['scores_recorded'])} scores "
-                 f"vs the same loop recording nothing (median of interleaved repeats, {overhead['samples']} samples, {overhead['epochs']} epochs): "
-                 f"**ratio {overhead['ratio']:.3f}**\n")
-    if reference is not None:
-        lines.append(f"### One recorded run vs one score per run\n\nEvery score ({len(reference['scores'])} dynamics scores) from one recorded "
-                     f"ConvNet-{reference['width']} run of {reference['epochs']} epochs on {reference['samples']} MNIST images (first 500 per class): "
-                     f"**{reference['seconds']:.1f} s**. For comparison the issue quotes, on this kind of machine and data, DeepCore's "
+    if payload.get("reference") is not None:
+        ref = payload["reference"]
+        lines.append(f"### One recorded run vs one score per run\n\nCommand: `{ref['command']}`\n\nEvery score ({len(ref['scores'])} dynamics scores) "
+                     f"from one recorded ConvNet-{ref['width']} run of {ref['epochs']} epochs on {ref['samples']} MNIST images (first 500 per class): "
+                     f"**{ref['seconds']:.1f} s** wall ({ref.get('cpu_seconds', float('nan')):.1f} s CPU on {ref.get('threads', '?')} threads; "
+                     f"1-minute load average {ref.get('load_average', ['?'])[0]} on {os.cpu_count()} cores, where above the core count other "
+                     "processes were slowing it). For comparison the issue quotes, on this kind of machine and data, DeepCore's "
                      "forgetting selection at about 114 s and its entropy selection at about 132 s, each giving one score (not re-measured here).\n")
-    lines += ["### TDDS streaming state vs dataset size (10 classes, window 10, 30 epochs)\n",
-              "| samples | TDDS state (MiB) | storing every epoch's outputs (MiB) |", "|---|---|---|"]
-    lines += [f"| {r['samples']} | {r['state_bytes'] / 2**20:.2f} | {r['full_history_bytes'] / 2**20:.2f} |" for r in tdds_rows]
+    if "tdds" in payload:
+        lines += ["### TDDS streaming state vs dataset size (10 classes, window 10, 30 epochs)\n",
+                  "The state TDDS keeps between epochs (the peak beyond one epoch's (N, C) logits buffer, which every score shares), "
+                  "vs what storing every epoch's outputs takes, as the official training script does.\n",
+                  "| samples | TDDS state (MiB) | storing every epoch's outputs (MiB) |", "|---|---|---|"]
+        lines += [f"| {r['samples']} | {r['state_bytes'] / 2**20:.2f} | {r['full_history_bytes'] / 2**20:.2f} |" for r in payload["tdds"]["rows"]]
     return "\n".join(lines) + "\n"
+
+
+PARTS = ("tables", "overhead", "reference", "tdds")
 
 
 def main() -> None:
@@ -206,35 +243,45 @@ def main() -> None:
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
     parser.add_argument("--keeps", default="0.01,0.1,0.3")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--overhead-repeats", type=int, default=3)
-    parser.add_argument("--no-reference-timing", action="store_true",
-                        help="skip the width-128 scoring run timed against DeepCore's quoted figures")
+    parser.add_argument("--overhead-repeats", type=int, default=5)
+    parser.add_argument("--overhead-widths", default=None, help="proxy widths timed for the recording overhead (default: the scale's and 64)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="which parts to run; the others are kept from the previous results file of this scale")
     args = parser.parse_args()
     scale = SCALES[args.scale]
+    parts = args.parts.split(",")
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     keeps = [float(k) for k in args.keeps.split(",")]
+    widths = [int(w) for w in args.overhead_widths.split(",")] if args.overhead_widths else sorted({scale.width, 64})
     root = find_shared_datasets()
     started = time.perf_counter()
+    command = command_line("bench.prune")
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f}s] {msg}", flush=True)
 
-    results = []
-    overhead = None
-    for name in args.datasets.split(","):
-        dataset = load_dataset(root / name)
-        if overhead is None:
-            overhead = recording_overhead(subset(dataset, scale.per_class), scale, args.overhead_repeats)
-            log(f"recording overhead ratio {overhead['ratio']:.3f}")
-        results.append(run_dataset(name, dataset, scale, keeps, args.seeds, log))
-    reference = None
-    if not args.no_reference_timing and "mnist" in args.datasets.split(","):
-        reference = reference_scoring_time(load_dataset(root / "mnist"))
-        log(f"reference scoring run: {reference['seconds']:.1f}s")
-    tdds_rows = tdds_state_bytes(10, [1_000, 10_000, 60_000, 1_281_167])
-    payload = {"scale": args.scale, "scale_settings": scale.__dict__, "keeps": keeps, "seeds": args.seeds,
-               "results": results, "recording_overhead": overhead, "tdds_state": tdds_rows, "reference_scoring": reference,
-               "wall_seconds": time.perf_counter() - started}
-    paths = write_results("bench.prune", f"prune-{args.scale}", payload, markdown(results, overhead, tdds_rows, reference, args.scale, scale, keeps))
+    name = f"prune-{args.scale}"
+    previous = RESULTS / f"{name}.json"
+    payload = json.loads(previous.read_text()) if previous.is_file() and set(parts) != set(PARTS) else {}
+    payload = {k: v for k, v in payload.items() if k in PARTS}
+    payload |= {"scale": args.scale, "scale_settings": scale.__dict__}
+    if "overhead" in parts:
+        mnist = subset(load_dataset(root / "mnist"), scale.per_class)
+        runs = []
+        for width in widths:
+            runs.append(recording_overhead(mnist, scale, width, args.overhead_repeats))
+            log(f"recording overhead ratio at width {width}: {runs[-1]['ratio']:.3f}")
+        payload["overhead"] = {"command": command, "runs": runs}
+    if "tables" in parts:
+        results = [run_dataset(ds, load_dataset(root / ds), scale, keeps, args.seeds, log) for ds in args.datasets.split(",")]
+        payload["tables"] = {"command": command, "keeps": keeps, "seeds": args.seeds, "results": results}
+    if "reference" in parts:
+        payload["reference"] = {"command": command, **reference_scoring_time(load_dataset(root / "mnist"))}
+        log(f"reference scoring run: {payload['reference']['seconds']:.1f}s")
+    if "tdds" in parts:
+        payload["tdds"] = {"command": command, "rows": tdds_state_bytes(10, [1_000, 10_000, 60_000, 1_281_167])}
+    paths = write_results("bench.prune", name, payload, markdown(payload, scale))
     log(f"wrote {paths[0]} and {paths[1]}")
 
 
