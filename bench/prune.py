@@ -221,8 +221,8 @@ def markdown(payload: dict, scale: Scale) -> str:
         ref = payload["reference"]
         lines.append(f"### One recorded run vs one score per run\n\nCommand: `{ref['command']}`\n\nEvery score ({len(ref['scores'])} dynamics scores) "
                      f"from one recorded ConvNet-{ref['width']} run of {ref['epochs']} epochs on {ref['samples']} MNIST images (first 500 per class): "
-                     f"**{ref['seconds']:.1f} s** wall ({ref.get('cpu_seconds', float('nan')):.1f} s CPU on {ref.get('threads', '?')} threads; "
-                     f"1-minute load average {ref.get('load_average', ['?'])[0]} on {os.cpu_count()} cores, where above the core count other "
+                     f"**{ref['seconds']:.1f} s** wall ({ref['cpu_seconds']:.1f} s CPU on {ref['threads']} threads; "
+                     f"1-minute load average {ref['load_average'][0]:.2f} on {os.cpu_count()} cores, where above the core count other "
                      "processes were slowing it). For comparison the issue quotes, on this kind of machine and data, DeepCore's "
                      "forgetting selection at about 114 s and its entropy selection at about 132 s, each giving one score (not re-measured here).\n")
     if "tdds" in payload:
