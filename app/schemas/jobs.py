@@ -146,7 +146,8 @@ class TrajectoryOptions(StrictModel):
 
 
 class ExpertOptions(StrictModel):
-    """Expert trajectories (trajectory methods); jobs with the same data, model and these settings share them."""
+    """Expert trajectories (trajectory methods). Jobs with the same data, model, seed and these settings (and
+    for pad the same proxy run, whose scores order the data) share them instead of training their own."""
 
     count: int = Field(ExpertConfig.num_experts, ge=1, le=100)
     epochs: int = Field(ExpertConfig.epochs, ge=2, le=1000)
