@@ -29,7 +29,7 @@ from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
 from engine.distill.zca import ZCAWhitening
-from engine.evaluate import EvalSpec, evaluate_training_set
+from engine.evaluate import AccuracyStats, EvalSpec, evaluate_training_set
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.distill_config import DistillConfig
@@ -188,6 +188,22 @@ def _matcher(
     return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)
 
 
+def _random_baseline(dataset: ImageDataset, config: DistillConfig, spec: EvalSpec, tracker: Tracker) -> AccuracyStats:
+    """Random real subsets of the same IPC: a different draw per seed, since which few images are
+    drawn varies far more than the training seed does at small IPC."""
+    runs = []
+    for s in range(spec.seeds):
+        idx = pick_real(dataset.y_train, dataset.num_classes, config.ipc, config.seed + 1 + s)
+        runs.append(evaluate_training_set(dataset, idx, replace(spec, seeds=1), base_seed=config.seed + 1000 + s,
+                                          tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage="evaluate_random"))
+    accs = [r.per_seed[0] for r in runs]
+    return AccuracyStats(
+        mean=float(np.mean(accs)), std=float(np.std(accs)), per_seed=accs,
+        per_class=np.nanmean([r.per_class for r in runs], axis=0).tolist(), train_size=runs[0].train_size,
+        seconds=sum(r.seconds for r in runs), model=spec.model,
+    )
+
+
 def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillConfig, tracker: Tracker) -> dict:
     cfg = config.evaluation
     assert cfg is not None
@@ -206,7 +222,6 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
             dsa_strategy=None if full else strategy,
         )
 
-    random_idx = pick_real(dataset.y_train, dataset.num_classes, config.ipc, config.seed + 1)
     plan: list[tuple[str, str]] = [("synthetic", cfg.model)]
     if cfg.compare_random:
         plan.append(("random", cfg.model))
@@ -221,10 +236,11 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
         span = tracker.span(i / len(plan), (i + 1) / len(plan))
         if name == "synthetic":
             stats = evaluate_synthetic(dataset, synthetic, spec_for(arch), base_seed=config.seed + 1000, tracker=span)
+        elif name == "random":
+            stats = _random_baseline(dataset, config, spec_for(arch), span)
         else:
-            idx = None if name == "full" else random_idx
-            stats = evaluate_training_set(dataset, idx, spec_for(arch, full=name == "full"), base_seed=config.seed + 1000,
-                                          tracker=span, stage=f"evaluate_{name}")
+            stats = evaluate_training_set(dataset, None, spec_for(arch, full=True), base_seed=config.seed + 1000,
+                                          tracker=span, stage="evaluate_full")
         target = out if arch == cfg.model else out.setdefault("cross_arch", {}).setdefault(arch, {})
         target[name] = stats.to_dict()
     return out
