@@ -127,9 +127,11 @@ def test_unrolled_memory_stays_flat_with_checkpointing() -> None:
     """Measured on this 2-core CPU (ConvNet w32, 16px, IPC 10, peak RSS above a one-step warm-up):
     checkpointed +4.5 MB at 2 steps and +10.5 MB at 12; the full graph +42 MB and +229 MB (19 MB per step)."""
     ckpt2, ckpt12, graph2, graph12 = measure_unroll([2, 12], ("checkpoint", "graph"), width=32, image_size=16, iterations=1)
-    assert ckpt12.peak_mb - ckpt2.peak_mb < 25
-    assert graph12.peak_mb - graph2.peak_mb > 120
-    assert ckpt12.peak_mb < graph12.peak_mb / 5
+    seen = f"checkpoint {ckpt2.peak_mb:.1f} -> {ckpt12.peak_mb:.1f} MB, graph {graph2.peak_mb:.1f} -> {graph12.peak_mb:.1f} MB"
+    # Bounds leave room for allocator noise in the peak RSS of a busy machine.
+    assert ckpt12.peak_mb - ckpt2.peak_mb < 40, seen
+    assert graph12.peak_mb - graph2.peak_mb > 100, seen
+    assert ckpt12.peak_mb < graph12.peak_mb / 3, seen
 
 
 def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
