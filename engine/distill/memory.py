@@ -1,7 +1,7 @@
 """Peak memory and time per iteration of trajectory matching versus unroll steps.
 
 Peak memory of CPU tensors is invisible to tracemalloc, so each setting runs in a fresh process
-and reports the growth of its peak resident set (``ru_maxrss``) over the iterations; on CUDA it
+and reports the growth of its peak resident set (VmHWM) over the iterations; on CUDA it
 reports ``torch.cuda.max_memory_allocated``. Data and experts are random tensors of the requested
 shape: memory and time depend on shapes, not on pixel values.
 
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -43,7 +44,12 @@ class UnrollMeasurement:
 def _peak_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    # VmHWM is this address space's own peak; ru_maxrss is not, since Linux carries the parent's
+    # peak across fork + exec, so a child of a large process (pytest late in a suite) sees no growth.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no procfs: kB on Linux, the best left
 
 
 def measure_in_process(
