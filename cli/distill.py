@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.progress import progress_bar
-from cli.prune import parse_window
+from cli.prune import Mode as PruneMode
+from cli.prune import Model, parse_window
 from engine.data import DatasetError, load_dataset
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
-from engine.models import model_names
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
@@ -26,7 +26,6 @@ from engine.select import SelectionError
 
 console = Console()
 Method = Enum("Method", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
-Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
 PruneMethod = Enum("PruneMethod", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
 
 
@@ -34,13 +33,6 @@ class Init(str, Enum):
     real = "real"
     noise = "noise"
     pruned = "pruned"
-
-
-class PruneMode(str, Enum):
-    hardest = "hardest"
-    easiest = "easiest"
-    window = "window"
-    ccs = "ccs"
 
 
 def print_report(report: dict) -> None:
