@@ -125,9 +125,6 @@ def distill(
         device=device,
     )
     config.trajectory = replace(config.trajectory, syn_steps=syn_steps, expert_epochs=expert_epochs, max_start_epoch=max_start_epoch)
-    if spec.widen_start_range:
-        config.trajectory.max_start_epoch_final = max(max_start_epoch, expert_train_epochs - expert_epochs)
-        config.trajectory.widen_iterations = iterations
     if spec.uses_experts and expert_train_epochs <= expert_epochs:
         raise typer.BadParameter("--expert-train-epochs must exceed --expert-epochs (the student matches M epochs ahead)")
     if lr_images is not None:

@@ -175,10 +175,6 @@ def distill_config(spec: DistillJobSpec) -> DistillConfig:
             batch_syn=t.batch_syn,
             **lr_images,
         )
-        if method.widen_start_range:
-            # DATM: the start range grows over the whole run up to the last epoch that still has M ahead of it.
-            config.trajectory.max_start_epoch_final = max(t.max_start_epoch, e.epochs - t.expert_epochs)
-            config.trajectory.widen_iterations = spec.iterations
         config.experts = ExpertConfig(num_experts=e.count, epochs=e.epochs, lr=e.lr, batch_size=e.batch_size)
     return config
 

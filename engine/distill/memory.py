@@ -41,7 +41,7 @@ class UnrollMeasurement:
     image_size: int
 
 
-def _peak_mb(device: torch.device) -> float:
+def peak_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     # VmHWM is this address space's own peak; ru_maxrss is not, since Linux carries the parent's
@@ -74,13 +74,13 @@ def measure_in_process(
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
-    before = _peak_mb(dev) if dev.type != "cuda" else torch.cuda.memory_allocated(dev) / 2**20
+    before = peak_mb(dev) if dev.type != "cuda" else torch.cuda.memory_allocated(dev) / 2**20
     t0 = time.perf_counter()
     run_loop(matcher, synthetic, iterations)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - t0) / iterations
-    return UnrollMeasurement(steps, unroll, _peak_mb(dev) - before, seconds, str(dev), ipc, width, image_size)
+    return UnrollMeasurement(steps, unroll, peak_mb(dev) - before, seconds, str(dev), ipc, width, image_size)
 
 
 def measure_unroll(

@@ -32,7 +32,7 @@ from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, evaluate_training_set
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
-from engine.pipeline.distill_config import DistillConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
 from engine.pipeline.prune import _atomic
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
@@ -71,6 +71,8 @@ class _Resolved:
     soft_labels: bool
     fiem_ratio: float
     schedule: DifficultySchedule | None
+    max_start_epoch_final: int | None
+    widen_iterations: int
 
 
 def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolved:
@@ -83,11 +85,22 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         epochs = config.experts.epochs
         add_end = max(1, round(0.4 * epochs))
         schedule = DifficultySchedule(0.75, add_end, add_end + max(1, (epochs - add_end) // 2), 0.1)
+    tm = config.trajectory
+    final, widen = None, 0
+    if spec.widen_start_range:
+        # DATM: unless set, the start range grows over the whole run up to the last expert epoch
+        # that still has M epochs ahead of it.
+        last = config.experts.epochs - tm.expert_epochs
+        final = tm.max_start_epoch_final if tm.max_start_epoch_final is not None else max(tm.max_start_epoch, last)
+        widen = tm.widen_iterations or config.iterations
     return _Resolved(
         dsa_groups=groups,
-        soft_labels=spec.soft_labels if config.soft_labels is None else config.soft_labels,
+        # Soft labels come from expert logits: only trajectory methods have experts to ask.
+        soft_labels=spec.uses_experts and (spec.soft_labels if config.soft_labels is None else config.soft_labels),
         fiem_ratio=spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio,
         schedule=schedule if spec.uses_experts else None,
+        max_start_epoch_final=final,
+        widen_iterations=widen,
     )
 
 
@@ -182,19 +195,21 @@ def _matcher(
     if spec.family == "distribution":
         return DistributionMatcher(real, new_model, replace(config.dm, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
     assert experts is not None
-    tm = replace(config.trajectory, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio)
-    if not spec.widen_start_range:
-        tm = replace(tm, max_start_epoch_final=None)
+    tm = replace(config.trajectory, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio,
+                 max_start_epoch_final=resolved.max_start_epoch_final, widen_iterations=resolved.widen_iterations)
     return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)
 
 
-def _random_baseline(dataset: ImageDataset, config: DistillConfig, spec: EvalSpec, tracker: Tracker) -> AccuracyStats:
-    """Random real subsets of the same IPC: a different draw per seed, since which few images are
-    drawn varies far more than the training seed does at small IPC."""
+def random_real_baseline(
+    dataset: ImageDataset, ipc: int, seed: int, spec: EvalSpec, tracker: Tracker | None = None
+) -> AccuracyStats:
+    """Random real subsets of ``ipc`` images per class: a different draw per evaluation seed, since
+    which few images are drawn varies far more than the training seed does at small IPC."""
+    tracker = tracker or Tracker()
     runs = []
     for s in range(spec.seeds):
-        idx = pick_real(dataset.y_train, dataset.num_classes, config.ipc, config.seed + 1 + s)
-        runs.append(evaluate_training_set(dataset, idx, replace(spec, seeds=1), base_seed=config.seed + 1000 + s,
+        idx = pick_real(dataset.y_train, dataset.num_classes, ipc, seed + 1 + s)
+        runs.append(evaluate_training_set(dataset, idx, replace(spec, seeds=1), base_seed=seed + 1000 + s,
                                           tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage="evaluate_random"))
     accs = [r.per_seed[0] for r in runs]
     return AccuracyStats(
@@ -204,24 +219,26 @@ def _random_baseline(dataset: ImageDataset, config: DistillConfig, spec: EvalSpe
     )
 
 
+def eval_spec(cfg: DistillEvalConfig, arch: str, dsa_strategy: str | None, device: str, full: bool = False) -> EvalSpec:
+    """How a fresh ``arch`` is trained on a synthetic (or random real) set; ``full`` is the full-data
+    reference, trained like ordinary data: more images per epoch, fewer epochs, no DSA."""
+    return EvalSpec(
+        model=arch,
+        width=cfg.width if arch.startswith("convnet") else None,
+        depth=cfg.depth,
+        epochs=cfg.full_epochs if full else cfg.epochs,
+        batch_size=128 if full else cfg.batch_size,
+        lr=0.05 if full else cfg.lr,
+        seeds=cfg.seeds,
+        device=device,
+        dsa_strategy=None if full or not cfg.dsa else dsa_strategy,
+    )
+
+
 def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillConfig, tracker: Tracker) -> dict:
     cfg = config.evaluation
     assert cfg is not None
-    strategy = (config.dsa_strategy or default_strategy(dataset.image_shape[0])) if cfg.dsa else None
-
-    def spec_for(arch: str, full: bool = False) -> EvalSpec:
-        return EvalSpec(
-            model=arch,
-            width=cfg.width if arch.startswith("convnet") else None,
-            depth=cfg.depth,
-            epochs=cfg.full_epochs if full else cfg.epochs,
-            batch_size=128 if full else cfg.batch_size,
-            lr=0.05 if full else cfg.lr,
-            seeds=cfg.seeds,
-            device=config.device,
-            dsa_strategy=None if full else strategy,
-        )
-
+    strategy = config.dsa_strategy or default_strategy(dataset.image_shape[0])
     plan: list[tuple[str, str]] = [("synthetic", cfg.model)]
     if cfg.compare_random:
         plan.append(("random", cfg.model))
@@ -234,13 +251,13 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
     out: dict = {}
     for i, (name, arch) in enumerate(plan):
         span = tracker.span(i / len(plan), (i + 1) / len(plan))
+        spec = eval_spec(cfg, arch, strategy, config.device, full=name == "full")
         if name == "synthetic":
-            stats = evaluate_synthetic(dataset, synthetic, spec_for(arch), base_seed=config.seed + 1000, tracker=span)
+            stats = evaluate_synthetic(dataset, synthetic, spec, base_seed=config.seed + 1000, tracker=span)
         elif name == "random":
-            stats = _random_baseline(dataset, config, spec_for(arch), span)
+            stats = random_real_baseline(dataset, config.ipc, config.seed, spec, span)
         else:
-            stats = evaluate_training_set(dataset, None, spec_for(arch, full=True), base_seed=config.seed + 1000,
-                                          tracker=span, stage="evaluate_full")
+            stats = evaluate_training_set(dataset, None, spec, base_seed=config.seed + 1000, tracker=span, stage="evaluate_full")
         target = out if arch == cfg.model else out.setdefault("cross_arch", {}).setdefault(arch, {})
         target[name] = stats.to_dict()
     return out
