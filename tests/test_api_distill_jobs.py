@@ -123,6 +123,7 @@ def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, A
             ({"width": 0}, "width"),
             ({"model": "vgg"}, "model"),
             ({"fiem_ratio": 1.0}, "fiem_ratio"),
+            ({"model": "mlp", "fiem_ratio": 0.25}, "fiem_ratio"),  # DM's FIEM drops shallow ConvNet blocks
             ({"lr_images": 0}, "lr_images"),
             ({"evaluation": {"seeds": 0}}, "evaluation.seeds"),
             ({"evaluation": {"archs": ["vgg"]}}, "evaluation.archs.0"),

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app.models import Job, JobStatus
 from app.schemas.common import Page, StrictModel
-from engine.distill.distribution import DMConfig
+from engine.distill.distribution import FIEM_NEEDS, DMConfig, has_layer_stack
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
 from engine.distill.registry import Family, get_method
@@ -220,6 +220,15 @@ class _DistillJobBase(StrictModel):
                 f"epochs must exceed trajectory.expert_epochs={trajectory.expert_epochs}: "
                 "the student matches the expert that many epochs ahead"
             )
+        return value
+
+    @field_validator("fiem_ratio")
+    @classmethod
+    def _fiem_needs_a_layer_stack(cls, value: float | None, info: ValidationInfo) -> float | None:
+        method, model = info.data.get("method"), info.data.get("model")
+        if value and method is not None and model is not None and get_method(method).family == "distribution" \
+                and not has_layer_stack(model.value):
+            raise ValueError(f"{FIEM_NEEDS}; choose a convnet model or leave fiem_ratio out")
         return value
 
     @field_validator("soft_labels")

@@ -16,6 +16,7 @@ from torch import nn
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
 from engine.distill.synthetic import SyntheticSet
+from engine.models import create_model
 
 
 @dataclass
@@ -27,11 +28,20 @@ class DMConfig:
     fiem_ratio: float = 0.0
 
 
+FIEM_NEEDS = "FIEM for distribution matching needs a model with a sequential `features` stack (the ConvNets)"
+
+
+def has_layer_stack(model_name: str) -> bool:
+    """Whether FIEM can drop shallow layers from ``model_name``'s embedding (checked on a tiny instance)."""
+    model = create_model(model_name, channels=1, num_classes=2, image_size=8, width=2)
+    return isinstance(getattr(model, "features", None), nn.Sequential)
+
+
 def layer_embeddings(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Each block's output of a ConvNet-style ``features`` stack, flattened and concatenated shallow to deep."""
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential):
-        raise ValueError("FIEM for distribution matching needs a model with a sequential `features` stack (the ConvNets)")
+        raise ValueError(FIEM_NEEDS)
     outputs, h = [], x
     for layer in features:
         h = layer(h)

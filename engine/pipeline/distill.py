@@ -19,7 +19,7 @@ from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
 from engine.distill.base import Matcher, ModelFactory, RealData
-from engine.distill.distribution import DistributionMatcher
+from engine.distill.distribution import FIEM_NEEDS, DistributionMatcher, has_layer_stack
 from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
 from engine.distill.gradient import GradientMatcher
 from engine.distill.init import noise_images, pick_pruned, pick_real
@@ -85,6 +85,9 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         epochs = config.experts.epochs
         add_end = max(1, round(0.4 * epochs))
         schedule = DifficultySchedule(0.75, add_end, add_end + max(1, (epochs - add_end) // 2), 0.1)
+    fiem = spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio
+    if spec.family == "distribution" and fiem > 0 and not has_layer_stack(config.model):
+        raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
     tm = config.trajectory
     final, widen = None, 0
     if spec.widen_start_range:
@@ -97,7 +100,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         dsa_groups=groups,
         # Soft labels come from expert logits: only trajectory methods have experts to ask.
         soft_labels=spec.uses_experts and (spec.soft_labels if config.soft_labels is None else config.soft_labels),
-        fiem_ratio=spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio,
+        fiem_ratio=fiem,
         schedule=schedule if spec.uses_experts else None,
         max_start_epoch_final=final,
         widen_iterations=widen,
