@@ -15,13 +15,14 @@ from engine.distill.distribution import DistributionMatcher, DMConfig, layer_emb
 from engine.distill.experts import ExpertConfig, Trajectories, obtain_experts
 from engine.distill.fiem import per_parameter_masks, shallow_mask
 from engine.distill.gradient import DCConfig, GradientMatcher
-from engine.distill.init import pick_real
+from engine.distill.init import pick_pruned, pick_real
 from engine.distill.loop import iteration_generator, run_loop
 from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TMConfig, TrajectoryMatcher
 from engine.distill.zca import ZCAWhitening
 from engine.models import create_model
+from engine.pipeline.prune_config import SelectionConfig
 from engine.progress import CancelledError, Tracker
 
 GROUPS = ("color", "crop", "cutout", "scale", "rotate")
@@ -286,3 +287,16 @@ def test_functional_student_matches_the_module(digits: ImageDataset) -> None:
     theta = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
     x = torch.randn(5, 1, 8, 8)
     torch.testing.assert_close(student.forward(theta, x), model(x))
+
+
+def test_pruned_init_prefers_correctly_classified_samples_and_falls_back_when_the_window_is_too_narrow() -> None:
+    y = np.repeat([0, 1], 20)
+    importance = np.tile(np.arange(20, dtype=np.float64), 2)
+    window = SelectionConfig(mode="window", window=(0.7, 0.8))
+    # Class 0: every sample allowed. Class 1: only every other one, leaving the window a single sample.
+    allowed = np.ones(40, bool)
+    allowed[20::2] = False
+    picked = pick_pruned(importance, y, 2, 2, window, seed=0, allowed=allowed)
+    assert np.bincount(y[picked]).tolist() == [2, 2]
+    assert sorted(importance[picked[:2]]) == [14.0, 15.0]  # the 70-80th percentile of class 0
+    assert all(14 <= importance[i] <= 16 for i in picked[2:])

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.pipeline.prune_config import SelectionConfig
-from engine.select import select_indices
+from engine.select import SelectionError, select_indices
 
 InitMode = Literal["real", "noise", "pruned"]
 
@@ -47,11 +47,21 @@ def pick_pruned(
 ) -> np.ndarray:
     """ipc indices per class chosen by a pruning policy on oriented scores (larger = more important), class-major."""
     per_class = replace(selection, keep=ipc, class_balanced=False)
+
+    def pick(members: np.ndarray) -> np.ndarray:
+        return members[select_indices(importance[members], np.zeros(len(members), np.int64), 1, per_class, seed)]
+
     parts = []
     for c in range(num_classes):
         members = _members(y, c, ipc, allowed)
-        local = select_indices(importance[members], np.zeros(len(members), np.int64), 1, per_class, seed)
-        parts.append(members[local])
+        try:
+            parts.append(pick(members))
+        except SelectionError:
+            if allowed is None:
+                raise
+            # A narrow window over only the correctly classified samples can hold fewer than ipc;
+            # the policy then applies to the whole class, as it would without DATM's preference.
+            parts.append(pick(_members(y, c, ipc, None)))
     return np.concatenate(parts)
 
 
