@@ -83,3 +83,15 @@ def test_range_requests(client: TestClient, job: dict) -> None:
 def test_unknown_artifact_and_job(client: TestClient, job: dict) -> None:
     assert_problem(client.get(f"/v1/jobs/{job['id']}/artifacts/secrets.txt"), 404)
     assert_problem(client.get("/v1/jobs/job_nope/artifacts/report.json"), 404)
+
+
+def test_deleting_a_dataset_keeps_an_artifact_with_the_same_bytes(client: TestClient, job: dict) -> None:
+    """A coreset uploaded back as a dataset shares the artifact's content-addressed blob."""
+    url = f"/v1/jobs/{job['id']}/artifacts/coreset.npz"
+    coreset = client.get(url).content
+    uploaded = client.post("/v1/datasets", files={"file": ("coreset.npz", coreset)})
+    assert uploaded.status_code == 201, uploaded.text
+    assert client.delete(f"/v1/datasets/{uploaded.json()['id']}").status_code == 204
+    again = client.get(url)
+    assert again.status_code == 200
+    assert again.content == coreset

@@ -16,7 +16,7 @@ from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
-from app.models import Dataset, DatasetStatus
+from app.models import Artifact, Dataset, DatasetStatus, ExpertSet
 from app.services import jobs
 from app.services.pagination import page_newest_first
 from app.services.uploads import ReceivedUpload
@@ -111,7 +111,9 @@ def register_upload(
     try:
         return _insert(session, _record(ds, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key))
     except BaseException:
-        store.delete(blob.key)
+        session.rollback()
+        if not blob_referenced(session, blob.key):
+            store.delete(blob.key)
         raise
 
 
@@ -151,6 +153,15 @@ def delete_dataset(session: Session, store: BlobStore, dataset_id: str) -> None:
     blob_key = dataset.blob_key
     session.delete(dataset)
     session.commit()
-    # Content-addressed blobs are unique per dataset row (content_hash is unique), so nothing else holds it.
-    if blob_key:
+    # Blobs are content-addressed: an artifact with the same bytes (a coreset uploaded back as a
+    # dataset) shares this one, and must keep it.
+    if blob_key and not blob_referenced(session, blob_key):
         store.delete(blob_key)
+
+
+def blob_referenced(session: Session, key: str) -> bool:
+    """Whether any dataset, artifact or expert set row points at blob ``key``."""
+    return any(
+        session.scalar(select(model.blob_key).where(model.blob_key == key).limit(1)) is not None
+        for model in (Dataset, Artifact, ExpertSet)
+    )
