@@ -192,14 +192,17 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
     methods = args.methods.split(",")
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     section = payload.setdefault("tables", {})
-    section |= {"command": command_line("bench.distill"), "ipcs": ipcs, "methods": methods, "jobs": args.jobs,
+    commands = section.pop("commands", None) or ([section.pop("command")] if "command" in section else [])
+    section |= {"commands": [*commands, command_line("bench.distill")], "ipcs": sorted({*section.get("ipcs", []), *ipcs}),
+                "methods": [m for m in METHODS if m in {*section.get("methods", []), *methods}], "jobs": args.jobs,
                 "threads_per_run": threads, "budget": args.iterations or scale.iterations}
     results = section.setdefault("results", {})
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
         for name in args.datasets.split(","):
             res = results.setdefault(name, {"rows": []})
             data = load(root, name, scale.per_class)
-            res |= baselines(data, scale, ipcs, args.device)
+            if "full" not in res or any(str(i) not in res["random"] for i in ipcs) or res.get("scale", asdict(scale)) != asdict(scale):
+                res |= baselines(data, scale, ipcs, args.device) | {"scale": asdict(scale)}
             log(f"{name}: full data {mean_std(res['full']['accuracy'])}; random "
                 + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()))
             save()
@@ -287,7 +290,7 @@ def markdown(payload: dict, scale_name: str) -> str:
     published = payload.get("published", {})
     if "tables" in payload:
         tab = payload["tables"]
-        lines.append(f"Command: `{tab['command']}`\n\nTest accuracy (%) mean ± std over the evaluation seeds; "
+        lines.append("Commands: " + ", ".join(f"`{c}`" for c in tab["commands"]) + "\n\nTest accuracy (%) mean ± std over the evaluation seeds; "
                      f"budget {tab['budget']} synthetic-set updates; {tab['jobs']} run(s) side by side on "
                      f"{tab['threads_per_run']} thread(s) each. Wall time covers distillation (with any expert "
                      "training or proxy scoring it did) and evaluation; peak memory is the growth of the run's "
@@ -300,7 +303,8 @@ def markdown(payload: dict, scale_name: str) -> str:
             lines.append(f"### {DATASET_NAMES[name]} ({res['full']['train_samples']} real training images; full data "
                          f"{mean_std(res['full']['accuracy'])} at {res['full']['epochs']} epochs"
                          + (f"; published whole dataset {whole[0]:.1f} ± {whole[1]:.1f}" if whole else "") + ")\n")
-            lines += ["| method | IPC | accuracy | published | vs random | wall s | s/iteration | peak MB |",
+            below: list[str] = []
+            lines += ["| method | IPC | accuracy | published (ours minus it) | vs random | wall s | s/iteration | peak MB |",
                       "|---|---|---|---|---|---|---|---|"]
             for ipc in tab["ipcs"]:
                 rnd = res["random"].get(str(ipc))
@@ -311,9 +315,17 @@ def markdown(payload: dict, scale_name: str) -> str:
                     if row is None:
                         continue
                     gap = f"{100 * (row['mean'] - rnd['mean']):+.1f}" if rnd else ""
-                    lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {_published(pub, method, ipc)} | "
+                    published = _published(pub, method, ipc)
+                    if (value := pub.get(method, {}).get(str(ipc))) is not None:
+                        below.append(f"{TITLES[method]} IPC {ipc} by {value[0] - 100 * row['mean']:.1f} points")
+                        published += f" ({100 * row['mean'] - value[0]:+.1f})"
+                    lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {published} | "
                                  f"{gap} | {row['wall_seconds']:.0f} | {row['seconds_per_iteration']:.2f} | {row['peak_mb']:.0f} |")
             lines.append("")
+            if below:
+                lines.append(f"Where a published figure exists, this budget ({tab['budget']} updates, "
+                             f"{res['full']['train_samples']} real images, width {payload['scale_settings']['width']}, "
+                             f"short evaluation) leaves us below it: {'; '.join(below)}.\n")
     if "reference" in payload:
         ref = payload["reference"]
         dm = ref["dm"]
@@ -381,7 +393,8 @@ def main() -> None:
     name = f"distill-{args.scale}"
     previous = RESULTS / f"{name}.json"
     payload = json.loads(previous.read_text()) if previous.is_file() else {}
-    payload = {k: v for k, v in payload.items() if k in PARTS and k not in parts}
+    # Parts not run are kept; a tables run replaces only the rows (and baselines) it computes.
+    payload = {k: v for k, v in payload.items() if k in PARTS and (k not in parts or k == "tables")}
     payload |= {"scale": args.scale, "scale_settings": asdict(scale),
                 "published": json.loads((Path(__file__).parent / "published_distill.json").read_text())}
 

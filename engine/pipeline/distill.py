@@ -142,15 +142,15 @@ def _initial_set(
     zca: ZCAWhitening | None,
 ) -> tuple[SyntheticSet, np.ndarray | None]:
     k, ipc = dataset.num_classes, config.ipc
-    start_params = None
+    label_params = None
     allowed = None
     if resolved.soft_labels and experts is not None and student is not None:
-        # DATM: labels come from an expert at the start of the matched range; start only from
-        # real images that expert already classifies correctly.
-        epoch = min(config.trajectory.max_start_epoch, experts.epochs)
-        start_params = experts.params[0, epoch].to(real.x.device)
+        # DATM: labels come from a trained expert (its last checkpoint, as DATM's label model
+        # defaults to); start only from real images it classifies correctly. An early checkpoint
+        # gives near-uniform logits that teach the evaluation model almost nothing.
+        label_params = experts.params[0, experts.epochs].to(real.x.device)
         with torch.no_grad():
-            pred = torch.cat([student.forward(start_params, xb).argmax(1) for xb in real.x.split(1024)])
+            pred = torch.cat([student.forward(label_params, xb).argmax(1) for xb in real.x.split(1024)])
         allowed = (pred == real.y).cpu().numpy()
     indices = None
     if config.init.mode == "noise":
@@ -164,9 +164,9 @@ def _initial_set(
             indices = pick_real(dataset.y_train, k, ipc, config.seed, allowed)
         images = real.x[torch.from_numpy(indices).to(real.x.device)].clone()
     labels = torch.arange(k, device=real.x.device).repeat_interleave(ipc)
-    if start_params is not None and student is not None:
+    if label_params is not None and student is not None:
         with torch.no_grad():
-            logits = student.forward(start_params, images)
+            logits = student.forward(label_params, images)
         labels = _expert_soft_labels(logits, labels)
     lr = torch.tensor(config.trajectory.lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
     synthetic = SyntheticSet(images, labels, k, dataset.mean, dataset.std, lr=lr, zca=zca)
