@@ -213,7 +213,8 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
                 jobs += [{"root": str(root), "dataset": name, "ipc": ipc, "method": method, "budget": budget,
                           "scale": asdict(scale), "device": args.device, "experts": experts} for ipc in ipcs]
             # Experts first, alone: the trajectory runs that follow reuse them instead of racing to train them.
-            first = [next(j for j in jobs if j["method"] == m) for m in ("mtt", "pad") if m in methods]
+            kinds = {j["method"] if j["method"] == "pad" else "plain": j for j in reversed(jobs) if _family(j["method"]) == "trajectory"}
+            first = list(kinds.values())
             for job in first:
                 res["rows"] = [r for r in res["rows"] if not _same(r, job)] + [_child(job, os.cpu_count() or 1)]
                 log(_row_line(res["rows"][-1]))
