@@ -195,7 +195,8 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
     commands = section.pop("commands", None) or ([section.pop("command")] if "command" in section else [])
     section |= {"commands": [*commands, command_line("bench.distill")], "ipcs": sorted({*section.get("ipcs", []), *ipcs}),
                 "methods": [m for m in METHODS if m in {*section.get("methods", []), *methods}], "jobs": args.jobs,
-                "threads_per_run": threads, "budget": args.iterations or scale.iterations}
+                "threads_per_run": threads, "budget": args.iterations or scale.iterations,
+                "notes": [*section.get("notes", []), *([args.note] if args.note else [])]}
     results = section.setdefault("results", {})
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
         for name in args.datasets.split(","):
@@ -296,6 +297,7 @@ def markdown(payload: dict, scale_name: str) -> str:
                      f"{tab['threads_per_run']} thread(s) each. Wall time covers distillation (with any expert "
                      "training or proxy scoring it did) and evaluation; peak memory is the growth of the run's "
                      f"resident set. {PUBLISHED_NOTE}\n")
+        lines += [f"Note: {note}\n" for note in tab.get("notes", [])]
         for name, res in tab["results"].items():
             if "full" not in res:
                 continue
@@ -316,11 +318,11 @@ def markdown(payload: dict, scale_name: str) -> str:
                     if row is None:
                         continue
                     gap = f"{100 * (row['mean'] - rnd['mean']):+.1f}" if rnd else ""
-                    published = _published(pub, method, ipc)
+                    cell = _published(pub, method, ipc)
                     if (value := pub.get(method, {}).get(str(ipc))) is not None:
                         below.append(f"{TITLES[method]} IPC {ipc} by {value[0] - 100 * row['mean']:.1f} points")
-                        published += f" ({100 * row['mean'] - value[0]:+.1f})"
-                    lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {published} | "
+                        cell += f" ({100 * row['mean'] - value[0]:+.1f})"
+                    lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {cell} | "
                                  f"{gap} | {row['wall_seconds']:.0f} | {row['seconds_per_iteration']:.2f} | {row['peak_mb']:.0f} |")
             lines.append("")
             if below:
@@ -372,6 +374,7 @@ def main() -> None:
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
+    parser.add_argument("--note", help="a remark on the conditions of this run, printed with the tables")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:

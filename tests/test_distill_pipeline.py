@@ -103,7 +103,12 @@ def test_prune_then_distill_starts_from_the_per_class_window(digits: ImageDatase
 
 
 def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digits: ImageDataset) -> None:
-    result = run_distill(digits, _config("datm", iterations=1))
+    # Unset, DATM's start range widens over the whole run up to the last epoch with M epochs ahead of it.
+    config = _config("datm", iterations=1, trajectory=TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1))
+    result = run_distill(digits, config)
+    last = config.experts.epochs - config.trajectory.expert_epochs
+    assert result.report["resolved"]["max_start_epoch_final"] == max(config.trajectory.max_start_epoch, last)
+    assert result.report["resolved"]["widen_iterations"] == 1
     synthetic = result.synthetic
     assert synthetic.soft and synthetic.labels.shape == (20, 10)
     assert result.report["resolved"]["soft_labels"] is True

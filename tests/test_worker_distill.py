@@ -241,8 +241,6 @@ def test_spec_becomes_the_engine_config() -> None:
     assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "real", 8)
     assert (config.experts.num_experts, config.experts.epochs) == (2, 3)
     assert (config.trajectory.syn_steps, config.trajectory.expert_epochs, config.trajectory.lr_images) == (5, 1, 50.0)
-    # DATM widens the start range over the whole run up to the last epoch with M epochs ahead of it.
-    assert (config.trajectory.max_start_epoch_final, config.trajectory.widen_iterations) == (2, 5)
     assert config.evaluation is not None and config.evaluation.full_data is False
     assert config.dm.lr_images != 50.0  # only the method's own family gets the override
 
