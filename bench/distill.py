@@ -241,17 +241,49 @@ def _row_line(row: dict) -> str:
             f"({row['seconds_per_iteration']:.2f} s/iteration, peak +{row['peak_mb']:.0f} MB)")
 
 
-def reference(args: argparse.Namespace, root: Path, log) -> dict:
-    """The issue's reference setting: the first 500 MNIST images per class, ConvNet-128, IPC 10."""
+REFERENCE_PARTS = ("dm", "dc", "experts", "unroll")
+
+
+def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> None:
+    """The issue's reference setting: the first 500 MNIST images per class, ConvNet-128, IPC 10.
+
+    Fills ``out`` one measurement at a time (saving after each), keeping earlier ones not re-run."""
     full = load_dataset(root / "mnist")
     first = np.sort(np.concatenate([np.flatnonzero(full.y_train == c)[:500] for c in range(full.num_classes)]))
     data = full.with_train_subset(first)
-    out: dict = {"command": command_line("bench.distill"), "samples": int(len(first)), "width": 128, "ipc": 10,
-                 "load_average_start": os.getloadavg()}
+    parts = args.reference.split(",")
+    out |= {"command": command_line("bench.distill"), "samples": int(len(first)), "width": 128, "ipc": 10}
+    out["load_average_start"] = os.getloadavg()
     evaluation = DistillEvalConfig(seeds=args.seeds or 3, epochs=args.reference_eval_epochs, width=128,
                                    compare_random=False, full_data=False)
     dm = DistillConfig(method="dm", ipc=10, iterations=200, width=128, device=args.device, evaluation=evaluation,
                        dm=DMConfig(batch_real=256, lr_images=1.0), checkpoint_every=10**9)
+    if "dm" in parts:
+        _reference_dm(args, data, dm, evaluation, out, log)
+        save()
+    if "dc" in parts:
+        _reference_dc(args, data, out, log)
+        save()
+    if "experts" in parts:
+        experts = ExpertConfig(num_experts=1, epochs=2)
+        start = time.perf_counter()
+        run_distill(data, DistillConfig(method="mtt", ipc=10, iterations=1, width=128, device=args.device, evaluation=None,
+                                        experts=experts, trajectory=TMConfig(syn_steps=1, expert_epochs=1, max_start_epoch=0),
+                                        checkpoint_every=10**9))
+        out["expert_epoch_seconds"] = (time.perf_counter() - start) / experts.epochs
+        save()
+    if "unroll" in parts:
+        unroll = measure_unroll(args.unroll_steps, ("checkpoint", "graph"), ipc=10, width=128, image_size=28,
+                                iterations=2, device=args.device)
+        out["unroll"] = [asdict(m) for m in unroll]
+        for m in unroll:
+            log(f"unroll {m.unroll} {m.steps} steps: +{m.peak_mb:.0f} MB, {m.seconds_per_iteration:.1f} s/iteration")
+    out["load_average_end"] = os.getloadavg()
+    save()
+
+
+def _reference_dm(args: argparse.Namespace, data: ImageDataset, dm: DistillConfig, evaluation: DistillEvalConfig,
+                  out: dict, log) -> None:
     result = run_distill(data, dm)
     init = np.asarray(result.report["init"]["indices"])
     spec = eval_spec(evaluation, "convnet", default_strategy(1), args.device)
@@ -261,25 +293,15 @@ def reference(args: argparse.Namespace, root: Path, log) -> dict:
                  "accuracy": syn["per_seed"], "init_accuracy": at_init.per_seed, "eval_epochs": evaluation.epochs}
     log(f"reference DM: {out['dm']['seconds_per_iteration']:.2f} s/iteration, {mean_std(syn['per_seed'])} "
         f"(real init {mean_std(at_init.per_seed)})")
+
+
+def _reference_dc(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
     rounds = 2
     dc = DistillConfig(method="dc", ipc=10, iterations=1, width=128, device=args.device, evaluation=None,
                        dc=DCConfig(outer_loop=rounds, inner_loop=50), checkpoint_every=10**9)
     seconds = run_distill(data, dc).report["timings"]["distill_seconds"]
     out["dc"] = {"seconds_per_outer_round": seconds / rounds, "rounds_timed": rounds, "inner_loop": 50, "batch_real": 256}
     log(f"reference DC: {seconds / rounds:.1f} s per outer round")
-    experts = ExpertConfig(num_experts=1, epochs=2)
-    start = time.perf_counter()
-    run_distill(data, DistillConfig(method="mtt", ipc=10, iterations=1, width=128, device=args.device, evaluation=None,
-                                    experts=experts, trajectory=TMConfig(syn_steps=1, max_start_epoch=0),
-                                    checkpoint_every=10**9))
-    out["expert_epoch_seconds"] = (time.perf_counter() - start) / experts.epochs
-    unroll = measure_unroll(args.unroll_steps, ("checkpoint", "graph"), ipc=10, width=128, image_size=28,
-                            iterations=2, device=args.device)
-    out["unroll"] = [asdict(m) for m in unroll]
-    for m in unroll:
-        log(f"unroll {m.unroll} {m.steps} steps: +{m.peak_mb:.0f} MB, {m.seconds_per_iteration:.1f} s/iteration")
-    out["load_average_end"] = os.getloadavg()
-    return out
 
 
 PUBLISHED_NOTE = ("Published: ConvNet-128 on the full 60k training set (DC and DSA as re-reported in KIP, NeurIPS 2021, "
@@ -331,21 +353,23 @@ def markdown(payload: dict, scale_name: str) -> str:
                              f"short evaluation) leaves us below it: {'; '.join(below)}.\n")
     if "reference" in payload:
         ref = payload["reference"]
-        dm = ref["dm"]
-        lines += [f"### Reference setting (first 500 MNIST images per class, ConvNet-128, IPC 10)\n",
+        lines += ["### Reference setting (first 500 MNIST images per class, ConvNet-128, IPC 10)\n",
                   f"Command: `{ref['command']}`; 1-minute load average {ref['load_average_start'][0]:.2f} at the start, "
-                  f"{ref['load_average_end'][0]:.2f} at the end, on {os.cpu_count()} cores.\n",
-                  "| what | ours | public code (quoted by the issue, same kind of machine) |", "|---|---|---|",
-                  f"| DM s/iteration | {dm['seconds_per_iteration']:.2f} | 5.1 |",
-                  f"| DM accuracy after 200 iterations ({dm['eval_epochs']} evaluation epochs) | {mean_std(dm['accuracy'])} | 95.5 |",
-                  f"| DM accuracy at its real initialisation | {mean_std(dm['init_accuracy'])} | 93.7 |",
-                  f"| DC s per outer round (10 classes x 256 real, then 50 network steps) | {ref['dc']['seconds_per_outer_round']:.1f} | about 36 |",
-                  f"| expert training, s per epoch (no test passes inside) | {ref['expert_epoch_seconds']:.1f} | 40% of each epoch spent testing |"]
+                  f"{ref.get('load_average_end', [float('nan')])[0]:.2f} at the end, on {os.cpu_count()} cores.\n",
+                  "| what | ours | public code (quoted by the issue, same kind of machine) |", "|---|---|---|"]
+        if dm := ref.get("dm"):
+            lines += [f"| DM s/iteration | {dm['seconds_per_iteration']:.2f} | 5.1 |",
+                      f"| DM accuracy after 200 iterations ({dm['eval_epochs']} evaluation epochs) | {mean_std(dm['accuracy'])} | 95.5 |",
+                      f"| DM accuracy at its real initialisation | {mean_std(dm['init_accuracy'])} | 93.7 |"]
+        if dc := ref.get("dc"):
+            lines.append(f"| DC s per outer round (10 classes x 256 real, then 50 network steps) | {dc['seconds_per_outer_round']:.1f} | about 36 |")
+        if "expert_epoch_seconds" in ref:
+            lines.append(f"| expert training, s per epoch (no test passes inside) | {ref['expert_epoch_seconds']:.1f} | 40% of each epoch spent testing |")
         public_tm = {20: "25-27 s, 8.6 GB", 40: "52 s, 15.7 GB"}
         lines += ["", "Trajectory matching, one iteration vs unroll steps (random data of the reference shape; "
                   "peak = growth of the resident set over a one-step warm-up):\n",
                   "| unroll | steps | s/iteration | peak MB | public MTT code |", "|---|---|---|---|---|"]
-        for m in ref["unroll"]:
+        for m in ref.get("unroll", []):
             lines.append(f"| {m['unroll']} | {m['steps']} | {m['seconds_per_iteration']:.1f} | {m['peak_mb']:.0f} | "
                          f"{public_tm.get(m['steps'], '') if m['unroll'] == 'checkpoint' else ''} |")
         lines.append("")
@@ -371,6 +395,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side, each on cpu_count / jobs threads")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--reference-eval-epochs", type=int, default=300)
+    parser.add_argument("--reference", default=",".join(REFERENCE_PARTS), help="which reference measurements to (re-)run")
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
@@ -398,7 +423,7 @@ def main() -> None:
     previous = RESULTS / f"{name}.json"
     payload = json.loads(previous.read_text()) if previous.is_file() else {}
     # Parts not run are kept; a tables run replaces only the rows (and baselines) it computes.
-    payload = {k: v for k, v in payload.items() if k in PARTS and (k not in parts or k == "tables")}
+    payload = {k: v for k, v in payload.items() if k in PARTS}
     payload |= {"scale": args.scale, "scale_settings": asdict(scale),
                 "published": json.loads((Path(__file__).parent / "published_distill.json").read_text())}
 
@@ -406,8 +431,7 @@ def main() -> None:
         write_results("bench.distill", name, payload, markdown(payload, args.scale))
 
     if "reference" in parts:
-        payload["reference"] = reference(args, root, log)
-        save()
+        reference(args, root, payload.setdefault("reference", {}), save, log)
     if "tables" in parts:
         tables(args, scale, root, payload, save, log)
     save()
