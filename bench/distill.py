@@ -254,12 +254,8 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
     parts = args.reference.split(",")
     out |= {"command": command_line("bench.distill"), "samples": int(len(first)), "width": 128, "ipc": 10}
     out["load_average_start"] = os.getloadavg()
-    evaluation = DistillEvalConfig(seeds=args.seeds or 3, epochs=args.reference_eval_epochs, width=128,
-                                   compare_random=False, full_data=False)
-    dm = DistillConfig(method="dm", ipc=10, iterations=200, width=128, device=args.device, evaluation=evaluation,
-                       dm=DMConfig(batch_real=256, lr_images=1.0), checkpoint_every=10**9)
     if "dm" in parts:
-        _reference_dm(args, data, dm, evaluation, out, log)
+        _reference_dm(args, data, out, log)
         save()
     if "dc" in parts:
         _reference_dc(args, data, out, log)
@@ -282,8 +278,11 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
     save()
 
 
-def _reference_dm(args: argparse.Namespace, data: ImageDataset, dm: DistillConfig, evaluation: DistillEvalConfig,
-                  out: dict, log) -> None:
+def _reference_dm(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
+    evaluation = DistillEvalConfig(seeds=args.seeds or 3, epochs=args.reference_eval_epochs, width=128,
+                                   compare_random=False, full_data=False)
+    dm = DistillConfig(method="dm", ipc=10, iterations=200, width=128, device=args.device, evaluation=evaluation,
+                       dm=DMConfig(batch_real=256, lr_images=1.0), checkpoint_every=10**9)
     result = run_distill(data, dm)
     init = np.asarray(result.report["init"]["indices"])
     spec = eval_spec(evaluation, "convnet", default_strategy(1), args.device)
