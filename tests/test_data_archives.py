@@ -3,56 +3,28 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
-import pickle
-import struct
 import tarfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from engine.data import DatasetError, DatasetTooLarge, LoadLimits, load_dataset
-
-
-def png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims any size: it is never decoded, only its header is read."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
-
-
-GOOD = {f"{c}/{i}.png": png(np.full((6, 6), i, np.uint8)) for c in ("a", "b") for i in range(3)}
-
-
-def write_zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
-    with zipfile.ZipFile(path, "w", method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return path
-
-
-def write_tar(path: Path, members: dict[str, bytes | tarfile.TarInfo], mode: str = "w") -> Path:
-    with tarfile.open(path, mode) as tf:
-        for name, data in members.items():
-            if isinstance(data, tarfile.TarInfo):
-                tf.addfile(data)
-            else:
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-    return path
+from tests.hostile_files import (
+    CIFAR_BATCH_MEMBER,
+    GOOD,
+    RunsCode,
+    cifar_batch,
+    creates_marker,
+    png,
+    png_header,
+    special_tar_member,
+    write_tar,
+    write_zip,
+    zip_with_symlink,
+)
 
 
 def error_for(path: Path, error: type[DatasetError] = DatasetError, **kwargs: object) -> DatasetError:
@@ -149,18 +121,14 @@ def test_absolute_path(tmp_path: Path, name: str, kind: str) -> None:
 @pytest.mark.parametrize("kind,words", [(tarfile.SYMTYPE, "link"), (tarfile.LNKTYPE, "link"),
                                         (tarfile.CHRTYPE, "special file"), (tarfile.FIFOTYPE, "special file")])
 def test_tar_links_and_devices(tmp_path: Path, kind: bytes, words: str) -> None:
-    info = tarfile.TarInfo("a/link.png")
-    info.type, info.linkname = kind, "/etc/passwd"
-    err = error_for(write_tar(tmp_path / "d.tar.gz", GOOD | {"a/link.png": info}, "w:gz"))
+    members = GOOD | {"a/link.png": special_tar_member("a/link.png", kind)}
+    err = error_for(write_tar(tmp_path / "d.tar.gz", members, "w:gz"))
     assert err.field == "archive member a/link.png" and words in err.message
 
 
 def test_zip_symlink(tmp_path: Path) -> None:
-    path = write_zip(tmp_path / "d.zip", GOOD)
-    with zipfile.ZipFile(path, "a") as zf:
-        info = zipfile.ZipInfo("a/link.png")
-        info.external_attr = (0o120777 << 16)
-        zf.writestr(info, "/etc/passwd")
+    path = tmp_path / "d.zip"
+    path.write_bytes(zip_with_symlink(GOOD, "a/link.png", "/etc/passwd"))
     assert error_for(path).field == "archive member a/link.png"
 
 
@@ -252,32 +220,18 @@ def test_idx_incomplete_quadruple(tmp_path: Path) -> None:
 # --- CIFAR pickles -------------------------------------------------------------------------------
 
 
-class RunsCode:
-    """Unpickling this would call ``func(*args)``; each choice would leave ``marker`` behind."""
-
-    def __init__(self, func: object, args: tuple[str, ...]) -> None:
-        self.func, self.args = func, args
-
-    def __reduce__(self) -> tuple[object, tuple[str, ...]]:
-        return self.func, self.args
-
-
 @pytest.mark.parametrize("how", ["open", "os.system"])
 def test_malicious_cifar_pickle_is_refused_without_running(tmp_path: Path, how: str) -> None:
     marker = tmp_path / "marker"
-    payload = RunsCode(open, (str(marker), "w")) if how == "open" else RunsCode(os.system, (f"touch '{marker}'",))
-    batch = {b"data": np.zeros((2, 12), np.uint8), b"labels": payload}
-    members = {"cifar-10-batches-py/data_batch_1": pickle.dumps(batch, protocol=2)}
-    err = error_for(write_tar(tmp_path / "c.tar.gz", members, "w:gz"))
-    assert err.field == "archive member cifar-10-batches-py/data_batch_1" and "not allowed" in err.message
+    payload = creates_marker(marker) if how == "open" else RunsCode(os.system, (f"touch '{marker}'",))
+    err = error_for(write_tar(tmp_path / "c.tar.gz", cifar_batch(payload), "w:gz"))
+    assert err.field == f"archive member {CIFAR_BATCH_MEMBER}" and "not allowed" in err.message
     assert not marker.exists()
 
 
 def test_cifar_batch_of_wrong_shape(tmp_path: Path) -> None:
-    batch = {b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}
-    members = {"cifar-10-batches-py/data_batch_1": pickle.dumps(batch)}
-    err = error_for(write_tar(tmp_path / "c.tar", members))
-    assert err.field == "archive member cifar-10-batches-py/data_batch_1" and "uint8 'data'" in err.message
+    err = error_for(write_tar(tmp_path / "c.tar", cifar_batch([0, 1], data=np.zeros((2, 10), np.uint8))))
+    assert err.field == f"archive member {CIFAR_BATCH_MEMBER}" and "uint8 'data'" in err.message
 
 
 def test_idx_count_mismatch_names_the_labels_file(tmp_path: Path) -> None:

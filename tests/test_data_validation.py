@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 
 from engine.data import DatasetError, DatasetTooLarge, LoadLimits, load_dataset
+from tests.hostile_files import BAD_LABELS, X, Y, creates_marker, non_finite_pixels, npz_bytes
 
 
 def save(tmp_path: Path, **arrays: np.ndarray) -> Path:
     path = tmp_path / "d.npz"
-    np.savez(path, **arrays)
+    path.write_bytes(npz_bytes(**arrays))
     return path
-
-
-X = np.zeros((6, 4, 4), np.uint8)
-Y = np.array([0, 0, 0, 1, 1, 1])
 
 
 def error_for(path: Path | str, **kwargs: object) -> DatasetError:
@@ -30,16 +27,16 @@ def error_for(path: Path | str, **kwargs: object) -> DatasetError:
 @pytest.mark.parametrize(
     "arrays,field,words",
     [
-        ({"x": X, "y": Y[:5]}, "y", "6 images but y has 5 labels"),
+        ({"x": X, "y": BAD_LABELS["wrong length"]}, "y", "6 images but y has 5 labels"),
         ({"x": X, "y": Y, "x_test": X[:2], "y_test": Y[:3]}, "y_test", "2 images but y_test has 3"),
         ({"x": X, "y": np.zeros(6, int)}, "y", "needs at least 2"),
         ({"x": X, "y": Y, "classes": np.array(["a", "b", "c"])}, "y", "class 'c' has no training samples"),
         ({"x": X, "y": np.array([0, 0, 0, 2, 2, 2])}, "y", "class '1' has no training samples"),
         ({"x": X, "y": Y, "classes": np.array(["only"])}, "y", "outside 0..0"),
-        ({"x": X, "y": Y - 1}, "y", "label -1"),
-        ({"x": X, "y": Y + 0.5}, "y", "non-integer"),
-        ({"x": X, "y": np.eye(2)[Y]}, "y", "one class index per image"),
-        ({"x": X, "y": np.array([0, 0, 0, 1, 1, 10**9])}, "y", "labels go up to"),
+        ({"x": X, "y": BAD_LABELS["negative"]}, "y", "label -1"),
+        ({"x": X, "y": BAD_LABELS["float"]}, "y", "non-integer"),
+        ({"x": X, "y": BAD_LABELS["one-hot"]}, "y", "one class index per image"),
+        ({"x": X, "y": BAD_LABELS["out of range"]}, "y", "labels go up to"),
         ({"x": X, "y": Y, "classes": np.array(["a", "a"])}, "classes", "not unique"),
         ({"x": X, "y": Y, "classes": np.array([1, 2])}, "classes", "string array"),
         ({"x": np.zeros((6, 4, 4, 4), np.uint8), "y": Y}, "x", "not an image batch"),
@@ -61,29 +58,17 @@ def test_bad_arrays(tmp_path: Path, arrays: dict[str, np.ndarray], field: str, w
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_pixels(tmp_path: Path, bad: float) -> None:
-    x = np.zeros((6, 1, 3, 3), np.float32)
-    x[4, 0, 1, 1] = bad
+    x = non_finite_pixels(bad)
     err = error_for(save(tmp_path, x=x, y=Y))
     assert err.field == "x" and "index 4" in err.message
     err = error_for(save(tmp_path, x=np.zeros_like(x), y=Y, x_test=x, y_test=Y))
     assert err.field == "x_test"
 
 
-class WritesMarker:
-    """Unpickling this would create ``path``: the proof that nothing was unpickled is its absence."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return open, (str(self.path), "w")
-
-
 def test_pickled_object_array_is_refused_without_running(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    labels = np.array([WritesMarker(marker)] * 6, dtype=object)
-    np.savez(tmp_path / "evil.npz", x=X, y=labels)
-    err = error_for(tmp_path / "evil.npz")
+    labels = np.array([creates_marker(marker)] * 6, dtype=object)
+    err = error_for(save(tmp_path, x=X, y=labels))
     assert err.field == "y" and "pickled object arrays are not accepted" in err.message
     assert not marker.exists()
 
