@@ -56,6 +56,13 @@ def zip_with_symlink(members: dict[str, bytes], name: str, target: str) -> bytes
     return buf.getvalue()
 
 
+def zip_with_bad_crc(members: dict[str, bytes], name: str) -> bytes:
+    """``members`` stored uncompressed, with one byte of member ``name`` changed so its CRC no longer matches."""
+    raw = bytearray(zip_bytes(members, zipfile.ZIP_STORED))
+    raw[raw.index(members[name]) + len(members[name]) // 2] ^= 1
+    return bytes(raw)
+
+
 def tar_bytes(members: dict[str, bytes | tarfile.TarInfo], mode: str = "w") -> bytes:
     """A tar (``mode="w:gz"`` for .tar.gz); a TarInfo member is added as it is (links, devices)."""
     buf = io.BytesIO()

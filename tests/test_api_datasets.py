@@ -183,3 +183,9 @@ class TestDeleteDataset:
 
     def test_unknown_id(self, client: TestClient) -> None:
         assert_problem(client.delete("/v1/datasets/ds_nope"), 404)
+
+    def test_job_for_a_deleted_dataset_is_refused(self, client: TestClient) -> None:
+        dataset_id = upload(client, random_npz_bytes()).json()["id"]
+        assert client.delete(f"/v1/datasets/{dataset_id}").status_code == 204
+        body = assert_problem(client.post("/v1/jobs", json=tiny_prune_spec(dataset_id)), 422, "dataset_id")
+        assert dataset_id in body["detail"] and "does not exist" in body["detail"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from tests.hostile_files import (
     special_tar_member,
     write_tar,
     write_zip,
+    zip_with_bad_crc,
     zip_with_symlink,
 )
 
@@ -154,10 +154,8 @@ def test_too_many_members(tmp_path: Path) -> None:
 
 
 def test_corrupted_zip_member(tmp_path: Path) -> None:
-    path = write_zip(tmp_path / "d.zip", GOOD | {"b/9.png": b"\x89PNG" + bytes(200)}, zipfile.ZIP_STORED)
-    raw = bytearray(path.read_bytes())
-    raw[raw.index(b"\x89PNG" + bytes(200)) + 100] = 1  # breaks the CRC
-    path.write_bytes(bytes(raw))
+    path = tmp_path / "d.zip"
+    path.write_bytes(zip_with_bad_crc(GOOD | {"b/9.png": b"\x89PNG" + bytes(200)}, "b/9.png"))
     err = error_for(path)
     assert err.field == "archive member b/9.png" and "cannot be read" in err.message
 
