@@ -108,6 +108,14 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout_s: float = 
     raise TimeoutError(f"{base_url} was not ready after {timeout_s} s")
 
 
+def local_auth_headers(data_dir: Path) -> dict[str, str]:
+    """The ``Authorization`` header of the local user's key, which the embedded API writes at start-up."""
+    from app.core.config import Settings
+
+    token = Settings(data_dir=data_dir).local_key_file.read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
     """SIGTERM (Celery: warm shutdown, uvicorn: graceful), then SIGKILL if it does not exit in time."""
     if proc.poll() is not None:

@@ -6,16 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from app.api.deps import get_caller
 from app.api.routes import datasets, health, jobs
 from app.blobstore import LocalBlobStore
 from app.core.config import Settings, get_settings
 from app.core.db import Database
-from app.core.migrate import upgrade_to_head
+from app.core.migrate import upgrade_when_reachable
 from app.core.problems import install_problem_handlers
 from app.schemas.jobs import JOB_KINDS
+from app.services.auth import ensure_local_key, local_caller
 from app.services.doorbell import Doorbell
 from worker.celery_app import create_celery
 
@@ -28,12 +30,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_folders()
-        await run_in_threadpool(upgrade_to_head, settings.database_url)
-        db = Database(settings.database_url)
+        # Waits out a short database outage (both starting together, or a restart during one) instead of
+        # exiting at once; a longer one still fails start-up with the connection error.
+        await run_in_threadpool(upgrade_when_reachable, settings.database_url, settings.startup_db_wait_s)
+        db = Database(settings.database_url, settings.dependency_timeout_s)
         app.state.settings = settings
         app.state.db = db
         app.state.blobs = LocalBlobStore(settings.blob_root)
-        app.state.doorbell = Doorbell(create_celery(settings), db)
+        app.state.doorbell = Doorbell(create_celery(settings), db, settings.doorbell_stale_s)
+        if settings.auth == "off":
+            app.state.local_caller = await run_in_threadpool(local_caller, db)
+            log.warning("AUTHENTICATION IS OFF (CONDENSE_AUTH=off): every request acts as tenant 'local'")
+        elif settings.environment == "development":
+            # The embedded default is usable at once; production keys come from `condense admin create-key`.
+            await run_in_threadpool(ensure_local_key, db, settings)
         # Jobs orphaned while no API was up (dead workers, lost doorbells) are recovered at start-up.
         rung = await run_in_threadpool(app.state.doorbell.reap)
         if rung:
@@ -48,8 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "as a service.",
         lifespan=lifespan,
     )
-    install_problem_handlers(app, union_tags=JOB_KINDS)
-    v1 = APIRouter(prefix="/v1")
+    install_problem_handlers(app, settings.retry_after_s, union_tags=JOB_KINDS)
+    # A backstop: a route added without CallerDep still needs a key (FastAPI resolves it once per request).
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_caller)])
     v1.include_router(datasets.router)
     v1.include_router(jobs.router)
     app.include_router(v1)

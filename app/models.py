@@ -1,4 +1,5 @@
-"""Database tables: datasets, jobs, their progress events and their artifacts, and reusable expert trajectories."""
+"""Database tables: tenants and their API keys; datasets, jobs, their progress events and their artifacts,
+and reusable expert trajectories, each owned by one tenant."""
 
 from __future__ import annotations
 
@@ -72,15 +73,42 @@ TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
-class Dataset(Base):
-    __tablename__ = "datasets"
+class Tenant(Base):
+    """Who owns datasets, jobs and artifacts; every API key acts for exactly one tenant."""
+
+    __tablename__ = "tenants"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Null: the service-wide default from the settings applies.
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A bearer key, stored only as the sha256 of its secret; the id is the public half of the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    # Uploads: sha256 of the uploaded bytes; built-ins: ``builtin:<name>``. Repeats deduplicate per tenant.
+    __table_args__ = (UniqueConstraint("tenant_id", "content_hash", name="uq_datasets_tenant_content_hash"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(32))
     status: Mapped[DatasetStatus] = mapped_column(_str_enum(DatasetStatus))
-    # Uploads: sha256 of the uploaded bytes; built-ins: ``builtin:<name>``. Unique, so repeats deduplicate.
-    content_hash: Mapped[str] = mapped_column(String(80), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(80))
     builtin: Mapped[str | None] = mapped_column(String(64))
     blob_key: Mapped[str | None] = mapped_column(String(200))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -96,8 +124,10 @@ class Dataset(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[JobStatus] = mapped_column(_str_enum(JobStatus), index=True)
     # Finished jobs keep their history when their dataset is deleted.
@@ -110,10 +140,12 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column()
+    # When the current attempt must have finished (its claim time + the time limit).
+    deadline_at: Mapped[datetime | None] = mapped_column()
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # Null until the broker accepted the doorbell; the reaper re-rings jobs left without one.
     doorbell_at: Mapped[datetime | None] = mapped_column()
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -161,11 +193,13 @@ class ExpertSet(Base):
 
     ``key`` is the engine's expert key: a hash of everything the trajectories depend on (the exact
     training data, model, expert training config, data scheduler and seed), so equal keys mean
-    interchangeable experts. The file itself is a content-addressed blob.
+    interchangeable experts. The file itself is a content-addressed blob. Sets are per tenant: one
+    tenant must not learn that another trained on the same data.
     """
 
     __tablename__ = "expert_sets"
 
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     blob_key: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))

@@ -22,3 +22,4 @@ _distill.register(app)
 def main() -> None:
     """Condense: coreset pruning and dataset distillation, from the command line or as a service."""
 from cli import service as _service; _service.register(app)  # noqa: E702 - serve, worker, migrate, demo
+from cli import admin as _admin; _admin.register(app)  # noqa: E702 - create-key, revoke-key, list-keys, set-limits

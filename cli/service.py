@@ -84,7 +84,8 @@ def demo(
     try:
         launch.wait_ready(base_url, api)
         processes.append(launch.start_worker(env, workspace / "worker.log"))
-        with httpx.Client(base_url=base_url, timeout=60) as client:
+        headers = launch.local_auth_headers(workspace / "data")
+        with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
             job = _run_demo_job(
                 client,
                 data,

@@ -11,10 +11,12 @@ import gzip
 import io
 import json
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from app.core.db import Database
 from app.core.migrate import upgrade_to_head
 from app.main import create_app
 from app.models import Base
+from app.services.auth import create_key
 from engine.data import load_dataset, save_npz
 from tests.conftest import shared_datasets_dir
 from worker.celery_app import create_celery
@@ -37,6 +40,10 @@ from worker.celery_app import create_celery
 TEST_DATABASE_ENV = "CONDENSE_TEST_DATABASE_URL"
 TEST_BROKER_ENV = "CONDENSE_TEST_BROKER_URL"
 TERMINAL = {"succeeded", "failed", "canceled"}
+# The artifacts of every prune job, with or without an evaluation.
+PRUNE_ARTIFACTS = {
+    "scores.npy", "ranking.npy", "indices.npy", "scores.csv", "indices.json", "coreset.npz", "report.json", "preview.png"
+}
 
 # Intervals short enough that progress, cancellation and lease expiry show up within a test.
 FAST_INTERVALS = {
@@ -91,10 +98,35 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> S
     return settings
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def local_client(settings: Settings) -> Iterator[TestClient]:
+    """An app on ``settings``, called as the embedded default's local user (whose key it makes at start-up)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        test_client.headers.update(bearer(settings.local_key_file.read_text().strip()))
+        yield test_client
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with local_client(settings) as test_client:
         yield test_client
+
+
+def client_for_tenant(client: TestClient, db: Database, tenant: str) -> TestClient:
+    """Another caller of the same running app, with a new key of ``tenant``."""
+    with db.session() as session:
+        _, token = create_key(session, tenant)
+    return TestClient(client.app, raise_server_exceptions=False, headers=bearer(token))
+
+
+@pytest.fixture
+def other_client(client: TestClient, db: Database) -> TestClient:
+    """A second tenant's caller, to show that it sees none of the first one's objects."""
+    return client_for_tenant(client, db, "other")
 
 
 @pytest.fixture
@@ -199,6 +231,13 @@ def wait_for_job(
     raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout_s} s; last: {job}")
 
 
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not after {timeout_s} s"
+        time.sleep(0.05)
+
+
 def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -230,17 +269,41 @@ class LiveService:
     settings: Settings
     env: dict[str, str]
     logs: Path
+    api: subprocess.Popen[bytes]
+    port: int
     worker: subprocess.Popen[bytes] | None = None
+    extra_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self) -> None:
         self.worker = launch.start_worker(self.env, self.logs / "worker.log")
         _wait_for_worker(self.settings, self.worker)
 
+    def add_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """Another worker beside the running ones (stopped with the service); returns once it consumes.
+
+        Readiness is read from its own log, not from a ping: workers started by one process share a
+        node name, so a ping cannot tell them apart."""
+        log = self.logs / f"{name}.log"
+        worker = launch.start_worker(self.env, log)
+        self.extra_workers.append(worker)
+        wait_until(lambda: worker.poll() is None and " ready." in log.read_text(), 60, f"{name} ready")
+        return worker
+
+    def restart_api(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stops the API with ``sig`` (SIGKILL: no goodbye, SIGTERM: uvicorn's graceful stop) and starts
+        a new one on the same port, as a supervisor would."""
+        os.killpg(self.api.pid, sig)
+        self.api.wait(30)
+        self.api = launch.start_api(self.env, self.port, self.logs / "api.log")
+        launch.wait_ready(self.base_url, self.api)
+
 
 @pytest.fixture(scope="module")
-def live_service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveService]:
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, service_overrides: dict[str, str]
+) -> Iterator[LiveService]:
     root = tmp_path_factory.mktemp("service")
-    overrides = service_environment(root / "data", backend)
+    overrides = service_environment(root / "data", backend) | service_overrides
     env = launch.service_env(overrides, isolated=True)
     settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in overrides.items()})
     port = launch.free_port()
@@ -249,17 +312,18 @@ def live_service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iter
     service = None
     try:
         launch.wait_ready(base_url, api)
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            service = LiveService(base_url, client, settings, env, root)
+        headers = launch.local_auth_headers(root / "data")
+        with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:
+            service = LiveService(base_url, client, settings, env, root, api=api, port=port)
             service.start_worker()
             yield service
     finally:
-        for proc in (service and service.worker, api):
+        procs = [service.worker, *service.extra_workers, service.api] if service else [api]
+        for proc in procs:
             if proc is not None:
                 launch.stop(proc)
-        for log in ("api.log", "worker.log"):
-            if (root / log).exists():
-                print(f"----- {log} (tail) -----\n" + "\n".join((root / log).read_text().splitlines()[-40:]))
+        for log in sorted(root.glob("*.log")):
+            print(f"----- {log.name} (tail) -----\n" + "\n".join(log.read_text().splitlines()[-40:]))
 
 
 @pytest.fixture(scope="module")

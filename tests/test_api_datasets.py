@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.main import create_app
 from app.models import Dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
     assert_problem,
     client,
+    local_client,
     db,
     random_npz_bytes,
     real_subset_npz,
@@ -125,7 +125,7 @@ class TestCreateDataset:
 class TestUploadLimit:
     @pytest.fixture
     def small_client(self, settings: Settings) -> Iterator[TestClient]:
-        with TestClient(create_app(settings.model_copy(update={"max_upload_bytes": 4096}))) as test_client:
+        with local_client(settings.model_copy(update={"max_upload_bytes": 4096})) as test_client:
             yield test_client
 
     def test_oversize_upload_is_refused(self, small_client: TestClient, settings: Settings, db: Database) -> None:

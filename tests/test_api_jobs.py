@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,14 +12,14 @@ from sqlalchemy import update
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.main import create_app
-from app.models import Dataset, DatasetStatus
+from app.models import Dataset, DatasetStatus, utcnow
 from app.services import jobs
 from app.services.doorbell import Doorbell
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
     assert_problem,
     client,
+    local_client,
     db,
     random_npz_bytes,
     settings,
@@ -93,15 +94,17 @@ class TestCreateJob:
 
     def test_accepted_while_the_broker_is_down(self, settings: Settings, db: Database, dataset_id: str) -> None:
         broken = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
-        with TestClient(create_app(broken)) as broken_client:
+        with local_client(broken) as broken_client:
             response = submit(broken_client, tiny_prune_spec(dataset_id))
         assert response.status_code == 202  # the job is committed; only the doorbell is missing
         job_id = response.json()["id"]
+        rung_before = utcnow() - timedelta(seconds=settings.doorbell_stale_s)
         with db.session() as session:
-            assert jobs.unrung_jobs(session) == [(job_id, "cpu")]
-        assert Doorbell(create_celery(settings), db).reap() == [job_id]  # a reaper with a broker rings it
+            assert jobs.unrung_jobs(session, rung_before) == [(job_id, "cpu")]
+        doorbell = Doorbell(create_celery(settings), db, settings.doorbell_stale_s)
+        assert doorbell.reap() == [job_id]  # a reaper with a broker rings it
         with db.session() as session:
-            assert jobs.unrung_jobs(session) == []
+            assert jobs.unrung_jobs(session, rung_before) == []
 
     def test_dataset_must_be_ready(self, client: TestClient, db: Database, dataset_id: str) -> None:
         with db.session() as session:

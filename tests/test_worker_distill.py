@@ -25,6 +25,7 @@ from app.models import ExpertSet, Job, JobStatus, utcnow
 from app.schemas.jobs import DistillJobCreate
 from app.services import jobs
 from app.services.experts import BlobExpertStore
+from app.services.auth import tenant_named
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     TINY_EXPERTS,
     TINY_TRAJECTORY,
@@ -165,19 +166,25 @@ def test_blob_expert_store_round_trip(
     client: TestClient, settings: Settings, db: Database, dataset_id: str, tmp_path: Path
 ) -> None:
     trainer, reuser = (submit(client, tiny_distill_spec(dataset_id, seed=seed)) for seed in (1, 2))
-    store = BlobExpertStore(db, LocalBlobStore(settings.blob_root), trainer)
+    with db.session() as session:
+        tenant = jobs.get_job(session, trainer, tenant_id=None).tenant_id
+        stranger = tenant_named(session, "stranger").id
+    store = BlobExpertStore(db, LocalBlobStore(settings.blob_root), trainer, tenant)
     assert not store.get("experts-abc", tmp_path / "missing.safetensors")
     assert not (tmp_path / "missing.safetensors").exists()
     src = tmp_path / "experts.safetensors"
     src.write_bytes(b"trajectories")
     store.put("experts-abc", src)
     assert src.exists()  # copied: the engine still owns its file
-    again = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser)
+    # Another tenant with the same expert key (the same data and config) trains its own.
+    elsewhere = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, stranger)
+    assert not elsewhere.get("experts-abc", tmp_path / "theirs.safetensors")
+    again = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, tenant)
     assert again.get("experts-abc", tmp_path / "back.safetensors")
     assert (tmp_path / "back.safetensors").read_bytes() == b"trajectories"
     assert again.reused_from_job == trainer
     with db.session() as session:
-        row = session.get(ExpertSet, "experts-abc")
+        row = session.get(ExpertSet, (tenant, "experts-abc"))
         assert row is not None and row.blob_key.endswith(".safetensors") and row.size_bytes == len(b"trajectories")
 
 
@@ -190,7 +197,7 @@ def test_running_distill_job_is_canceled(client: TestClient, settings: Settings,
     worker.join(timeout=60)
     assert not worker.is_alive()
     with db.session() as session:
-        job = jobs.get_job(session, job_id)
+        job = jobs.get_job(session, job_id, tenant_id=None)
         assert job.status == JobStatus.CANCELED and job.artifacts == [] and job.finished_at is not None
     assert not (settings.work_root / job_id).exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ def job_id(client: TestClient) -> str:
 
 def claim(db: Database, job_id: str, worker: str, lease_s: float = 60) -> bool:
     with db.session() as session:
-        return jobs.claim(session, job_id, worker, lease_s)
+        return jobs.claim(session, job_id, worker, lease_s, time_limit_s=3600)
 
 
 def expire_lease(db: Database, job_id: str) -> None:
@@ -46,7 +47,7 @@ def expire_lease(db: Database, job_id: str) -> None:
 
 def read(db: Database, job_id: str) -> Job:
     with db.session() as session:
-        return jobs.get_job(session, job_id)
+        return jobs.get_job(session, job_id, tenant_id=None)
 
 
 def test_claim_is_compare_and_set(db: Database, job_id: str) -> None:
@@ -110,7 +111,7 @@ def test_reaper_requeues_then_gives_up(db: Database, settings: Settings, job_id:
             assert requeued == [job_id]
             assert (job.status, job.worker_id, job.doorbell_at) == (JobStatus.QUEUED, None, None)
             with db.session() as session:
-                assert (job_id, "cpu") in jobs.unrung_jobs(session)  # the reaper rings it again
+                assert (job_id, "cpu") in jobs.unrung_jobs(session, rung_before=utcnow())  # the reaper rings it again
         else:
             assert requeued == []
             assert job.status == JobStatus.FAILED and job.error == {
@@ -136,7 +137,7 @@ def test_progress_is_throttled_but_stage_changes_are_kept(db: Database, settings
     assert claim(db, job_id, "w")
     context = WorkerContext(settings.model_copy(update={"progress_interval_s": 60}), db, None)  # type: ignore[arg-type]
     lease = LeaseKeeper(db, job_id, "w", 60)
-    tracker = DatabaseTracker(context, job_id, "w", lease)
+    tracker = DatabaseTracker(context, job_id, "w", lease, deadline=math.inf)
     for i in range(50):
         tracker.on_progress(ProgressEvent("proxy_training", i / 100))
     tracker.on_progress(ProgressEvent("evaluate_subset", 0.6))

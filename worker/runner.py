@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import JobStatus
+from app.models import Job, JobStatus
 from app.schemas.jobs import (
     DistillJobSpec,
     JobCreate,
@@ -53,21 +53,27 @@ class WorkerContext:
 
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
-        return cls(settings, Database(settings.database_url), LocalBlobStore(settings.blob_root))
+        db = Database(settings.database_url, settings.dependency_timeout_s)
+        return cls(settings, db, LocalBlobStore(settings.blob_root))
 
 
 class JobStopped(Exception):
     """This worker lost the job (cancel flag, or the lease went to another worker)."""
 
 
+class JobTimedOut(Exception):
+    """The attempt passed its deadline; raised at the engine's next cancellation check."""
+
+
 class DatabaseTracker:
     """Engine progress -> job row and event log (throttled, always on a stage change); cancellation <- job row."""
 
-    def __init__(self, ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper) -> None:
+    def __init__(self, ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper, deadline: float) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.worker_id = worker_id
         self.lease = lease
+        self.deadline = deadline  # time.monotonic() value
         self._stage: str | None = None
         self._last_write = 0.0
         self._last_cancel_check = 0.0
@@ -90,6 +96,10 @@ class DatabaseTracker:
 
     def should_cancel(self) -> bool:
         now = time.monotonic()
+        # Stopping here, between two steps of the engine, is cleaner than Celery's soft limit, which
+        # interrupts whatever runs (a commit included); that limit stays as the backstop.
+        if now >= self.deadline:
+            raise JobTimedOut
         if not self._cancel and now - self._last_cancel_check >= self.ctx.settings.cancel_check_interval_s:
             self._last_cancel_check = now
             with self.ctx.db.session() as session:
@@ -210,17 +220,17 @@ def _mean_std(stats: dict[str, Any]) -> dict[str, Any]:
     return {"mean": stats.get("mean"), "std": stats.get("std")}
 
 
-def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper) -> None:
+def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper, deadline: float) -> None:
     with ctx.db.session() as session:
-        job = jobs.get_job(session, job_id)
+        job = jobs.get_job(session, job_id, tenant_id=None)
         spec = SPEC_ADAPTER.validate_python(job.spec)
-        record = datasets.get_dataset(session, spec.dataset_id)
+        record = datasets.get_dataset(session, spec.dataset_id, tenant_id=job.tenant_id)
     dataset = datasets.load_for_job(record, ctx.blobs, ctx.settings)
-    tracker = DatabaseTracker(ctx, job_id, worker_id, lease)
+    tracker = DatabaseTracker(ctx, job_id, worker_id, lease, deadline)
     # A redelivered job finds its checkpoints here and resumes instead of starting over.
     workdir = ctx.settings.work_root / job_id
     workdir.mkdir(parents=True, exist_ok=True)
-    report, write_artifacts = _run_engine(ctx, job_id, spec, dataset, tracker.tracker(), workdir)
+    report, write_artifacts = _run_engine(ctx, job, spec, dataset, tracker.tracker(), workdir)
     with ctx.blobs.staging() as out_dir:
         paths = write_artifacts(out_dir)
         with ctx.db.session() as session:
@@ -231,17 +241,17 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
 
 
 def _run_engine(
-    ctx: WorkerContext, job_id: str, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path
+    ctx: WorkerContext, job: Job, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path
 ) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
     if isinstance(spec, PruneJobCreate):
         pruned = run_prune(dataset, prune_config(spec), tracker, workdir=workdir)
         return pruned.report, lambda out_dir: write_prune_artifacts(pruned, dataset, out_dir)
-    store = BlobExpertStore(ctx.db, ctx.blobs, job_id)
+    store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id)
     distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)
     if experts := distilled.report.get("experts"):
         # Provenance only the service knows: which job trained the experts this job used.
-        experts["trained_by_job"] = store.reused_from_job if experts["reused"] else job_id
+        experts["trained_by_job"] = store.reused_from_job if experts["reused"] else job.id
     return distilled.report, distilled.write
 
 
@@ -251,24 +261,26 @@ def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, er
 
 
 def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
+    time_limit_s = ctx.settings.task_soft_time_limit_s
+    deadline = time.monotonic() + time_limit_s
     with ctx.db.session() as session:
-        if not jobs.claim(session, job_id, worker_id, ctx.settings.lease_s):
+        if not jobs.claim(session, job_id, worker_id, ctx.settings.lease_s, time_limit_s):
             log.info("job %s is not claimable (duplicate delivery, canceled or running elsewhere)", job_id)
             return
     log.info("running job %s as %s", job_id, worker_id)
     with LeaseKeeper(ctx.db, job_id, worker_id, ctx.settings.lease_s) as lease:
         try:
-            _execute(ctx, job_id, worker_id, lease)
+            _execute(ctx, job_id, worker_id, lease, deadline)
         except (CancelledError, JobStopped):
             if not lease.lost.is_set():
                 _fail(ctx, job_id, worker_id, JobStatus.CANCELED, None)
-        except SoftTimeLimitExceeded:
+        except (JobTimedOut, SoftTimeLimitExceeded):
             _fail(
                 ctx,
                 job_id,
                 worker_id,
                 JobStatus.FAILED,
-                {"type": "timeout", "message": f"the job ran past {ctx.settings.task_soft_time_limit_s} s"},
+                {"type": "timeout", "message": f"the job ran past its time limit of {time_limit_s} s"},
             )
         except DatasetError as exc:
             _fail(ctx, job_id, worker_id, JobStatus.FAILED, {"type": "dataset_invalid", "message": str(exc)})

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.problems import ProblemError
+from app.services.auth import Caller, authenticate
 from app.services.doorbell import Doorbell
 
 
@@ -36,8 +39,34 @@ def get_doorbell(request: Request) -> Doorbell:
     return request.app.state.doorbell
 
 
+_bearer = HTTPBearer(auto_error=False, description="An API key from `condense admin create-key`.")
+
+
+def get_caller(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The tenant the request acts for. Its own short session: an event stream must not hold a
+    database connection for as long as it runs."""
+    if request.app.state.settings.auth == "off":
+        return request.app.state.local_caller
+    if credentials is None:
+        raise _unauthorized("send an API key as 'Authorization: Bearer <key>' (condense admin create-key makes one)")
+    with db.session() as session:
+        caller = authenticate(session, credentials.credentials)
+    if caller is None:
+        raise _unauthorized("the API key is unknown or revoked; ask an administrator for a new one")
+    return caller
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, detail, slug="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 DoorbellDep = Annotated[Doorbell, Depends(get_doorbell)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

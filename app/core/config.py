@@ -29,6 +29,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
     dataset_test_fraction: float = Field(0.2, gt=0, lt=1)
     dataset_split_seed: int = 0
+    # engine.data.LoadLimits, field by field (``dataset_`` + its name); None keeps the engine's
+    # default, which stays written in one place (and config.py need not import the engine).
+    dataset_max_samples: int | None = Field(None, ge=1)
+    dataset_max_image_side: int | None = Field(None, ge=1)
+    dataset_max_decoded_bytes: int | None = Field(None, ge=1)
+    dataset_max_archive_members: int | None = Field(None, ge=1)
+    dataset_max_uncompressed_bytes: int | None = Field(None, ge=1)
+    dataset_max_compression_ratio: float | None = Field(None, gt=1)
+
+    # "off" serves every request as the tenant "local": for a single user on one machine only.
+    auth: Literal["keys", "off"] = "keys"
+    tenant_max_active_jobs: int = Field(16, ge=1)
+    tenant_max_stored_bytes: int = Field(50 * 1024**3, ge=1)
+    quota_retry_after_s: int = Field(30, ge=1)
 
     gpu_worker_available: bool = False
     task_soft_time_limit_s: int = Field(6 * 3600, ge=1)
@@ -39,6 +53,15 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(0.5, ge=0)
     cancel_check_interval_s: float = Field(1.0, ge=0)
     events_poll_interval_s: float = Field(0.5, gt=0)
+    # A dead or unreachable database or broker must fail a request in seconds, not hang it.
+    dependency_timeout_s: float = Field(5.0, gt=0)
+    retry_after_s: int = Field(5, ge=1)
+    # How long the API and the workers wait at start-up for the database before they give up.
+    startup_db_wait_s: float = Field(60.0, ge=0)
+    # A queued job whose doorbell rang this long ago is rung again: Redis without persistence loses
+    # queued messages when it restarts. Duplicates are no-ops (claim is a compare-and-set), but each
+    # waiting job gets one extra message per period, so keep it well above the time a job waits in line.
+    doorbell_stale_s: float = Field(300.0, gt=0)
 
     @model_validator(mode="after")
     def _fill_paths_and_check(self) -> Settings:
@@ -56,6 +79,8 @@ class Settings(BaseSettings):
             self.broker_url = "filesystem://"
         self.blob_dir = (self.blob_dir or self.data_dir / "blobs").resolve()
         self.work_dir = (self.work_dir or self.data_dir / "work").resolve()
+        if self.environment == "production" and self.auth == "off":
+            raise ValueError("CONDENSE_AUTH=off is refused in production: every caller would share one tenant")
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError("CONDENSE_TASK_TIME_LIMIT_S must exceed CONDENSE_TASK_SOFT_TIME_LIMIT_S")
         return self
@@ -71,6 +96,11 @@ class Settings(BaseSettings):
         return self.work_dir
 
     @property
+    def local_key_file(self) -> Path:
+        """Where the embedded default keeps the local user's API key (mode 0600)."""
+        return self.data_dir / "api-key"
+
+    @property
     def broker_folder(self) -> Path:
         return self.data_dir / "broker"
 
@@ -78,6 +108,10 @@ class Settings(BaseSettings):
         # Redis redelivers an unacknowledged task after visibility_timeout; it must outlast the
         # hard limit or a long job would run twice at once.
         options: dict[str, Any] = {"visibility_timeout": self.task_time_limit_s + 600}
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            # The worker's BRPOP waits 1 s at a time, well inside the socket timeout.
+            timeout = self.dependency_timeout_s
+            options |= {"socket_connect_timeout": timeout, "socket_timeout": timeout}
         if self.broker_url.startswith("filesystem://"):
             folder = self.broker_folder
             options |= {

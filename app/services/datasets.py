@@ -6,6 +6,7 @@ that exists in the database is one a worker can load; a refused upload leaves no
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,8 +17,8 @@ from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
-from app.models import Artifact, Dataset, DatasetStatus, ExpertSet
-from app.services import jobs
+from app.models import Dataset, DatasetStatus
+from app.services import blobs, jobs, quotas
 from app.services.pagination import page_newest_first
 from app.services.uploads import ReceivedUpload
 from engine.data import BUILTIN_DATASETS, DatasetError, DatasetTooLarge, LoadLimits, load_dataset
@@ -38,10 +39,16 @@ def _problem(exc: DatasetError) -> ProblemError:
     )
 
 
+def _load_limits(settings: Settings) -> LoadLimits:
+    """The engine's limits with the ``dataset_max_*`` settings that are set."""
+    given = {f.name: getattr(settings, f"dataset_{f.name}") for f in fields(LoadLimits)}
+    return LoadLimits(**{name: value for name, value in given.items() if value is not None})
+
+
 def _load(source: str | Path, settings: Settings, name: str | None = None) -> ImageDataset:
     return load_dataset(
         source,
-        limits=LoadLimits(),
+        limits=_load_limits(settings),
         test_fraction=settings.dataset_test_fraction,
         split_seed=settings.dataset_split_seed,
         name=name,
@@ -55,11 +62,18 @@ def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> Imag
 
 
 def _record(
-    ds: ImageDataset, *, content_hash: str, size_bytes: int, blob_key: str | None = None, builtin: str | None = None
+    ds: ImageDataset,
+    *,
+    tenant_id: str,
+    content_hash: str,
+    size_bytes: int,
+    blob_key: str | None = None,
+    builtin: str | None = None,
 ) -> Dataset:
     summary = ds.summary()
     return Dataset(
         id=new_id("ds"),
+        tenant_id=tenant_id,
         name=summary["name"],
         format=summary["format"],
         status=DatasetStatus.READY,
@@ -77,8 +91,8 @@ def _record(
     )
 
 
-def _by_hash(session: Session, content_hash: str) -> Dataset | None:
-    return session.scalar(select(Dataset).where(Dataset.content_hash == content_hash))
+def _by_hash(session: Session, tenant_id: str, content_hash: str) -> Dataset | None:
+    return session.scalar(select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.content_hash == content_hash))
 
 
 def _insert(session: Session, record: Dataset) -> tuple[Dataset, bool]:
@@ -88,7 +102,7 @@ def _insert(session: Session, record: Dataset) -> tuple[Dataset, bool]:
         session.commit()
     except IntegrityError:
         session.rollback()
-        existing = _by_hash(session, record.content_hash)
+        existing = _by_hash(session, record.tenant_id, record.content_hash)
         if existing is None:
             raise
         return existing, False
@@ -96,12 +110,13 @@ def _insert(session: Session, record: Dataset) -> tuple[Dataset, bool]:
 
 
 def register_upload(
-    session: Session, store: BlobStore, settings: Settings, upload: ReceivedUpload, name: str | None
+    session: Session, store: BlobStore, settings: Settings, tenant_id: str, upload: ReceivedUpload, name: str | None
 ) -> tuple[Dataset, bool]:
-    """Returns (record, created); an identical earlier upload is returned as it is."""
-    existing = _by_hash(session, upload.sha256)
+    """Returns (record, created); the tenant's identical earlier upload is returned as it is."""
+    existing = _by_hash(session, tenant_id, upload.sha256)
     if existing is not None:
         return existing, False
+    quotas.check_storage(session, settings, tenant_id, upload.size)
     try:
         ds = _load(upload.path, settings, name or upload.filename.split(".", 1)[0])
     except DatasetError as exc:
@@ -109,43 +124,42 @@ def register_upload(
     suffix = "".join(Path(upload.filename).suffixes[-2:])
     blob = store.put_file(upload.path, suffix=suffix, sha256=upload.sha256, move=True)
     try:
-        return _insert(session, _record(ds, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key))
+        record = _record(ds, tenant_id=tenant_id, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key)
+        return _insert(session, record)
     except BaseException:
         session.rollback()
-        if not blob_referenced(session, blob.key):
-            store.delete(blob.key)
+        blobs.release(session, store, [blob.key])
         raise
 
 
-def register_builtin(session: Session, settings: Settings, builtin: str) -> tuple[Dataset, bool]:
+def register_builtin(session: Session, settings: Settings, tenant_id: str, builtin: str) -> tuple[Dataset, bool]:
     if builtin not in BUILTIN_DATASETS:
         raise invalid_field(
             "builtin", f"unknown built-in dataset {builtin!r}; choose one of: {', '.join(sorted(BUILTIN_DATASETS))}"
         )
     content_hash = BUILTIN_PREFIX + builtin
-    existing = _by_hash(session, content_hash)
+    existing = _by_hash(session, tenant_id, content_hash)
     if existing is not None:
         return existing, False
     ds = _load(content_hash, settings, builtin)
-    return _insert(
-        session,
-        _record(ds, content_hash=content_hash, size_bytes=int(ds.x_train.nbytes + ds.x_test.nbytes), builtin=builtin),
-    )
+    size = int(ds.x_train.nbytes + ds.x_test.nbytes)
+    return _insert(session, _record(ds, tenant_id=tenant_id, content_hash=content_hash, size_bytes=size, builtin=builtin))
 
 
-def get_dataset(session: Session, dataset_id: str) -> Dataset:
+def get_dataset(session: Session, dataset_id: str, *, tenant_id: str | None) -> Dataset:
+    """``tenant_id`` None (workers only) finds any tenant's dataset; another tenant's id is "not found"."""
     dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
+    if dataset is None or (tenant_id is not None and dataset.tenant_id != tenant_id):
         raise not_found("dataset", dataset_id)
     return dataset
 
 
-def list_datasets(session: Session, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
-    return page_newest_first(session, select(Dataset), Dataset.id, cursor, limit)
+def list_datasets(session: Session, tenant_id: str, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
+    return page_newest_first(session, select(Dataset).where(Dataset.tenant_id == tenant_id), Dataset.id, cursor, limit)
 
 
-def delete_dataset(session: Session, store: BlobStore, dataset_id: str) -> None:
-    dataset = get_dataset(session, dataset_id)
+def delete_dataset(session: Session, store: BlobStore, tenant_id: str, dataset_id: str) -> None:
+    dataset = get_dataset(session, dataset_id, tenant_id=tenant_id)
     if jobs.dataset_in_use(session, dataset_id):
         raise ProblemError(
             409, f"dataset {dataset_id!r} is used by a queued or running job; cancel it first", slug="dataset-in-use"
@@ -153,15 +167,4 @@ def delete_dataset(session: Session, store: BlobStore, dataset_id: str) -> None:
     blob_key = dataset.blob_key
     session.delete(dataset)
     session.commit()
-    # Blobs are content-addressed: an artifact with the same bytes (a coreset uploaded back as a
-    # dataset) shares this one, and must keep it.
-    if blob_key and not blob_referenced(session, blob_key):
-        store.delete(blob_key)
-
-
-def blob_referenced(session: Session, key: str) -> bool:
-    """Whether any dataset, artifact or expert set row points at blob ``key``."""
-    return any(
-        session.scalar(select(model.blob_key).where(model.blob_key == key).limit(1)) is not None
-        for model in (Dataset, Artifact, ExpertSet)
-    )
+    blobs.release(session, store, [blob_key] if blob_key else [])

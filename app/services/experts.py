@@ -20,22 +20,23 @@ EXPERTS_SUFFIX = ".safetensors"
 
 
 class BlobExpertStore:
-    """One job's view of the shared expert sets (implements ``engine.distill.experts.ExpertStore``).
+    """One job's view of its tenant's expert sets (implements ``engine.distill.experts.ExpertStore``).
 
     Attributes:
         reused_from_job: after a successful ``get``, the job that trained the experts (None when
             that job is gone, or when nothing was reused).
     """
 
-    def __init__(self, db: Database, blobs: BlobStore, job_id: str) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, job_id: str, tenant_id: str) -> None:
         self.db = db
         self.blobs = blobs
         self.job_id = job_id
+        self.tenant_id = tenant_id
         self.reused_from_job: str | None = None
 
     def get(self, key: str, dest: Path) -> bool:
         with self.db.session() as session:
-            row = session.get(ExpertSet, key)
+            row = session.get(ExpertSet, (self.tenant_id, key))
             if row is None:
                 return False
             blob_key, trained_by = row.blob_key, row.job_id
@@ -52,11 +53,11 @@ class BlobExpertStore:
         try:
             with self.db.session() as session:
                 # An existing row means its blob was lost and the experts were retrained: replace it.
-                row = session.get(ExpertSet, key) or ExpertSet(key=key)
+                row = session.get(ExpertSet, (self.tenant_id, key)) or ExpertSet(tenant_id=self.tenant_id, key=key)
                 row.blob_key, row.sha256, row.size_bytes, row.job_id = blob.key, blob.sha256, blob.size, self.job_id
                 session.add(row)
         except IntegrityError:
             with self.db.session() as session:
-                if session.get(ExpertSet, key) is None:
+                if session.get(ExpertSet, (self.tenant_id, key)) is None:
                     raise
             # A concurrent job with the same key stored its experts first; either set serves.

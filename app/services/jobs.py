@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -20,6 +20,8 @@ from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
 from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate
+from app.blobstore import BlobStore
+from app.services import blobs, quotas
 from app.services.pagination import page_newest_first
 
 
@@ -35,9 +37,9 @@ def request_hash(spec: JobSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_against_dataset(session: Session, spec: JobSpec) -> None:
+def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> None:
     dataset = session.get(Dataset, spec.dataset_id)
-    if dataset is None:
+    if dataset is None or dataset.tenant_id != tenant_id:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} does not exist")
     if dataset.status != DatasetStatus.READY:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} is {dataset.status.value}, not ready yet")
@@ -90,17 +92,22 @@ class CreatedJob:
     created: bool
 
 
-def create_job(session: Session, spec: JobSpec, settings: Settings, idempotency_key: str | None) -> CreatedJob:
+def create_job(
+    session: Session, spec: JobSpec, settings: Settings, tenant_id: str, idempotency_key: str | None
+) -> CreatedJob:
     """Commits the new job (the caller rings the doorbell after this returns). A retried request with the
     same Idempotency-Key and body gets the original job back; the same key with another body is refused."""
     body_hash = request_hash(spec)
+    by_key = select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
     if idempotency_key:
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        existing = session.scalar(by_key)
         if existing is not None:
             return CreatedJob(_same_request(existing, body_hash), created=False)
-    _check_against_dataset(session, spec)
+    _check_against_dataset(session, spec, tenant_id)
+    quotas.check_active_jobs(session, settings, tenant_id)
     job = Job(
         id=new_id("job"),
+        tenant_id=tenant_id,
         kind=spec.kind,
         status=JobStatus.QUEUED,
         dataset_id=spec.dataset_id,
@@ -120,7 +127,7 @@ def create_job(session: Session, spec: JobSpec, settings: Settings, idempotency_
     except IntegrityError:
         # A concurrent retry with the same key won the insert.
         session.rollback()
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        existing = session.scalar(by_key)
         if existing is None:
             raise
         return CreatedJob(_same_request(existing, body_hash), created=False)
@@ -137,15 +144,17 @@ def _same_request(job: Job, body_hash: str) -> Job:
     return job
 
 
-def get_job(session: Session, job_id: str) -> Job:
+def get_job(session: Session, job_id: str, *, tenant_id: str | None) -> Job:
+    """``tenant_id`` None (workers only) finds any tenant's job; another tenant's id is "not found"."""
     job = session.get(Job, job_id, options=[selectinload(Job.artifacts)])
-    if job is None:
+    if job is None or (tenant_id is not None and job.tenant_id != tenant_id):
         raise not_found("job", job_id)
     return job
 
 
 def list_jobs(
     session: Session,
+    tenant_id: str,
     *,
     status: JobStatus | None,
     kind: str | None,
@@ -153,7 +162,7 @@ def list_jobs(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Job], str | None]:
-    query = select(Job).options(selectinload(Job.artifacts))
+    query = select(Job).where(Job.tenant_id == tenant_id).options(selectinload(Job.artifacts))
     if status is not None:
         query = query.where(Job.status == status)
     if kind is not None:
@@ -175,9 +184,9 @@ def _transition(session: Session, job_id: str, expected: JobStatus, *, owner: st
     return session.execute(query.values(**values)).rowcount == 1  # type: ignore[attr-defined]
 
 
-def request_cancel(session: Session, job_id: str) -> Job:
+def request_cancel(session: Session, job_id: str, tenant_id: str) -> Job:
     """A queued job is canceled at once; a running one is flagged and its worker stops at its next check."""
-    job = get_job(session, job_id)
+    job = get_job(session, job_id, tenant_id=tenant_id)
     if job.status.is_terminal:
         raise ProblemError(
             409, f"job {job_id!r} already finished with status {job.status.value!r}", slug="job-finished"
@@ -190,10 +199,23 @@ def request_cancel(session: Session, job_id: str) -> Job:
         add_event(session, job_id, "status", message="cancellation requested", data={"status": JobStatus.RUNNING.value})
     else:
         session.rollback()
-        return request_cancel(session, job_id)  # it finished or started in between: decide again
+        return request_cancel(session, job_id, tenant_id)  # it finished or started in between: decide again
     session.commit()
     session.refresh(job)
     return job
+
+
+def delete_job(session: Session, store: BlobStore, job_id: str, tenant_id: str) -> None:
+    """A finished job, its events and its artifacts' files; refused while it is queued or running."""
+    job = get_job(session, job_id, tenant_id=tenant_id)
+    if not job.status.is_terminal:
+        raise ProblemError(
+            409, f"job {job_id!r} is {job.status.value}; cancel it and wait for it to stop first", slug="job-active"
+        )
+    keys = [a.blob_key for a in job.artifacts]
+    session.delete(job)
+    session.commit()
+    blobs.release(session, store, keys)
 
 
 def dataset_in_use(session: Session, dataset_id: str) -> bool:
@@ -204,8 +226,9 @@ def dataset_in_use(session: Session, dataset_id: str) -> bool:
 # --- worker side -------------------------------------------------------------------------------
 
 
-def claim(session: Session, job_id: str, worker_id: str, lease_s: float) -> bool:
-    """``queued`` -> ``running`` for exactly one worker; a duplicate delivery finds nothing to claim."""
+def claim(session: Session, job_id: str, worker_id: str, lease_s: float, time_limit_s: float) -> bool:
+    """``queued`` -> ``running`` for exactly one worker; a duplicate delivery finds nothing to claim.
+    The attempt must finish within ``time_limit_s``; its deadline is recorded for the reaper."""
     now = utcnow()
     job = session.get(Job, job_id)
     if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
@@ -219,6 +242,7 @@ def claim(session: Session, job_id: str, worker_id: str, lease_s: float) -> bool
         attempt=attempt,
         worker_id=worker_id,
         lease_until=now + timedelta(seconds=lease_s),
+        deadline_at=now + timedelta(seconds=time_limit_s),
         started_at=job.started_at or now,
         error=None,
     )
@@ -272,8 +296,9 @@ def finish(
 
 
 def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
-    """Jobs whose worker stopped heart-beating: back to ``queued`` while attempts remain, else ``failed``.
-    Returns the re-queued ids; the caller rings their doorbells after committing."""
+    """Jobs whose worker stopped heart-beating: back to ``queued`` while attempts remain, else ``failed``;
+    ``failed`` with a timeout at once when the worker was still alive at the deadline (the hard time limit
+    killed it). Returns the re-queued ids; the caller rings their doorbells after committing."""
     now = now or utcnow()
     expired = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_until < now)).all()
     requeued = []
@@ -290,7 +315,7 @@ def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
                 lease_until=None,
             ):
                 _status_event(session, job.id, JobStatus.CANCELED, "canceled; its worker had stopped")
-        elif job.attempt < job.max_attempts:
+        elif job.attempt < job.max_attempts and not _overran(job):
             if _transition(
                 session,
                 job.id,
@@ -304,7 +329,11 @@ def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
                 _status_event(session, job.id, JobStatus.QUEUED, f"worker lost during attempt {job.attempt}; re-queued")
                 requeued.append(job.id)
         else:
-            error = {"type": "lease_expired", "message": f"the worker was lost {job.attempt} times; giving up"}
+            error = (
+                {"type": "timeout", "message": f"the job ran past its time limit ({job.deadline_at:%Y-%m-%d %H:%M:%S} UTC)"}
+                if _overran(job)
+                else {"type": "lease_expired", "message": f"the worker was lost {job.attempt} times; giving up"}
+            )
             if _transition(
                 session,
                 job.id,
@@ -319,9 +348,19 @@ def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
     return requeued
 
 
-def unrung_jobs(session: Session) -> list[tuple[str, str]]:
-    """(id, queue) of queued jobs whose doorbell never reached the broker."""
-    query = select(Job.id, Job.queue).where(Job.status == JobStatus.QUEUED, Job.doorbell_at.is_(None))
+def _overran(job: Job) -> bool:
+    # A worker renews its lease one lease ahead, so a lease reaching past the deadline means the worker
+    # was alive at (or within one lease of) it: the time limit's hard kill, not a crash, ended the
+    # attempt, and another attempt would only overrun again.
+    return job.deadline_at is not None and job.lease_until is not None and job.lease_until > job.deadline_at
+
+
+def unrung_jobs(session: Session, rung_before: datetime) -> list[tuple[str, str]]:
+    """(id, queue) of queued jobs whose doorbell never reached the broker, or rang before ``rung_before``
+    and may have been lost since (a broker restarted without persistence, a message taken and dropped)."""
+    query = select(Job.id, Job.queue).where(
+        Job.status == JobStatus.QUEUED, or_(Job.doorbell_at.is_(None), Job.doorbell_at < rung_before)
+    )
     return [(row.id, row.queue) for row in session.execute(query)]
 
 

@@ -9,10 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, SessionDep, SettingsDep
+from app.api.deps import BlobsDep, CallerDep, SessionDep, SettingsDep
 from app.core.problems import ProblemError
 from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
 from app.services import datasets as service
+from app.services import quotas
 from app.services.uploads import receive_upload
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -49,20 +50,37 @@ _UPLOAD_BODY: dict[str, Any] = {
     },
 )
 async def create_dataset(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, blobs: BlobsDep
+    request: Request,
+    response: Response,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
 ) -> DatasetPublic:
     """Upload a dataset file, or register a built-in dataset by name."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         body = _parse_builtin(await request.body())
-        record, created = await run_in_threadpool(service.register_builtin, session, settings, body.builtin)
+        record, created = await run_in_threadpool(
+            service.register_builtin, session, settings, caller.tenant_id, body.builtin
+        )
     elif content_type.startswith("multipart/form-data"):
+        if (length := request.headers.get("content-length", "")).isdigit():
+            # Refused before a byte is read; the multipart framing and the name field stay far below 64 KiB.
+            file_at_least = max(0, int(length) - 64 * 1024)
+            await run_in_threadpool(quotas.check_storage, session, settings, caller.tenant_id, file_at_least)
         with blobs.staging() as folder:
             upload = await receive_upload(
                 content_type, request.headers.get("content-length"), request.stream(), folder, settings.max_upload_bytes
             )
             record, created = await run_in_threadpool(
-                service.register_upload, session, blobs, settings, upload, upload.fields.get("name") or None
+                service.register_upload,
+                session,
+                blobs,
+                settings,
+                caller.tenant_id,
+                upload,
+                upload.fields.get("name") or None,
             )
     else:
         raise ProblemError(415, 'send multipart/form-data (a file) or application/json ({"builtin": ...})')
@@ -81,20 +99,20 @@ def _parse_builtin(raw: bytes) -> BuiltinDatasetCreate:
 
 @router.get("", response_model=DatasetsPublic)
 def read_datasets(
-    session: SessionDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    caller: CallerDep, session: SessionDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> DatasetsPublic:
     """List datasets, newest first."""
-    rows, next_cursor = service.list_datasets(session, cursor, limit)
+    rows, next_cursor = service.list_datasets(session, caller.tenant_id, cursor, limit)
     return DatasetsPublic(data=[dataset_public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic)
-def read_dataset(dataset_id: str, session: SessionDep) -> DatasetPublic:
+def read_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> DatasetPublic:
     """Read one dataset."""
-    return dataset_public(service.get_dataset(session, dataset_id))
+    return dataset_public(service.get_dataset(session, dataset_id, tenant_id=caller.tenant_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "in use"}})
-def delete_dataset(dataset_id: str, session: SessionDep, blobs: BlobsDep) -> None:
+def delete_dataset(dataset_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a dataset and its file; refused while a queued or running job uses it."""
-    service.delete_dataset(session, blobs, dataset_id)
+    service.delete_dataset(session, blobs, caller.tenant_id, dataset_id)

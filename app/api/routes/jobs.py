@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -11,14 +12,15 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep
-from app.core.db import Database
+from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep
+from app.core.db import Database, database_unavailable
 from app.models import JobEvent, JobStatus
 from app.schemas.jobs import JobCreate, JobEventPublic, JobEventsPublic, JobPublic, JobsPublic, job_public
 from app.services import jobs as service
 from app.services.artifacts import get_artifact
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+log = logging.getLogger(__name__)
 EVENTS_PER_POLL = 500
 
 
@@ -26,21 +28,23 @@ EVENTS_PER_POLL = 500
 def create_job(
     spec: Annotated[JobCreate, Body()],
     response: Response,
+    caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
     doorbell: DoorbellDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JobPublic:
     """Queue a job; a retry with the same Idempotency-Key and body returns the original job."""
-    result = service.create_job(session, spec, settings, idempotency_key)
+    result = service.create_job(session, spec, settings, caller.tenant_id, idempotency_key)
     if result.created:
         doorbell.ring(result.job.id, result.job.queue)  # only now: the row is committed
     response.headers["Location"] = f"/v1/jobs/{result.job.id}"
-    return job_public(service.get_job(session, result.job.id))
+    return job_public(service.get_job(session, result.job.id, tenant_id=caller.tenant_id))
 
 
 @router.get("", response_model=JobsPublic)
 def read_jobs(
+    caller: CallerDep,
     session: SessionDep,
     status: JobStatus | None = None,
     kind: str | None = None,
@@ -50,41 +54,48 @@ def read_jobs(
 ) -> JobsPublic:
     """List jobs, newest first, optionally filtered."""
     rows, next_cursor = service.list_jobs(
-        session, status=status, kind=kind, dataset_id=dataset_id, cursor=cursor, limit=limit
+        session, caller.tenant_id, status=status, kind=kind, dataset_id=dataset_id, cursor=cursor, limit=limit
     )
     return JobsPublic(data=[job_public(j) for j in rows], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def read_job(job_id: str, session: SessionDep) -> JobPublic:
+def read_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
     """Read one job: status, progress, error, metrics and artifacts."""
-    return job_public(service.get_job(session, job_id))
+    return job_public(service.get_job(session, job_id, tenant_id=caller.tenant_id))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "still active"}})
+def delete_job(job_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
+    """Delete a finished job with its events and artifacts (frees the tenant's storage)."""
+    service.delete_job(session, blobs, job_id, caller.tenant_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses={409: {"description": "already finished"}})
-def cancel_job(job_id: str, session: SessionDep) -> JobPublic:
+def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job now, or ask a running job's worker to stop."""
-    return job_public(service.request_cancel(session, job_id))
+    return job_public(service.request_cancel(session, job_id, caller.tenant_id))
 
 
 @router.get("/{job_id}/events.json", response_model=JobEventsPublic)
 def read_job_events(
     job_id: str,
+    caller: CallerDep,
     session: SessionDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> JobEventsPublic:
     """List a job's events oldest first; pass ``next_cursor`` back as ``after``."""
-    service.get_job(session, job_id)
+    service.get_job(session, job_id, tenant_id=caller.tenant_id)
     rows = service.list_events(session, job_id, after=after, limit=limit)
     next_cursor = str(rows[-1].id) if len(rows) == limit else None
     return JobEventsPublic(data=[JobEventPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-def _poll(db: Database, job_id: str, after: int) -> tuple[list[JobEvent], bool]:
+def _poll(db: Database, tenant_id: str, job_id: str, after: int) -> tuple[list[JobEvent], bool]:
     # Status first: the terminal status event commits with the status, so it is in the events read next.
     with db.session() as session:
-        terminal = service.get_job(session, job_id).status.is_terminal
+        terminal = service.get_job(session, job_id, tenant_id=tenant_id).status.is_terminal
         return service.list_events(session, job_id, after=after, limit=EVENTS_PER_POLL), terminal
 
 
@@ -96,19 +107,29 @@ def _poll(db: Database, job_id: str, after: int) -> tuple[list[JobEvent], bool]:
 async def stream_job_events(
     job_id: str,
     request: Request,
+    caller: CallerDep,
     db: DatabaseDep,
     settings: SettingsDep,
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> EventSourceResponse:
     """Stream events as Server-Sent Events (``status`` and ``progress``); ends once the job has finished."""
-    await run_in_threadpool(_poll, db, job_id, 0)  # 404 before the stream starts, not inside it
+    await run_in_threadpool(_poll, db, caller.tenant_id, job_id, 0)  # 404 before the stream starts, not inside it
     cursor = last_event_id if last_event_id is not None else after
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
         while not await request.is_disconnected():
-            rows, terminal = await run_in_threadpool(_poll, db, job_id, cursor)
+            try:
+                rows, terminal = await run_in_threadpool(_poll, db, caller.tenant_id, job_id, cursor)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # End the stream cleanly instead of breaking it: the client reconnects after ``retry``
+                # with Last-Event-ID and misses nothing.
+                log.warning("database unavailable; ending the event stream of job %s: %s", job_id, exc)
+                yield ServerSentEvent(comment="database unavailable", retry=settings.retry_after_s * 1000)
+                return
             for row in rows:
                 cursor = row.id
                 yield ServerSentEvent(
@@ -129,12 +150,13 @@ async def stream_job_events(
 def download_artifact(
     job_id: str,
     name: str,
+    caller: CallerDep,
     session: SessionDep,
     blobs: BlobsDep,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """Download an artifact; supports ETag/If-None-Match (sha256) and byte Ranges."""
-    artifact = get_artifact(session, job_id, name)
+    artifact = get_artifact(session, job_id, name, caller.tenant_id)
     etag = f'"{artifact.sha256}"'
     if if_none_match is not None and (
         if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
