@@ -31,6 +31,7 @@ def create_celery(settings: Settings) -> Celery:
         task_time_limit=settings.task_time_limit_s,
         broker_transport_options=settings.broker_transport_options(),
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.dependency_timeout_s,
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="cpu",
         worker_hijack_root_logger=False,

@@ -7,11 +7,12 @@ import os
 import socket
 from typing import Any
 
-from celery import signals
+from celery import Task, signals
+from celery.utils.time import get_exponential_backoff_interval
 
 from app.core.config import get_settings
-from app.core.db import Database
-from app.core.migrate import upgrade_to_head
+from app.core.db import Database, database_unavailable
+from app.core.migrate import upgrade_when_reachable
 from app.services.doorbell import Doorbell
 from worker.celery_app import RUN_JOB_TASK, celery_app
 from worker.lease import Reaper
@@ -33,23 +34,38 @@ def worker_context() -> WorkerContext:
     return _context[1]
 
 
-@celery_app.task(name=RUN_JOB_TASK, ignore_result=True)
-def run_job_task(job_id: str) -> None:
-    run_job(worker_context(), job_id, worker_id=f"{socket.gethostname()}:{os.getpid()}")
+RETRY_BACKOFF_MAX_S = 30
+
+
+@celery_app.task(name=RUN_JOB_TASK, ignore_result=True, bind=True, max_retries=None)
+def run_job_task(self: Task, job_id: str) -> None:
+    try:
+        run_job(worker_context(), job_id, worker_id=f"{socket.gethostname()}:{os.getpid()}")
+    except Exception as exc:
+        # A doorbell taken while the database is down must not be consumed: with acks_late, Celery
+        # acknowledges a failed task (acks_on_failure=False would reject it, which Redis also drops), so
+        # it is sent again with a backoff until the database answers. The claim guards the job, so a
+        # retry after the job was claimed (or finished) is a no-op.
+        if not database_unavailable(exc):
+            raise
+        countdown = get_exponential_backoff_interval(1, self.request.retries, RETRY_BACKOFF_MAX_S, full_jitter=True)
+        log.warning("database unavailable for job %s; retrying in %d s", job_id, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @signals.worker_init.connect
 def _migrate(**_: Any) -> None:
     settings = get_settings()
     settings.ensure_folders()
-    upgrade_to_head(settings.database_url)
+    upgrade_when_reachable(settings.database_url, settings.startup_db_wait_s)
 
 
 @signals.worker_ready.connect
 def _start_reaper(**_: Any) -> None:
     global _reaper
     settings = get_settings()
-    _reaper = Reaper(Doorbell(celery_app, Database(settings.database_url)), settings.reaper_interval_s)
+    db = Database(settings.database_url, settings.dependency_timeout_s)
+    _reaper = Reaper(Doorbell(celery_app, db, settings.doorbell_stale_s), settings.reaper_interval_s)
     _reaper.start()
 
 

@@ -11,7 +11,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.db import database_unavailable
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -54,6 +61,21 @@ def invalid_field(field: str, message: str) -> ProblemError:
     )
 
 
+def unavailable(dependency: str, retry_after_s: int) -> ProblemError:
+    """A 503 naming the dependency that is down; the client may retry the same request later."""
+    return ProblemError(
+        503,
+        f"the {dependency} is unavailable; retry in {retry_after_s} s",
+        slug="dependency-unavailable",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+def broker_unavailable(exc: BaseException) -> bool:
+    """kombu reports a broker it cannot reach as its OperationalError; a raw redis-py error can escape too."""
+    return isinstance(exc, KombuOperationalError | RedisConnectionError | RedisTimeoutError)
+
+
 def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
     body: dict[str, Any] = {
         # "about:blank" means the status code says it all (RFC 9457 section 4.2.1).
@@ -89,7 +111,7 @@ def _error_field(error: dict[str, Any], union_tags: frozenset[str]) -> str:
     return path
 
 
-def install_problem_handlers(app: FastAPI, union_tags: frozenset[str] = frozenset()) -> None:
+def install_problem_handlers(app: FastAPI, retry_after_s: int, union_tags: frozenset[str] = frozenset()) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(request, exc)
@@ -110,7 +132,20 @@ def install_problem_handlers(app: FastAPI, union_tags: frozenset[str] = frozense
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, ProblemError(500, "an unexpected error occurred; it has been logged"))
 
+    async def on_dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        # An outage is the client's cue to retry, not a bug: 503 with Retry-After instead of a 500.
+        if database_unavailable(exc):
+            dependency = "database"
+        elif broker_unavailable(exc):
+            dependency = "broker"
+        else:  # a statement the database refused is a bug
+            return await on_crash(request, exc)
+        log.warning("%s unavailable on %s %s: %s", dependency, request.method, request.url.path, exc)
+        return problem_response(request, unavailable(dependency, retry_after_s))
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    for error_type in (DBAPIError, PoolTimeoutError, KombuOperationalError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(error_type, on_dependency_error)
     app.add_exception_handler(Exception, on_crash)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import Celery
 
 from app.core.db import Database
+from app.models import utcnow
 from app.services import jobs
 from worker.celery_app import RUN_JOB_TASK
 
@@ -14,9 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class Doorbell:
-    def __init__(self, celery: Celery, db: Database) -> None:
+    def __init__(self, celery: Celery, db: Database, stale_after_s: float) -> None:
         self.celery = celery
         self.db = db
+        self.stale_after = timedelta(seconds=stale_after_s)
 
     def ring(self, job_id: str, queue: str) -> bool:
         """Sends the job id; on a broker failure the job stays queued without ``doorbell_at`` and the reaper retries."""
@@ -36,7 +39,7 @@ class Doorbell:
         if requeued:
             log.warning("re-queued job(s) whose worker was lost: %s", ", ".join(requeued))
         with self.db.session() as session:
-            pending = jobs.unrung_jobs(session)
+            pending = jobs.unrung_jobs(session, rung_before=utcnow() - self.stale_after)
         return [job_id for job_id, queue in pending if self.ring(job_id, queue)]
 
     def ping(self) -> None:

@@ -329,11 +329,10 @@ def reap_expired(session: Session, now: datetime | None = None) -> list[str]:
                 _status_event(session, job.id, JobStatus.QUEUED, f"worker lost during attempt {job.attempt}; re-queued")
                 requeued.append(job.id)
         else:
-            error = (
-                {"type": "timeout", "message": f"the job ran past its time limit ({job.deadline_at:%Y-%m-%d %H:%M:%S} UTC)"}
-                if _overran(job)
-                else {"type": "lease_expired", "message": f"the worker was lost {job.attempt} times; giving up"}
-            )
+            if _overran(job):
+                error = {"type": "timeout", "message": f"the job ran past its deadline, {job.deadline_at:%H:%M:%S} UTC"}
+            else:
+                error = {"type": "lease_expired", "message": f"the worker was lost {job.attempt} times; giving up"}
             if _transition(
                 session,
                 job.id,

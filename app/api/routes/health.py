@@ -37,7 +37,11 @@ async def readyz(request: Request) -> JSONResponse:
             ("blob_store", state.blobs.ping),
         )
     }
-    ready = all(c["status"] == "ok" for c in checks.values())
+    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    if not down:
+        return JSONResponse({"status": "ok", "checks": checks})
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        {"status": "unavailable", "unavailable": down, "checks": checks},
+        status_code=503,
+        headers={"Retry-After": str(state.settings.retry_after_s)},
     )
