@@ -23,6 +23,13 @@ def shared_datasets_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def service_overrides() -> dict[str, str]:
+    """Extra ``CONDENSE_*`` variables of the module's ``live_service`` (tests/service_fixtures.py); a
+    module that needs other settings (a short time limit, private servers) defines its own."""
+    return {}
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     found = shared_datasets_dir()
