@@ -10,22 +10,29 @@ import csv
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import func, select
 
+from app.core.db import Database
+from app.models import Artifact
 from engine.data import load_dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    PRUNE_ARTIFACTS,
     backend,
     LiveService,
+    assert_problem,
     follow_events,
     live_service,
     real_subset_npz,
     tiny_prune_spec,
     uploaded_dataset,
     wait_for_job,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -58,16 +65,7 @@ def test_prune_job_end_to_end(live_service: LiveService, uploaded_dataset: dict,
         assert response.status_code == 200 and response.headers["content-type"] == artifact["content_type"]
         assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
         files[artifact["name"]] = response.content
-    assert set(files) == {
-        "scores.npy",
-        "ranking.npy",
-        "indices.npy",
-        "scores.csv",
-        "indices.json",
-        "coreset.npz",
-        "report.json",
-        "preview.png",
-    }
+    assert set(files) == PRUNE_ARTIFACTS
 
     num_train = uploaded_dataset["splits"]["train"]
     indices = np.load(io.BytesIO(files["indices.npy"]))
@@ -96,16 +94,34 @@ def test_prune_job_end_to_end(live_service: LiveService, uploaded_dataset: dict,
     ranged = client.get(url, headers={"Range": "bytes=0-9"})
     assert ranged.status_code == 206 and len(ranged.content) == 10
 
+    body = assert_problem(client.post(f"/v1/jobs/{job_id}/cancel"), 409)
+    assert body["type"] == "urn:condense:problem:job-finished" and "succeeded" in body["detail"]
+    assert client.get(f"/v1/jobs/{job_id}").json() == job  # the refused cancel changed nothing
+
 
 def test_running_job_is_canceled(live_service: LiveService, uploaded_dataset: dict) -> None:
     client = live_service.client
     spec = tiny_prune_spec(uploaded_dataset["id"], proxy={"epochs": 500, "width": 16})
     job_id = client.post("/v1/jobs", json=spec).json()["id"]
     wait_for_job(client, job_id, {"running"})
+    settings = live_service.settings
+    wait_until(lambda: (settings.work_root / job_id).exists(), 30, "work folder made")  # something to clean up
+    asked = time.monotonic()
     canceled = client.post(f"/v1/jobs/{job_id}/cancel")
     assert canceled.status_code == 200 and canceled.json()["cancel_requested"]
-    events = follow_events(client, job_id, timeout_s=60)  # ends once the worker has stopped the job
+    wait_for_job(client, job_id, {"canceled"}, timeout_s=60)
+    # The worker reads the flag every CONDENSE_CANCEL_CHECK_INTERVAL_S (0.2 s here) between batches.
+    assert time.monotonic() - asked < 5
+    events = follow_events(client, job_id, timeout_s=60)
     assert events[-1]["data"]["status"] == "canceled"
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "canceled" and job["artifacts"] == [] and job["finished_at"]
-    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+    assert_problem(client.post(f"/v1/jobs/{job_id}/cancel"), 409)
+
+    # Its checkpoints go (the worker removes them just after recording the status) and nothing was staged.
+    wait_until(lambda: not (settings.work_root / job_id).exists(), 5, "work folder removed")
+    assert not any((settings.blob_root / ".tmp").iterdir())
+    db = Database(settings.database_url)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Artifact).where(Artifact.job_id == job_id)) == 0
+    db.dispose()

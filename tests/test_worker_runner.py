@@ -19,6 +19,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
     client,
     db,
+    PRUNE_ARTIFACTS,
     random_npz_bytes,
     run_job_in_process,
     settings,
@@ -73,6 +74,30 @@ def test_job_runs_to_success(client: TestClient, settings: Settings, job_id: str
 
     run_job_in_process(settings, job_id, worker_id="late-duplicate")  # a redelivered doorbell changes nothing
     assert client.get(f"/v1/jobs/{job_id}").json() == job
+
+
+def test_simultaneous_duplicate_deliveries_run_the_job_once(
+    client: TestClient, settings: Settings, db: Database, job_id: str
+) -> None:
+    # Two workers get the same doorbell at the same moment; only the claim in the database decides.
+    start = threading.Barrier(2)
+
+    def deliver(worker_id: str) -> None:
+        start.wait()
+        run_job_in_process(settings, job_id, worker_id)
+
+    workers = [threading.Thread(target=deliver, args=(f"worker-{i}",)) for i in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+    assert read(db, job_id).worker_id in {"worker-1", "worker-2"}
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempt"] == 1, job["error"]
+    events = client.get(f"/v1/jobs/{job_id}/events.json").json()["data"]
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == ["queued", "running", "succeeded"]
+    assert sorted(a["name"] for a in job["artifacts"]) == sorted(PRUNE_ARTIFACTS)
 
 
 def test_running_job_is_canceled(client: TestClient, settings: Settings, db: Database) -> None:
