@@ -23,6 +23,14 @@ def test_delivery_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert not conf.task_always_eager
 
 
+def test_a_dead_redis_cannot_hang_a_caller(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0", dependency_timeout_s=3)
+    conf = create_celery(settings).conf
+    assert conf.broker_connection_timeout == 3
+    options = conf.broker_transport_options
+    assert options["socket_connect_timeout"] == options["socket_timeout"] == 3
+
+
 def test_task_is_registered() -> None:
     import worker.tasks  # noqa: F401 - registers the task
     from worker.celery_app import celery_app
