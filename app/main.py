@@ -17,6 +17,7 @@ from app.core.db import Database
 from app.core.migrate import upgrade_when_reachable
 from app.core.problems import install_problem_handlers
 from app.schemas.jobs import JOB_KINDS
+from app.schemas.problems import problem_responses
 from app.services.auth import ensure_local_key, local_caller
 from app.services.doorbell import Doorbell
 from worker.celery_app import create_celery
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app, settings.retry_after_s, union_tags=JOB_KINDS)
     # A backstop: a route added without CallerDep still needs a key (FastAPI resolves it once per request).
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_caller)])
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[Depends(get_caller)], responses=problem_responses([401, 404, 422, 429, 503])
+    )
     v1.include_router(datasets.router)
     v1.include_router(jobs.router)
     app.include_router(v1)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import BlobsDep, CallerDep, SessionDep, SettingsDep
 from app.core.problems import ProblemError
 from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
+from app.schemas.problems import problem_responses
 from app.services import datasets as service
 from app.services import quotas
 from app.services.uploads import receive_upload
@@ -45,8 +46,14 @@ _UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"description": "the same content was registered before; its record is returned"},
-        413: {"description": "upload or decoded dataset too large"},
-        422: {"description": "invalid dataset"},
+        **problem_responses(
+            {
+                413: "upload or decoded dataset too large",
+                415: "neither multipart/form-data nor application/json",
+                422: "invalid dataset",
+                429: "the tenant's storage limit is reached",
+            }
+        ),
     },
 )
 async def create_dataset(
@@ -112,7 +119,11 @@ def read_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> Dat
     return dataset_public(service.get_dataset(session, dataset_id, tenant_id=caller.tenant_id))
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "in use"}})
+@router.delete(
+    "/{dataset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses({409: "a queued or running job uses it"}),
+)
 def delete_dataset(dataset_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a dataset and its file; refused while a queued or running job uses it."""
     service.delete_dataset(session, blobs, caller.tenant_id, dataset_id)

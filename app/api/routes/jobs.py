@@ -16,6 +16,7 @@ from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionD
 from app.core.db import Database, database_unavailable
 from app.models import JobEvent, JobStatus
 from app.schemas.jobs import JobCreate, JobEventPublic, JobEventsPublic, JobPublic, JobsPublic, job_public
+from app.schemas.problems import problem_responses
 from app.services import jobs as service
 from app.services.artifacts import get_artifact
 
@@ -65,13 +66,15 @@ def read_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
     return job_public(service.get_job(session, job_id, tenant_id=caller.tenant_id))
 
 
-@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "still active"}})
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses({409: "still queued or running"})
+)
 def delete_job(job_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a finished job with its events and artifacts (frees the tenant's storage)."""
     service.delete_job(session, blobs, job_id, caller.tenant_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, responses={409: {"description": "already finished"}})
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=problem_responses({409: "already finished"}))
 def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job now, or ask a running job's worker to stop."""
     return job_public(service.request_cancel(session, job_id, caller.tenant_id))
