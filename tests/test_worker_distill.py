@@ -137,7 +137,6 @@ def test_trajectory_experts_are_trained_once_then_reused(
         "reused": True, "trained": False, "count": 2, "epochs": 3, "trained_by_job": first["id"]
     }
     assert json.loads(download(client, second)["report.json"])["experts"]["reused"] is True
-    assert second["metrics"]["timings"]["experts_seconds"] < first["metrics"]["timings"]["experts_seconds"]
     with db.session() as session:
         rows = session.scalars(select(ExpertSet)).all()
         assert [(r.key, r.job_id) for r in rows] == [(report["experts"]["key"], first["id"])]
