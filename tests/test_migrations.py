@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.core.db import make_engine
 from app.core.migrate import alembic_config, upgrade_to_head
@@ -43,4 +43,32 @@ def test_downgrade_removes_everything(database_url: str) -> None:
     command.downgrade(alembic_config(database_url), "base")
     engine = make_engine(database_url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+
+
+def test_rows_from_before_tenants_go_to_the_local_tenant(database_url: str) -> None:
+    command.upgrade(alembic_config(database_url), "0002")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, name, format, status, content_hash, size_bytes, num_train, num_test,"
+                " classes, class_counts, test_class_counts, image_shape, split, created_at) VALUES"
+                " ('ds_old', 'old', 'npz', 'ready', 'sha', 1, 1, 1, '[]', '[]', '[]', '[]', '{}', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO expert_sets (key, blob_key, sha256, size_bytes, created_at)"
+                " VALUES ('k', 'b', 's', 1, '2026-01-01')"
+            )
+        )
+    upgrade_to_head(database_url)
+    with engine.connect() as connection:
+        tenants = connection.execute(text("SELECT id, name FROM tenants")).all()
+        assert [name for _, name in tenants] == ["local"]
+        owners = {
+            row[0] for t in ("datasets", "expert_sets") for row in connection.execute(text(f"SELECT tenant_id FROM {t}"))
+        }
+        assert owners == {tenants[0][0]}
     engine.dispose()

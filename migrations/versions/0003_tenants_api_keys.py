@@ -26,6 +26,8 @@ depends_on: str | Sequence[str] | None = None
 # SQLite reflects 0001's unique constraints without names; batch mode needs names to drop them.
 _SQLITE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s", "pk": "pk_%(table_name)s"}
 _OWNED = ("datasets", "jobs", "expert_sets")
+# Unique across the service before, unique within a tenant now: dedupe and idempotency are per tenant.
+_UNIQUE_PER_TENANT = (("datasets", "content_hash"), ("jobs", "idempotency_key"))
 
 
 def _old_unique_name(table: str, column: str) -> str:
@@ -77,18 +79,13 @@ def upgrade() -> None:
     for table in _OWNED:
         _add_owner_column(table, local)
 
-    with op.batch_alter_table("datasets", naming_convention=_SQLITE_NAMES) as batch:
-        batch.alter_column("tenant_id", existing_type=sa.String(length=40), nullable=False)
-        batch.drop_constraint(_old_unique_name("datasets", "content_hash"), type_="unique")
-        batch.create_unique_constraint("uq_datasets_tenant_content_hash", ["tenant_id", "content_hash"])
-        batch.create_foreign_key("fk_datasets_tenant_id_tenants", "tenants", ["tenant_id"], ["id"])
-        batch.create_index(batch.f("ix_datasets_tenant_id"), ["tenant_id"], unique=False)
-    with op.batch_alter_table("jobs", naming_convention=_SQLITE_NAMES) as batch:
-        batch.alter_column("tenant_id", existing_type=sa.String(length=40), nullable=False)
-        batch.drop_constraint(_old_unique_name("jobs", "idempotency_key"), type_="unique")
-        batch.create_unique_constraint("uq_jobs_tenant_idempotency_key", ["tenant_id", "idempotency_key"])
-        batch.create_foreign_key("fk_jobs_tenant_id_tenants", "tenants", ["tenant_id"], ["id"])
-        batch.create_index(batch.f("ix_jobs_tenant_id"), ["tenant_id"], unique=False)
+    for table, column in _UNIQUE_PER_TENANT:
+        with op.batch_alter_table(table, naming_convention=_SQLITE_NAMES) as batch:
+            batch.alter_column("tenant_id", existing_type=sa.String(length=40), nullable=False)
+            batch.drop_constraint(_old_unique_name(table, column), type_="unique")
+            batch.create_unique_constraint(f"uq_{table}_tenant_{column}", ["tenant_id", column])
+            batch.create_foreign_key(f"fk_{table}_tenant_id_tenants", "tenants", ["tenant_id"], ["id"])
+            batch.create_index(batch.f(f"ix_{table}_tenant_id"), ["tenant_id"], unique=False)
     with op.batch_alter_table("expert_sets", naming_convention=_SQLITE_NAMES) as batch:
         batch.alter_column("tenant_id", existing_type=sa.String(length=40), nullable=False)
         batch.drop_constraint(_old_primary_key_name("expert_sets"), type_="primary")
@@ -103,18 +100,13 @@ def downgrade() -> None:
         batch.drop_constraint("expert_sets_pkey", type_="primary")
         batch.create_primary_key("expert_sets_pkey", ["key"])
         batch.drop_column("tenant_id")
-    with op.batch_alter_table("jobs") as batch:
-        batch.drop_index(batch.f("ix_jobs_tenant_id"))
-        batch.drop_constraint("fk_jobs_tenant_id_tenants", type_="foreignkey")
-        batch.drop_constraint("uq_jobs_tenant_idempotency_key", type_="unique")
-        batch.create_unique_constraint("jobs_idempotency_key_key", ["idempotency_key"])
-        batch.drop_column("tenant_id")
-    with op.batch_alter_table("datasets") as batch:
-        batch.drop_index(batch.f("ix_datasets_tenant_id"))
-        batch.drop_constraint("fk_datasets_tenant_id_tenants", type_="foreignkey")
-        batch.drop_constraint("uq_datasets_tenant_content_hash", type_="unique")
-        batch.create_unique_constraint("datasets_content_hash_key", ["content_hash"])
-        batch.drop_column("tenant_id")
+    for table, column in _UNIQUE_PER_TENANT:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_index(batch.f(f"ix_{table}_tenant_id"))
+            batch.drop_constraint(f"fk_{table}_tenant_id_tenants", type_="foreignkey")
+            batch.drop_constraint(f"uq_{table}_tenant_{column}", type_="unique")
+            batch.create_unique_constraint(f"{table}_{column}_key", [column])
+            batch.drop_column("tenant_id")
     op.drop_index(op.f("ix_api_keys_tenant_id"), table_name="api_keys")
     op.drop_table("api_keys")
     op.drop_table("tenants")
