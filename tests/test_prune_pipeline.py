@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from engine.data.dataset import ImageDataset
 from engine.pipeline.prune import run_prune

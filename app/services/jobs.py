@@ -15,12 +15,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
 from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate
-from app.blobstore import BlobStore
 from app.services import blobs, quotas
 from app.services.pagination import page_newest_first
 
