@@ -32,7 +32,6 @@ class Caller:
     """Who a request acts for; services scope every query by ``tenant_id``."""
 
     tenant_id: str
-    tenant_name: str
 
 
 def _secret_hash(secret: str) -> str:
@@ -81,16 +80,13 @@ def authenticate(session: Session, token: str) -> Caller | None:
         return None
     if not hmac.compare_digest(key.secret_sha256, _secret_hash(secret)):
         return None
-    tenant = session.get(Tenant, key.tenant_id)
-    assert tenant is not None  # the foreign key guarantees it
-    return Caller(tenant.id, tenant.name)
+    return Caller(key.tenant_id)
 
 
 def local_caller(db: Database) -> Caller:
     """The tenant every request acts for when authentication is off."""
     with db.session() as session:
-        tenant = tenant_named(session, LOCAL_TENANT)
-        return Caller(tenant.id, tenant.name)
+        return Caller(tenant_named(session, LOCAL_TENANT).id)
 
 
 def ensure_local_key(db: Database, settings: Settings) -> str:
