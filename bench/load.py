@@ -146,7 +146,7 @@ def main() -> None:
     try:
         launch.wait_ready(base_url, api)
         worker = launch.start_worker(env, root / "worker.log", concurrency=args.worker_concurrency)
-        settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in overrides.items()})
+        settings = Settings.from_variables(overrides)
         db = Database(settings.database_url)
         with db.session() as session:
             tokens = [create_key(session, f"load-{i:02d}")[1] for i in range(args.clients)]

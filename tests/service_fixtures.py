@@ -305,7 +305,7 @@ def live_service(
     root = tmp_path_factory.mktemp("service")
     overrides = service_environment(root / "data", backend) | service_overrides
     env = launch.service_env(overrides, isolated=True)
-    settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in overrides.items()})
+    settings = Settings.from_variables(overrides)
     port = launch.free_port()
     base_url = f"http://127.0.0.1:{port}"
     api = launch.start_api(env, port, root / "api.log")

@@ -36,7 +36,7 @@ def test_compose_settings_are_real_settings() -> None:
     for service in ("migrate", "api", "worker"):
         env = compose()["services"][service]["environment"]
         assert set(env) <= fields, set(env) - fields
-        settings = Settings(**{k.removeprefix("CONDENSE_").lower(): v for k, v in env.items()})
+        settings = Settings.from_variables(env)
         assert settings.database_url.startswith("postgresql") and settings.broker_url.startswith("redis://")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError("CONDENSE_TASK_TIME_LIMIT_S must exceed CONDENSE_TASK_SOFT_TIME_LIMIT_S")
         return self
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str]) -> Settings:
+        """The settings a process started with these ``CONDENSE_*`` variables would read (a child's
+        environment built by ``app.launch``, as opposed to this process's own)."""
+        return cls(**{k.removeprefix("CONDENSE_").lower(): v for k, v in variables.items()})
 
     @property
     def blob_root(self) -> Path:
