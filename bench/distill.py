@@ -241,7 +241,7 @@ def _row_line(row: dict) -> str:
             f"({row['seconds_per_iteration']:.2f} s/iteration, peak +{row['peak_mb']:.0f} MB)")
 
 
-REFERENCE_PARTS = ("dm", "dc", "experts", "unroll")
+REFERENCE_PARTS = ("dm", "dc", "experts", "unroll", "mtt")
 
 
 def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> None:
@@ -263,6 +263,9 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
     if "dc" in parts:
         _reference_dc(args, data, out, log)
         save()
+    if "mtt" in parts:
+        _reference_mtt(args, data, out, log)
+        save()
     if "experts" in parts:
         experts = ExpertConfig(num_experts=1, epochs=2)
         start = time.perf_counter()
@@ -281,20 +284,51 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
     save()
 
 
+def _reference_evaluation(args: argparse.Namespace) -> DistillEvalConfig:
+    return DistillEvalConfig(seeds=args.seeds or 3, epochs=args.reference_eval_epochs, width=128,
+                             compare_random=False, full_data=False)
+
+
+def _accuracy_at_init(args: argparse.Namespace, data: ImageDataset, evaluation: DistillEvalConfig, report: dict) -> list[float]:
+    """The accuracy of the real images a run started from, under the run's own evaluation."""
+    init = np.asarray(report["init"]["indices"])
+    spec = eval_spec(evaluation, "convnet", default_strategy(1), args.device)
+    return evaluate_training_set(data, init, spec, base_seed=1000).per_seed
+
+
 def _reference_dm(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
-    evaluation = DistillEvalConfig(seeds=args.seeds or 3, epochs=args.reference_eval_epochs, width=128,
-                                   compare_random=False, full_data=False)
+    evaluation = _reference_evaluation(args)
     dm = DistillConfig(method="dm", ipc=10, iterations=200, width=128, device=args.device, evaluation=evaluation,
                        dm=DMConfig(batch_real=256, lr_images=1.0), checkpoint_every=10**9)
     result = run_distill(data, dm)
-    init = np.asarray(result.report["init"]["indices"])
-    spec = eval_spec(evaluation, "convnet", default_strategy(1), args.device)
-    at_init = evaluate_training_set(data, init, spec, base_seed=1000)
     syn = result.report["evaluation"]["synthetic"]
     out["dm"] = {"iterations": 200, "seconds_per_iteration": result.report["timings"]["seconds_per_iteration"],
-                 "accuracy": syn["per_seed"], "init_accuracy": at_init.per_seed, "eval_epochs": evaluation.epochs}
+                 "accuracy": syn["per_seed"], "init_accuracy": _accuracy_at_init(args, data, evaluation, result.report),
+                 "eval_epochs": evaluation.epochs}
     log(f"reference DM: {out['dm']['seconds_per_iteration']:.2f} s/iteration, {mean_std(syn['per_seed'])} "
-        f"(real init {mean_std(at_init.per_seed)})")
+        f"(real init {mean_std(out['dm']['init_accuracy'])})")
+
+
+def _reference_mtt(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
+    """MTT at the reference setting: 20 unrolled steps over the whole synthetic set, M = 2."""
+    evaluation = _reference_evaluation(args)
+    experts = ExpertConfig(num_experts=args.reference_experts, epochs=args.reference_expert_epochs)
+    trajectory = TMConfig(syn_steps=20, expert_epochs=2, max_start_epoch=experts.epochs - 2,
+                          lr_images=args.reference_mtt_lr_images)
+    mtt = DistillConfig(method="mtt", ipc=10, iterations=args.reference_mtt_iterations, width=128, device=args.device,
+                        evaluation=evaluation, experts=experts, trajectory=trajectory, checkpoint_every=10**9)
+    with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as store:
+        result = run_distill(data, mtt, expert_store=LocalExpertStore(Path(store)))
+    report = result.report
+    syn = report["evaluation"]["synthetic"]
+    out["mtt"] = {"iterations": mtt.iterations, "syn_steps": trajectory.syn_steps, "expert_epochs": trajectory.expert_epochs,
+                  "max_start_epoch": trajectory.max_start_epoch, "lr_images": trajectory.lr_images,
+                  "experts": asdict(experts), "experts_seconds": report["timings"]["experts_seconds"],
+                  "seconds_per_iteration": report["timings"]["seconds_per_iteration"], "learned_lr": report["learned_lr"],
+                  "accuracy": syn["per_seed"], "init_accuracy": _accuracy_at_init(args, data, evaluation, report),
+                  "eval_epochs": evaluation.epochs}
+    log(f"reference MTT: {out['mtt']['seconds_per_iteration']:.2f} s/iteration, {mean_std(syn['per_seed'])} "
+        f"(real init {mean_std(out['mtt']['init_accuracy'])})")
 
 
 def _reference_dc(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
@@ -366,6 +400,13 @@ def markdown(payload: dict, scale_name: str) -> str:
                       f"| DM accuracy at its real initialisation | {mean_std(dm['init_accuracy'])} | 93.7 |"]
         if dc := ref.get("dc"):
             lines.append(f"| DC s per outer round (10 classes x 256 real, then 50 network steps) | {dc['seconds_per_outer_round']:.1f} | about 36 |")
+        if mtt := ref.get("mtt"):
+            lines += [f"| MTT s/iteration (20 unrolled steps over all 100 images, checkpointed) | {mtt['seconds_per_iteration']:.1f} | 25-27 |",
+                      f"| MTT accuracy after {mtt['iterations']} iterations ({mtt['experts']['num_experts']} experts of "
+                      f"{mtt['experts']['epochs']} epochs, start epoch <= {mtt['max_start_epoch']}, M = {mtt['expert_epochs']}, "
+                      f"pixel lr {mtt['lr_images']:g}; {mtt['eval_epochs']} evaluation epochs) | {mean_std(mtt['accuracy'])} | not quoted |",
+                      f"| MTT accuracy at its real initialisation | {mean_std(mtt['init_accuracy'])} | |",
+                      f"| MTT expert training, s in all | {mtt['experts_seconds']:.0f} | |"]
         if "expert_epoch_seconds" in ref:
             lines.append(f"| expert training, s per epoch (no test passes inside) | {ref['expert_epoch_seconds']:.1f} | 40% of each epoch spent testing |")
         public_tm = {20: "25-27 s, 8.6 GB", 40: "52 s, 15.7 GB"}
@@ -399,6 +440,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--reference-eval-epochs", type=int, default=300)
     parser.add_argument("--reference", default=",".join(REFERENCE_PARTS), help="which reference measurements to (re-)run")
+    parser.add_argument("--reference-mtt-iterations", type=int, default=100)
+    parser.add_argument("--reference-mtt-lr-images", type=float, default=TMConfig.lr_images)
+    parser.add_argument("--reference-experts", type=int, default=3)
+    parser.add_argument("--reference-expert-epochs", type=int, default=12)
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
