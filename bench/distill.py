@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
+from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.device import resolve_device
 from engine.distill import LocalExpertStore
@@ -450,6 +451,7 @@ def main() -> None:
     parser.add_argument("--note", help="a remark on the conditions of this run, printed with the tables")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    keep_freed_memory()  # as the worker does
     if args.cell:
         print(json.dumps(run_cell(json.loads(args.cell))))
         return

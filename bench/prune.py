@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
+from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
@@ -248,6 +249,7 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
     args = parser.parse_args()
+    keep_freed_memory()  # as the worker does
     scale = SCALES[args.scale]
     parts = args.parts.split(",")
     if unknown := set(parts) - set(PARTS):

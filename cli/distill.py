@@ -14,6 +14,7 @@ from rich.table import Table
 from cli.progress import progress_bar
 from cli.prune import Mode as PruneMode
 from cli.prune import Model, parse_window
+from engine.allocator import keep_freed_memory
 from engine.data import DatasetError, load_dataset
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
@@ -145,6 +146,7 @@ def distill(
         raise typer.Exit(2)
     workdir = out / ".checkpoints"
     store = LocalExpertStore(experts_dir or out / ".experts")
+    keep_freed_memory()
     try:
         with progress_bar(f"distill {method.value}") as on_progress:
             result = run_distill(dataset, config, Tracker(on_progress=on_progress), workdir=workdir, expert_store=store)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.progress import progress_bar
+from engine.allocator import keep_freed_memory
 from engine.data import DatasetError, load_dataset
 from engine.models import model_names
 from engine.pipeline.prune import run_prune
@@ -141,6 +142,7 @@ def prune(
         f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
         f"{dataset.num_classes} classes, images {dataset.image_shape}"
     )
+    keep_freed_memory()
     try:
         with progress_bar(f"prune {method.value}") as on_progress:
             result = run_prune(dataset, config, Tracker(on_progress=on_progress), workdir=_checkpoints(out))

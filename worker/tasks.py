@@ -14,6 +14,7 @@ from app.core.config import get_settings
 from app.core.db import Database, database_unavailable
 from app.core.migrate import upgrade_when_reachable
 from app.services.doorbell import Doorbell
+from engine.allocator import keep_freed_memory
 from worker.celery_app import RUN_JOB_TASK, celery_app
 from worker.lease import Reaper
 from worker.runner import WorkerContext, run_job
@@ -58,6 +59,12 @@ def _migrate(**_: Any) -> None:
     settings = get_settings()
     settings.ensure_folders()
     upgrade_when_reachable(settings.database_url, settings.startup_db_wait_s)
+
+
+@signals.worker_init.connect
+def _keep_freed_memory(**_: Any) -> None:
+    # Before the pool forks, so every child inherits the heap settings.
+    keep_freed_memory()
 
 
 @signals.worker_ready.connect

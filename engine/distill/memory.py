@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.device import resolve_device
 from engine.distill.experts import Trajectories
 from engine.distill.loop import run_loop
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="measure in this process (one setting) and print JSON")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's heap settings as they are (the product keeps freed memory: engine.allocator)")
     args = parser.parse_args(argv)
+    if not args.glibc_defaults:
+        keep_freed_memory()
     common = {"ipc": args.ipc, "width": args.width, "image_size": args.image_size, "iterations": args.iterations, "device": args.device}
     if args.json:
         result = measure_in_process(args.steps[0], args.unroll[0], **common)
