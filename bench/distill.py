@@ -256,7 +256,7 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
     # Each measurement may come from another run; every run that added one is named.
     if (command := command_line("bench.distill")) not in out.setdefault("commands", []):
         out["commands"].append(command)
-    out |= {"samples": int(len(first)), "width": 128, "ipc": 10}
+    out |= {"samples": int(len(first)), "width": 128, "ipc": 10, "notes": [*out.get("notes", []), *([args.note] if args.note else [])]}
     out["load_average_start"] = os.getloadavg()
     if "dm" in parts:
         _reference_dm(args, data, out, log)
@@ -394,6 +394,7 @@ def markdown(payload: dict, scale_name: str) -> str:
                   f"Commands: {', '.join(f'`{c}`' for c in ref['commands'])}; 1-minute load average of the last "
                   f"{ref['load_average_start'][0]:.2f} at the start, {ref.get('load_average_end', [float('nan')])[0]:.2f} "
                   f"at the end, on {os.cpu_count()} cores.\n",
+                  *[f"Note: {note}\n" for note in ref.get("notes", [])],
                   "| what | ours | public code (quoted by the issue, same kind of machine) |", "|---|---|---|"]
         if dm := ref.get("dm"):
             lines += [f"| DM s/iteration | {dm['seconds_per_iteration']:.2f} | 5.1 |",
@@ -448,7 +449,7 @@ def main() -> None:
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
-    parser.add_argument("--note", help="a remark on the conditions of this run, printed with the tables")
+    parser.add_argument("--note", help="a remark on the conditions of this run, printed with its tables or reference section")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_memory()  # as the worker does
