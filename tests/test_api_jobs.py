@@ -77,6 +77,7 @@ class TestCreateJob:
             ({"device": "tpu"}, "device"),
             ({"mode": "ccs", "ccs_hard_cutoff": 1.0}, "ccs_hard_cutoff"),
             ({"dataset_id": "ds_missing"}, "dataset_id"),
+            ({"dataset_id": "ds_\u0000"}, "dataset_id"),  # PostgreSQL refuses NUL in text: found by the fuzz test
             ({"kind": "compress"}, "kind"),
         ],
     )
@@ -128,6 +129,7 @@ class TestReadJobs:
         assert [j["id"] for j in client.get("/v1/jobs", params={"status": "canceled"}).json()["data"]] == [ids[0]]
         assert len(client.get("/v1/jobs", params={"dataset_id": dataset_id, "kind": "prune"}).json()["data"]) == 3
         assert client.get("/v1/jobs", params={"dataset_id": "other"}).json()["data"] == []
+        assert_problem(client.get("/v1/jobs", params={"dataset_id": "ds_\x00"}), 422, "query.dataset_id")
 
     def test_bad_filter(self, client: TestClient) -> None:
         assert_problem(client.get("/v1/jobs", params={"status": "sleeping"}), 422, "query.status")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.problems import ProblemError
+from app.schemas.common import PRINTABLE
 from app.services.auth import Caller, authenticate
 from app.services.doorbell import Doorbell
 
@@ -70,3 +71,5 @@ SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 DoorbellDep = Annotated[Doorbell, Depends(get_doorbell)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+# A filter or cursor in the query string; see PRINTABLE for why it is checked.
+TextQuery = Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)]

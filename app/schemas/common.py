@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+# Ids, cursors and names in requests are printable ASCII: PostgreSQL refuses a NUL inside text, so a
+# control character must fail validation (422 naming the field), not the query (500).
+PRINTABLE = r"^[!-~]+$"
+ObjectId = Annotated[str, Field(max_length=40, pattern=PRINTABLE, description="an id this API returned")]
 
 
 class StrictModel(BaseModel):

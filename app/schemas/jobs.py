@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.models import Job, JobStatus
-from app.schemas.common import Page, StrictModel
+from app.schemas.common import ObjectId, Page, StrictModel
 from engine.distill.distribution import FIEM_NEEDS, DMConfig, has_layer_stack
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
@@ -84,7 +84,7 @@ class PruneJobCreate(StrictModel):
     """Score every training sample, keep a subset, and evaluate it."""
 
     kind: Literal["prune"]
-    dataset_id: str = Field(max_length=40)
+    dataset_id: ObjectId
     method: PruneMethod
     keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
@@ -168,7 +168,7 @@ class _DistillJobBase(StrictModel):
     """What ``distill`` and ``prune_then_distill`` share; they differ only in how the synthetic set starts."""
 
     kind: Literal["distill", "prune_then_distill"]  # narrowed by each kind; declared here so it comes first
-    dataset_id: str = Field(max_length=40)
+    dataset_id: ObjectId
     method: DistillMethod
     ipc: int = Field(DistillConfig.ipc, ge=1, le=10_000, description="synthetic images per class")
     iterations: int = Field(DistillConfig.iterations, ge=1, le=100_000)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, CallerDep, SessionDep, SettingsDep
+from app.api.deps import BlobsDep, CallerDep, SessionDep, SettingsDep, TextQuery
 from app.core.problems import ProblemError
 from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
 from app.schemas.problems import problem_responses
@@ -106,7 +106,7 @@ def _parse_builtin(raw: bytes) -> BuiltinDatasetCreate:
 
 @router.get("", response_model=DatasetsPublic)
 def read_datasets(
-    caller: CallerDep, session: SessionDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    caller: CallerDep, session: SessionDep, cursor: TextQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> DatasetsPublic:
     """List datasets, newest first."""
     rows, next_cursor = service.list_datasets(session, caller.tenant_id, cursor, limit)

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep
+from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep, TextQuery
 from app.core.db import Database, database_unavailable
 from app.models import JobEvent, JobStatus
 from app.schemas.jobs import JobCreate, JobEventPublic, JobEventsPublic, JobPublic, JobsPublic, job_public
@@ -48,9 +48,9 @@ def read_jobs(
     caller: CallerDep,
     session: SessionDep,
     status: JobStatus | None = None,
-    kind: str | None = None,
-    dataset_id: str | None = None,
-    cursor: str | None = None,
+    kind: TextQuery = None,
+    dataset_id: TextQuery = None,
+    cursor: TextQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobsPublic:
     """List jobs, newest first, optionally filtered."""
