@@ -12,19 +12,22 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.nn.utils import vector_to_parameters
 
 from engine.data.dataset import ImageDataset
 from engine.distill import LocalExpertStore, SyntheticSet, get_method, method_names
-from engine.distill.experts import ExpertConfig
+from engine.distill.experts import ExpertConfig, Trajectories
 from engine.distill.memory import measure_unroll
 from engine.distill.trajectory import TMConfig
 from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
+from engine.models import create_model
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
 from engine.pipeline.scoring import compute_scores
 from engine.progress import CancelledError, Tracker
+from engine.train import predict
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=4, batch_size=128)
 TINY_TM = TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1, max_start_epoch_final=2, widen_iterations=4)
@@ -102,10 +105,20 @@ def test_prune_then_distill_starts_from_the_per_class_window(digits: ImageDatase
         assert np.all((where >= 0.69) & (where < 0.81)), where  # inside the class's 70-80th percentile
 
 
-def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digits: ImageDataset) -> None:
+def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digits: ImageDataset, tmp_path: Path) -> None:
     # Unset, DATM's start range widens over the whole run up to the last epoch with M epochs ahead of it.
     config = _config("datm", iterations=1, trajectory=TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1))
-    result = run_distill(digits, config)
+    result = run_distill(digits, config, expert_store=LocalExpertStore(tmp_path))
+    # The label model (first expert, last epoch) is reported with its accuracy, recomputed here in a module.
+    label_model = result.report["label_model"]
+    assert (label_model["expert"], label_model["epoch"]) == (0, config.experts.epochs)
+    (stored,) = tmp_path.glob("experts-*.safetensors")
+    model = create_model("convnet", channels=1, num_classes=10, image_size=8, width=config.width)
+    vector_to_parameters(Trajectories.load(stored).params[0, -1], model.parameters())
+    logits, _ = predict(model, digits.test_tensors()[0], torch.device("cpu"), amp=False)
+    expected = float((logits.argmax(1) == digits.test_tensors()[1]).float().mean())
+    assert label_model["test_accuracy"] == pytest.approx(expected, abs=1 / len(digits.y_test))
+    assert 0.0 < label_model["train_accuracy"] <= 1.0
     last = config.experts.epochs - config.trajectory.expert_epochs
     assert result.report["resolved"]["max_start_epoch_final"] == max(config.trajectory.max_start_epoch, last)
     assert result.report["resolved"]["widen_iterations"] == 1

@@ -142,6 +142,13 @@ def test_trajectory_experts_are_trained_once_then_reused(
         assert [(r.key, r.job_id) for r in rows] == [(report["experts"]["key"], first["id"])]
         assert settings.blob_root.joinpath(rows[0].blob_key).stat().st_size == rows[0].size_bytes
 
+    # DATM-style on the same experts: soft labels, with the label model they came from in the metrics.
+    soft = run(client, settings, trajectory_spec(dataset_id, method="datm", iterations=2))
+    assert soft["metrics"]["experts"]["reused"] is True and soft["metrics"]["soft_labels"] is True
+    label_model = soft["metrics"]["label_model"]
+    assert (label_model["expert"], label_model["epoch"]) == (0, 3) and 0.0 <= label_model["test_accuracy"] <= 1.0
+    assert "label_model" not in second["metrics"]
+
     # A different expert config is a different asset.
     third = run(client, settings, trajectory_spec(dataset_id, experts=TINY_EXPERTS | {"epochs": 4}, iterations=2))
     assert third["metrics"]["experts"]["trained"] and third["metrics"]["experts"]["trained_by_job"] == third["id"]

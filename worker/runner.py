@@ -208,6 +208,8 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
             "learned_lr": report["learned_lr"],
             "soft_labels": report["soft_labels"],
         }
+    if "label_model" in report:
+        summary["label_model"] = report["label_model"]
     if "experts" in report:
         summary["experts"] = {
             key: report["experts"][key] for key in ("reused", "trained", "count", "epochs", "trained_by_job")

@@ -131,27 +131,49 @@ def _checkpoint(workdir: Path | None, dataset: ImageDataset, config: DistillConf
     return workdir / f"distill-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
+@dataclass
+class _LabelModel:
+    """DATM's label model: the first expert's last checkpoint (DATM's default). An early
+    checkpoint gives near-uniform logits that teach the evaluation model almost nothing; and a
+    model trained on soft labels learns much of the label model's function, so its accuracy
+    follows the label model's (the report records it for that reason: bench/results/distill-cpu.md)."""
+
+    student: FunctionalStudent
+    params: torch.Tensor
+    correct: np.ndarray  # which training samples it classifies correctly
+    summary: dict
+
+    @classmethod
+    def of(cls, experts: Trajectories, student: FunctionalStudent, real: RealData, dataset: ImageDataset,
+           zca: ZCAWhitening | None) -> _LabelModel:
+        params = experts.params[0, experts.epochs].to(real.x.device)
+        x_test, y_test = dataset.test_tensors()
+        if zca is not None:
+            x_test = zca.apply(x_test)
+        with torch.no_grad():
+            train_pred = torch.cat([student.forward(params, xb).argmax(1) for xb in real.x.split(1024)])
+            test_pred = torch.cat([student.forward(params, xb.to(real.x.device)).argmax(1).cpu() for xb in x_test.split(1024)])
+        correct = (train_pred == real.y).cpu().numpy()
+        summary = {"expert": 0, "epoch": experts.epochs, "train_accuracy": float(correct.mean()),
+                   "test_accuracy": float((test_pred == y_test).float().mean())}
+        return cls(student, params, correct, summary)
+
+    def soft_labels(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return _expert_soft_labels(self.student.forward(self.params, images), classes)
+
+
 def _initial_set(
     dataset: ImageDataset,
     config: DistillConfig,
-    resolved: _Resolved,
     real: RealData,
     scores: dict[str, np.ndarray],
-    experts: Trajectories | None,
-    student: FunctionalStudent | None,
+    label_model: _LabelModel | None,
     zca: ZCAWhitening | None,
 ) -> tuple[SyntheticSet, np.ndarray | None]:
     k, ipc = dataset.num_classes, config.ipc
-    label_params = None
-    allowed = None
-    if resolved.soft_labels and experts is not None and student is not None:
-        # DATM: labels come from a trained expert (its last checkpoint, as DATM's label model
-        # defaults to); start only from real images it classifies correctly. An early checkpoint
-        # gives near-uniform logits that teach the evaluation model almost nothing.
-        label_params = experts.params[0, experts.epochs].to(real.x.device)
-        with torch.no_grad():
-            pred = torch.cat([student.forward(label_params, xb).argmax(1) for xb in real.x.split(1024)])
-        allowed = (pred == real.y).cpu().numpy()
+    # DATM starts only from real images the label model classifies correctly.
+    allowed = label_model.correct if label_model is not None else None
     indices = None
     if config.init.mode == "noise":
         images = noise_images(k, ipc, dataset.image_shape, torch.Generator().manual_seed(config.seed)).to(real.x.device)
@@ -164,10 +186,8 @@ def _initial_set(
             indices = pick_real(dataset.y_train, k, ipc, config.seed, allowed)
         images = real.x[torch.from_numpy(indices).to(real.x.device)].clone()
     labels = torch.arange(k, device=real.x.device).repeat_interleave(ipc)
-    if label_params is not None and student is not None:
-        with torch.no_grad():
-            logits = student.forward(label_params, images)
-        labels = _expert_soft_labels(logits, labels)
+    if label_model is not None:
+        labels = label_model.soft_labels(images, labels)
     lr = torch.tensor(config.trajectory.lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
     synthetic = SyntheticSet(images, labels, k, dataset.mean, dataset.std, lr=lr, zca=zca)
     return synthetic, indices
@@ -334,7 +354,11 @@ def run_distill(
                              "epochs": experts.epochs, "parameters": int(experts.params.shape[2])}
         student = FunctionalStudent(new_model().to(device))
 
-    synthetic, init_indices = _initial_set(dataset, config, resolved, real, scores, experts, student, zca)
+    label_model = None
+    if resolved.soft_labels and experts is not None and student is not None:
+        label_model = _LabelModel.of(experts, student, real, dataset, zca)
+        report["label_model"] = label_model.summary
+    synthetic, init_indices = _initial_set(dataset, config, real, scores, label_model, zca)
     report["init"] = {"mode": config.init.mode, "indices": init_indices.tolist() if init_indices is not None else None}
     matcher = _matcher(spec, config, resolved, real, new_model, experts)
     loop: LoopResult = run_loop(
