@@ -44,11 +44,11 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * np.mean(values):.2f} ± {100 * np.std(values):.2f}"
 
 
-def write_results(module: str, name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_results(module: str, name: str, payload: dict, markdown: str, folder: Path = RESULTS) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     payload = {"command": command_line(module), "machine": machine(), "finished_at": datetime.now(UTC).isoformat(), **payload}
-    json_path = RESULTS / f"{name}.json"
-    md_path = RESULTS / f"{name}.md"
+    json_path = folder / f"{name}.json"
+    md_path = folder / f"{name}.md"
     json_path.write_text(json.dumps(payload, indent=2))
     header = f"Command: `{payload['command']}`\n\nMachine: {json.dumps(payload['machine'])}\n\nFinished: {payload['finished_at']}\n\n"
     md_path.write_text(header + markdown)

@@ -88,6 +88,10 @@ SCALES = {
     # outer rounds, so DC gets 1000 x its outer loop), DM 20k; trajectory matching as MTT's CIFAR-10
     # runs (no MNIST settings were published): 5000 iterations, 50 student steps, M = 2, start
     # epochs up to 20, 100 experts of 50 epochs; evaluation 1000 epochs, 5 seeds.
+    # A few seconds a cell: checks that every part of the command runs (tests/test_bench_distill.py).
+    "smoke": Scale(per_class=20, width=8, iterations=2, batch_real=16, dm_lr_images=1.0, syn_steps=2, expert_epochs=1,
+                   max_start_epoch=1, batch_syn=20, num_experts=1, expert_train_epochs=3, proxy_epochs=1, eval_images=100,
+                   eval_max_epochs=2, full_data_epochs=1, seeds=1),
     "full": Scale(per_class=None, width=128, iterations=20_000, batch_real=256, dm_lr_images=1.0, syn_steps=50,
                   expert_epochs=2, max_start_epoch=20, batch_syn=10_000, num_experts=100, expert_train_epochs=50,
                   proxy_epochs=20, eval_images=10**9, eval_max_epochs=1000, full_data_epochs=60, seeds=5),
@@ -160,6 +164,8 @@ def run_cell(job: dict) -> dict:
         "scoring_seconds": timings.get("scoring_seconds"),
         "peak_mb": peak_mb(device) - base, "peak_kind": "cuda max allocated" if device.type == "cuda" else "RSS growth (VmHWM)",
         "learned_lr": report["learned_lr"], "final_loss": report["distill"]["final_loss"],
+        "expert_train_epochs": scale.expert_train_epochs if _family(job["method"]) == "trajectory" else None,
+        "label_model": report.get("label_model"),
         "threads": torch.get_num_threads(),
     }
 
@@ -208,25 +214,61 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
             log(f"{name}: full data {mean_std(res['full']['accuracy'])}; random "
                 + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()))
             save()
-            jobs = []
-            for method in methods:
-                family_budget = FULL_ITERATIONS[_family(method)] if args.scale == "full" and not args.iterations else None
-                budget = args.iterations or family_budget or scale.iterations
-                jobs += [{"root": str(root), "dataset": name, "ipc": ipc, "method": method, "budget": budget,
-                          "scale": asdict(scale), "device": args.device, "experts": experts} for ipc in ipcs]
-            # Experts first, alone: the trajectory runs that follow reuse them instead of racing to train them.
-            kinds = {j["method"] if j["method"] == "pad" else "plain": j for j in reversed(jobs) if _family(j["method"]) == "trajectory"}
-            first = list(kinds.values())
-            for job in first:
-                res["rows"] = [r for r in res["rows"] if not _same(r, job)] + [_child(job, os.cpu_count() or 1)]
-                log(_row_line(res["rows"][-1]))
+            jobs = [_job(args, scale, root, name, ipc, method, experts) for method in methods for ipc in ipcs]
+
+            def keep(row: dict, res: dict = res) -> None:
+                res["rows"] = [r for r in res["rows"] if not _same(r, row)] + [row]
+                log(_row_line(row))
                 save()
-            rest = [j for j in jobs if j not in first]
-            with ThreadPoolExecutor(args.jobs) as pool:
-                for row in pool.map(lambda j: _child(j, threads), rest):
-                    res["rows"] = [r for r in res["rows"] if not _same(r, row)] + [row]
-                    log(_row_line(row))
-                    save()
+
+            _run_jobs(jobs, args.jobs, keep)
+
+
+def _job(args: argparse.Namespace, scale: Scale, root: Path, name: str, ipc: int, method: str, experts: str) -> dict:
+    family_budget = FULL_ITERATIONS[_family(method)] if args.scale == "full" and not args.iterations else None
+    return {"root": str(root), "dataset": name, "ipc": ipc, "method": method,
+            "budget": args.iterations or family_budget or scale.iterations, "scale": asdict(scale),
+            "device": args.device, "experts": experts}
+
+
+def _run_jobs(jobs: list[dict], side_by_side: int, keep) -> None:
+    """Runs each job in its own process and hands its row to ``keep``; experts first, alone: the
+    trajectory runs that follow reuse them instead of racing to train them."""
+    def kind(job: dict) -> tuple:
+        return job["dataset"], job["scale"]["expert_train_epochs"], "pad" if job["method"] == "pad" else "plain"
+
+    first = list({kind(j): j for j in reversed(jobs) if _family(j["method"]) == "trajectory"}.values())
+    for job in first:
+        keep(_child(job, os.cpu_count() or 1))
+    threads = max(1, (os.cpu_count() or 1) // side_by_side)
+    with ThreadPoolExecutor(side_by_side) as pool:
+        for row in pool.map(lambda j: _child(j, threads), [j for j in jobs if j not in first]):
+            keep(row)
+
+
+SOFT_LABEL_METHODS = ("mtt", "datm", "pad")
+
+
+def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, save, log) -> None:
+    """Soft labels against their label model: MTT (hard labels), DATM-style and PAD at one IPC with
+    experts of the tables' length and longer ones. A model trained on soft labels learns much of the
+    label model's function, so each row records that model's test accuracy beside its own."""
+    lengths = [int(e) for e in args.label_expert_epochs.split(",")]
+    section = payload.setdefault("labels", {})
+    section |= {"commands": [*section.get("commands", []), command_line("bench.distill")], "ipc": args.label_ipc,
+                "jobs": args.jobs}
+    rows = section.setdefault("rows", [])
+    with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
+        jobs = [_job(args, replace(scale, expert_train_epochs=e), root, name, args.label_ipc, method, experts)
+                for name in args.datasets.split(",") for e in lengths for method in SOFT_LABEL_METHODS]
+
+        def keep(row: dict) -> None:
+            key = (row["dataset"], row["method"], row["expert_train_epochs"], row["ipc"])
+            rows[:] = [r for r in rows if (r["dataset"], r["method"], r["expert_train_epochs"], r["ipc"]) != key] + [row]
+            log(_row_line(row) + f", experts of {row['expert_train_epochs']} epochs")
+            save()
+
+        _run_jobs(jobs, args.jobs, keep)
 
 
 def _family(method: str) -> str:
@@ -419,7 +461,29 @@ def markdown(payload: dict, scale_name: str) -> str:
             lines.append(f"| {m['unroll']} | {m['steps']} | {m['seconds_per_iteration']:.1f} | {m['peak_mb']:.0f} | "
                          f"{public_tm.get(m['steps'], '') if m['unroll'] == 'checkpoint' else ''} |")
         lines.append("")
+    if "labels" in payload:
+        lines += _labels_markdown(payload["labels"], payload.get("tables", {}).get("results", {}))
     return "\n".join(lines)
+
+
+def _labels_markdown(lab: dict, tables: dict) -> list[str]:
+    lines = [f"### Soft labels and their label model (IPC {lab['ipc']})\n",
+             "Commands: " + ", ".join(f"`{c}`" for c in lab["commands"]) + f"; {lab['jobs']} run(s) side by side.\n",
+             "DATM-style and PAD learn soft labels initialised from the logits of a label model (the first expert's "
+             "last checkpoint), and a model trained on them learns much of that model's function: their accuracy "
+             "follows the label model's. MTT (hard labels) runs on the same experts; random real is the tables' own.\n",
+             "| dataset | expert epochs | method | accuracy | label model test accuracy | vs random | wall s |",
+             "|---|---|---|---|---|---|---|"]
+    order = {m: i for i, m in enumerate(METHODS)}
+    for row in sorted(lab["rows"], key=lambda r: (r["dataset"], r["expert_train_epochs"], order[r["method"]])):
+        rnd = tables.get(row["dataset"], {}).get("random", {}).get(str(row["ipc"]))
+        label = row.get("label_model")
+        ceiling = f"{100 * label['test_accuracy']:.2f}" if label else "hard labels"
+        gap = f"{100 * (row['mean'] - rnd['mean']):+.1f}" if rnd else ""
+        lines.append(f"| {DATASET_NAMES[row['dataset']]} | {row['expert_train_epochs']} | {TITLES[row['method']]} | "
+                     f"{mean_std(row['accuracy'])} | {ceiling} | {gap} | {row['wall_seconds']:.0f} |")
+    lines.append("")
+    return lines
 
 
 def _published(pub: dict, method: str, ipc: int) -> str:
@@ -427,7 +491,7 @@ def _published(pub: dict, method: str, ipc: int) -> str:
     return f"{value[0]:.1f} ± {value[1]:.1f}" if value else "n/a"
 
 
-PARTS = ("tables", "reference")
+PARTS = ("tables", "reference", "labels")
 
 
 def main() -> None:
@@ -447,9 +511,13 @@ def main() -> None:
     parser.add_argument("--reference-experts", type=int, default=3)
     parser.add_argument("--reference-expert-epochs", type=int, default=12)
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--label-ipc", type=int, default=50, help="IPC of the labels part")
+    parser.add_argument("--label-expert-epochs", default="8,30",
+                        help="expert lengths of the labels part (the first is the cpu tables' own)")
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file of this scale")
     parser.add_argument("--note", help="a remark on the conditions of this run, printed with its tables or reference section")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files (read and written)")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_memory()  # as the worker does
@@ -471,7 +539,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - started:7.1f}s] {msg}", flush=True)
 
     name = f"distill-{args.scale}"
-    previous = RESULTS / f"{name}.json"
+    previous = args.results / f"{name}.json"
     payload = json.loads(previous.read_text()) if previous.is_file() else {}
     # Parts not run are kept; a tables run replaces only the rows (and baselines) it computes.
     payload = {k: v for k, v in payload.items() if k in PARTS}
@@ -479,14 +547,16 @@ def main() -> None:
                 "published": json.loads((Path(__file__).parent / "published_distill.json").read_text())}
 
     def save() -> None:
-        write_results("bench.distill", name, payload, markdown(payload, args.scale))
+        write_results("bench.distill", name, payload, markdown(payload, args.scale), args.results)
 
     if "reference" in parts:
         reference(args, root, payload.setdefault("reference", {}), save, log)
     if "tables" in parts:
         tables(args, scale, root, payload, save, log)
+    if "labels" in parts:
+        labels(args, scale, root, payload, save, log)
     save()
-    log(f"wrote {RESULTS / name}.json and .md")
+    log(f"wrote {args.results / name}.json and .md")
 
 
 if __name__ == "__main__":

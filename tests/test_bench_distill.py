@@ -1,0 +1,65 @@
+"""bench.distill: the command runs every method end to end (smoke scale, real MNIST), and its full
+scale carries the papers' settings for a GPU run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, method_config
+from engine.distill.gradient import loop_lengths
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.distill", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1",
+         "--parts", "tables", "--results", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    payload = json.loads((tmp_path / "distill-smoke.json").read_text())
+    res = payload["tables"]["results"]["mnist"]
+    rows = {row["method"]: row for row in res["rows"]}
+    assert set(rows) == set(METHODS)
+    for row in rows.values():
+        assert len(row["accuracy"]) == 1 and 0.0 <= row["accuracy"][0] <= 1.0
+        assert row["wall_seconds"] > 0 and row["iterations"] >= 1
+    # Experts are trained once per expert setting and reused: MTT, DATM-style and Prune-then-distill
+    # share one set (one of them trains it), PAD's scheduler makes its own.
+    plain = [rows[m]["experts_reused"] for m in ("mtt", "datm", "ptd")]
+    assert sorted(plain) == [False, True, True] and rows["pad"]["experts_reused"] is False
+    assert rows["dm"]["experts_reused"] is None
+    assert len(res["random"]["1"]["accuracy"]) == 1 and res["full"]["train_samples"] == 200
+    table = (tmp_path / "distill-smoke.md").read_text()
+    for title in [*TITLES.values(), "random real"]:
+        assert f"| {title} | 1 |" in table
+    assert "91.7 ± 0.5" in table  # DC's published MNIST IPC 1 figure beside our row
+
+
+@pytest.mark.parametrize("ipc", [1, 10, 50])
+def test_full_scale_carries_the_papers_settings(ipc: int) -> None:
+    full = SCALES["full"]
+    assert (full.per_class, full.width, full.seeds, full.eval_max_epochs) == (None, 128, 5, 1000)
+    dc = method_config("dc", ipc, full, FULL_ITERATIONS["gradient"], 10, "auto")
+    outer, _ = loop_lengths(ipc)
+    assert dc.iterations == math.ceil(1000 / outer) and dc.dc.batch_real == 256
+    dm = method_config("dm", ipc, full, FULL_ITERATIONS["distribution"], 10, "auto")
+    assert dm.iterations == 20_000 and dm.dm.lr_images == 1.0 and dm.dm.batch_real == 256
+    mtt = method_config("mtt", ipc, full, FULL_ITERATIONS["trajectory"], 10, "auto")
+    assert mtt.iterations == 5000 and mtt.trajectory.syn_steps == 50 and mtt.trajectory.expert_epochs == 2
+    assert mtt.trajectory.max_start_epoch == 20 and mtt.trajectory.batch_syn == ipc * 10
+    assert (mtt.experts.num_experts, mtt.experts.epochs) == (100, 50)
+    for config in (dc, dm, mtt):
+        # "auto": the GPU wherever one is present (engine.device).
+        assert config.width == 128 and config.device == "auto"
+        assert config.evaluation is not None and (config.evaluation.epochs, config.evaluation.seeds) == (1000, 5)
