@@ -471,7 +471,9 @@ def _labels_markdown(lab: dict, tables: dict) -> list[str]:
              "Commands: " + ", ".join(f"`{c}`" for c in lab["commands"]) + f"; {lab['jobs']} run(s) side by side.\n",
              "DATM-style and PAD learn soft labels initialised from the logits of a label model (the first expert's "
              "last checkpoint), and a model trained on them learns much of that model's function: their accuracy "
-             "follows the label model's. MTT (hard labels) runs on the same experts; random real is the tables' own.\n",
+             "follows the label model's. MTT (hard labels) runs on the same experts; its start epochs stay at most "
+             "max_start_epoch, where longer experts (same seeds) are the same trajectories, so its rows match, while "
+             "DATM-style and PAD widen their range up to the last epoch. Random real is the tables' own.\n",
              "| dataset | expert epochs | method | accuracy | label model test accuracy | vs random | wall s |",
              "|---|---|---|---|---|---|---|"]
     order = {m: i for i, m in enumerate(METHODS)}
@@ -483,6 +485,13 @@ def _labels_markdown(lab: dict, tables: dict) -> list[str]:
         lines.append(f"| {DATASET_NAMES[row['dataset']]} | {row['expert_train_epochs']} | {TITLES[row['method']]} | "
                      f"{mean_std(row['accuracy'])} | {ceiling} | {gap} | {row['wall_seconds']:.0f} |")
     lines.append("")
+    by_key = {(r["dataset"], r["method"], r["expert_train_epochs"]): r["mean"] for r in lab["rows"]}
+    lengths = sorted({r["expert_train_epochs"] for r in lab["rows"]})
+    gains = [f"{DATASET_NAMES[d]} {TITLES[m]} {100 * (by_key[d, m, lengths[-1]] - by_key[d, m, lengths[0]]):+.1f}"
+             for d in sorted({r["dataset"] for r in lab["rows"]}) for m in ("datm", "pad")
+             if (d, m, lengths[0]) in by_key and (d, m, lengths[-1]) in by_key]
+    if len(lengths) > 1 and gains:
+        lines.append(f"Experts of {lengths[-1]} instead of {lengths[0]} epochs, in points: {'; '.join(gains)}.\n")
     return lines
 
 

@@ -23,7 +23,7 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
     proc = subprocess.run(
         [sys.executable, "-m", "bench.distill", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1",
-         "--parts", "tables", "--results", str(tmp_path)],
+         "--parts", "tables,labels", "--label-ipc", "1", "--label-expert-epochs", "3,5", "--results", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -44,6 +44,17 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     for title in [*TITLES.values(), "random real"]:
         assert f"| {title} | 1 |" in table
     assert "91.7 ± 0.5" in table  # DC's published MNIST IPC 1 figure beside our row
+
+    labels = {(row["method"], row["expert_train_epochs"]): row for row in payload["labels"]["rows"]}
+    assert set(labels) == {(m, e) for m in ("mtt", "datm", "pad") for e in (3, 5)}
+    for (method, epochs), row in labels.items():
+        assert (row["label_model"] is None) == (method == "mtt")
+        if row["label_model"] is not None:
+            assert row["label_model"]["epoch"] == epochs and 0.0 <= row["label_model"]["test_accuracy"] <= 1.0
+    # MTT starts no later than max_start_epoch, where longer experts of the same seeds follow the same
+    # trajectory: the two runs must agree exactly (the result is a function of seed and config).
+    assert labels["mtt", 3]["accuracy"] == labels["mtt", 5]["accuracy"]
+    assert "### Soft labels and their label model (IPC 1)" in table and "Experts of 5 instead of 3 epochs" in table
 
 
 @pytest.mark.parametrize("ipc", [1, 10, 50])
