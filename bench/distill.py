@@ -197,12 +197,11 @@ def baselines(data: ImageDataset, scale: Scale, ipcs: list[int], device: str) ->
 def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, save, log) -> None:
     ipcs = [int(i) for i in args.ipcs.split(",")]
     methods = args.methods.split(",")
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     section = payload.setdefault("tables", {})
     commands = section.pop("commands", None) or ([section.pop("command")] if "command" in section else [])
     section |= {"commands": [*commands, command_line("bench.distill")], "ipcs": sorted({*section.get("ipcs", []), *ipcs}),
                 "methods": [m for m in METHODS if m in {*section.get("methods", []), *methods}], "jobs": args.jobs,
-                "threads_per_run": threads, "budget": args.iterations or scale.iterations,
+                "threads_per_run": _threads(args.jobs), "budget": args.iterations or scale.iterations,
                 "notes": [*section.get("notes", []), *([args.note] if args.note else [])]}
     results = section.setdefault("results", {})
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
@@ -239,14 +238,18 @@ def _run_jobs(jobs: list[dict], side_by_side: int, keep) -> None:
 
     first = list({kind(j): j for j in reversed(jobs) if _family(j["method"]) == "trajectory"}.values())
     for job in first:
-        keep(_child(job, os.cpu_count() or 1))
-    threads = max(1, (os.cpu_count() or 1) // side_by_side)
+        keep(_child(job, _threads(1)))
+    threads = _threads(side_by_side)
     with ThreadPoolExecutor(side_by_side) as pool:
         for row in pool.map(lambda j: _child(j, threads), [j for j in jobs if j not in first]):
             keep(row)
 
 
-SOFT_LABEL_METHODS = ("mtt", "datm", "pad")
+def _threads(side_by_side: int) -> int:
+    return max(1, (os.cpu_count() or 1) // side_by_side)
+
+
+SOFT_LABEL_METHODS = ("datm", "pad")  # the labels part runs MTT beside them
 
 
 def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, save, log) -> None:
@@ -260,11 +263,13 @@ def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
     rows = section.setdefault("rows", [])
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
         jobs = [_job(args, replace(scale, expert_train_epochs=e), root, name, args.label_ipc, method, experts)
-                for name in args.datasets.split(",") for e in lengths for method in SOFT_LABEL_METHODS]
+                for name in args.datasets.split(",") for e in lengths for method in ("mtt", *SOFT_LABEL_METHODS)]
+
+        def key(row: dict) -> tuple:
+            return row["dataset"], row["method"], row["expert_train_epochs"], row["ipc"]
 
         def keep(row: dict) -> None:
-            key = (row["dataset"], row["method"], row["expert_train_epochs"], row["ipc"])
-            rows[:] = [r for r in rows if (r["dataset"], r["method"], r["expert_train_epochs"], r["ipc"]) != key] + [row]
+            rows[:] = [r for r in rows if key(r) != key(row)] + [row]
             log(_row_line(row) + f", experts of {row['expert_train_epochs']} epochs")
             save()
 
@@ -488,7 +493,7 @@ def _labels_markdown(lab: dict, tables: dict) -> list[str]:
     by_key = {(r["dataset"], r["method"], r["expert_train_epochs"]): r["mean"] for r in lab["rows"]}
     lengths = sorted({r["expert_train_epochs"] for r in lab["rows"]})
     gains = [f"{DATASET_NAMES[d]} {TITLES[m]} {100 * (by_key[d, m, lengths[-1]] - by_key[d, m, lengths[0]]):+.1f}"
-             for d in sorted({r["dataset"] for r in lab["rows"]}) for m in ("datm", "pad")
+             for d in sorted({r["dataset"] for r in lab["rows"]}) for m in SOFT_LABEL_METHODS
              if (d, m, lengths[0]) in by_key and (d, m, lengths[-1]) in by_key]
     if len(lengths) > 1 and gains:
         lines.append(f"Experts of {lengths[-1]} instead of {lengths[0]} epochs, in points: {'; '.join(gains)}.\n")

@@ -147,15 +147,17 @@ class _LabelModel:
     def of(cls, experts: Trajectories, student: FunctionalStudent, real: RealData, dataset: ImageDataset,
            zca: ZCAWhitening | None) -> _LabelModel:
         params = experts.params[0, experts.epochs].to(real.x.device)
+
+        @torch.no_grad()
+        def classes(x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([student.forward(params, xb.to(params.device)).argmax(1).cpu() for xb in x.split(1024)])
+
         x_test, y_test = dataset.test_tensors()
         if zca is not None:
             x_test = zca.apply(x_test)
-        with torch.no_grad():
-            train_pred = torch.cat([student.forward(params, xb).argmax(1) for xb in real.x.split(1024)])
-            test_pred = torch.cat([student.forward(params, xb.to(real.x.device)).argmax(1).cpu() for xb in x_test.split(1024)])
-        correct = (train_pred == real.y).cpu().numpy()
+        correct = (classes(real.x) == real.y.cpu()).numpy()
         summary = {"expert": 0, "epoch": experts.epochs, "train_accuracy": float(correct.mean()),
-                   "test_accuracy": float((test_pred == y_test).float().mean())}
+                   "test_accuracy": float((classes(x_test) == y_test).float().mean())}
         return cls(student, params, correct, summary)
 
     def soft_labels(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
