@@ -119,7 +119,8 @@ def test_killed_worker_job_goes_to_a_worker_already_running(
     live_service: LiveService, real_subset_npz: Path
 ) -> None:
     client = live_service.client
-    job_id = _submit_long_job(client, _upload(client, real_subset_npz))
+    # Long enough to outlast the second worker's start-up (seconds of imports) with epochs to spare.
+    job_id = _submit_long_job(client, _upload(client, real_subset_npz), epochs=100)
     wait_for_job(client, job_id, {"running"})  # on the first worker, before the second exists
     assert live_service.worker is not None
     first = live_service.worker
