@@ -39,6 +39,12 @@ def _upload(client: httpx.Client, path: Path) -> str:
         return str(client.post("/v1/datasets", files={"file": (path.name, f)}).json()["id"])
 
 
+# A process's start-up (API or worker: seconds of imports) takes about as long as a job's set-up plus
+# 8 short epochs (3 s here), and CI once saw such a job finish first; a job that must outlast one runs
+# this many, which keeps it running through a start-up several times slower.
+OUTLASTS_A_START_UP = 100
+
+
 def _submit_long_job(client: httpx.Client, dataset_id: str, epochs: int = 30) -> str:
     spec = tiny_prune_spec(dataset_id, proxy={"epochs": epochs, "width": 16}, evaluation=None)
     return str(client.post("/v1/jobs", json=spec).json()["id"])
@@ -119,8 +125,7 @@ def test_killed_worker_job_goes_to_a_worker_already_running(
     live_service: LiveService, real_subset_npz: Path
 ) -> None:
     client = live_service.client
-    # Long enough to outlast the second worker's start-up (seconds of imports) with epochs to spare.
-    job_id = _submit_long_job(client, _upload(client, real_subset_npz), epochs=100)
+    job_id = _submit_long_job(client, _upload(client, real_subset_npz), epochs=OUTLASTS_A_START_UP)
     wait_for_job(client, job_id, {"running"})  # on the first worker, before the second exists
     assert live_service.worker is not None
     first = live_service.worker
@@ -134,9 +139,8 @@ def test_killed_worker_job_goes_to_a_worker_already_running(
 def test_api_restart_loses_nothing(live_service: LiveService, real_subset_npz: Path, sig: signal.Signals) -> None:
     client = live_service.client
     dataset_id = _upload(client, real_subset_npz)
-    # The restart takes about as long as a job's set-up plus 8 short epochs (3 s here), and CI once saw
-    # such a job finish first; 100 epochs keep it running through a restart several times slower.
-    running, queued = _submit_long_job(client, dataset_id, epochs=100), _submit_long_job(client, dataset_id, epochs=2)
+    running = _submit_long_job(client, dataset_id, epochs=OUTLASTS_A_START_UP)
+    queued = _submit_long_job(client, dataset_id, epochs=2)
     seen: dict[str, list[str]] = {running: [], queued: []}
     transport_errors = 0
 
@@ -162,12 +166,13 @@ def test_api_restart_loses_nothing(live_service: LiveService, real_subset_npz: P
     restart_began = time.monotonic()
     live_service.restart_api(sig)
     restart_s = time.monotonic() - restart_began
-    still_running = client.get(f"/v1/jobs/{running}").json()["status"] == "running"
+    after_restart = client.get(f"/v1/jobs/{running}").json()
     poller.join()
 
     assert transport_errors > 0  # the poller did see the API gone
-    job = client.get(f"/v1/jobs/{running}").json()
-    assert still_running, f"the job ended within the {restart_s:.1f} s restart: {job['started_at']} to {job['finished_at']}"
+    assert after_restart["status"] == "running", (
+        f"the job ended within the {restart_s:.1f} s restart: {after_restart['started_at']} to {after_restart['finished_at']}"
+    )
     forward = ["queued", "running", "succeeded"]
     for job_id, history in seen.items():
         assert history[-1] == "succeeded" and history == sorted(set(history), key=forward.index), history
