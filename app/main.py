@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Waits out a short database outage (both starting together, or a restart during one) instead of
         # exiting at once; a longer one still fails start-up with the connection error.
         await run_in_threadpool(upgrade_when_reachable, settings.database_url, settings.startup_db_wait_s)
-        db = Database(settings.database_url, settings.dependency_timeout_s)
+        db = Database.for_service(settings)
         app.state.settings = settings
         app.state.db = db
         app.state.blobs = LocalBlobStore(settings.blob_root)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -66,8 +67,25 @@ class PrivatePostgres:
         """A fast shutdown: open connections are closed, new ones refused."""
         self._as_postgres([str(self.pg_ctl), "-D", str(self.data), "-m", "fast", "-w", "stop"])
 
+    def _processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, ...)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True, text=True)
+        return [postmaster, *map(int, children.stdout.split())]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole cluster: its sockets stay open and the kernel still acknowledges what clients
+        send, but nothing answers (a hung server or host, as opposed to one that is down)."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():  # still running
+            self.thaw()
             self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -33,6 +33,7 @@ from worker.celery_app import RUN_JOB_TASK, create_celery
 pytestmark = pytest.mark.slow
 RETRY_AFTER_S = 7
 TIMEOUT_S = 2  # CONDENSE_DEPENDENCY_TIMEOUT_S: no request may wait much longer on a dead server
+STATEMENT_TIMEOUT_S = 3  # CONDENSE_STATEMENT_TIMEOUT_S: nor on a server that stopped answering
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,7 @@ def service_overrides(postgres: PrivatePostgres, broker: PrivateRedis) -> dict[s
         "CONDENSE_BROKER_URL": broker.url,
         "CONDENSE_RETRY_AFTER_S": str(RETRY_AFTER_S),
         "CONDENSE_DEPENDENCY_TIMEOUT_S": str(TIMEOUT_S),
+        "CONDENSE_STATEMENT_TIMEOUT_S": str(STATEMENT_TIMEOUT_S),
         "CONDENSE_DOORBELL_STALE_S": "3",
         # device "auto" then goes to the gpu queue, which no worker here consumes: a parked job.
         "CONDENSE_GPU_WORKER_AVAILABLE": "true",
@@ -171,6 +173,39 @@ def test_database_outage(live_service: LiveService, postgres: PrivatePostgres, d
     fresh = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id, evaluation=None))
     assert fresh.status_code == 202, fresh.text
     assert wait_for_job(client, fresh.json()["id"], TERMINAL, timeout_s=60)["status"] == "succeeded"
+
+
+FROZEN_S = 25
+
+
+def test_frozen_database(live_service: LiveService, postgres: PrivatePostgres, dataset_id: str) -> None:
+    """A database that hangs instead of refusing (SIGSTOP: connections stay open, nothing answers) gets
+    the same 503 + Retry-After as one that is down, within the statement timeout, not after the hang."""
+    client = live_service.client
+    assert client.get("/v1/jobs").status_code == 200  # the API holds pooled connections to the server
+    # The pooled connection's ping waits out the statement bound, then a new connection its connect timeout.
+    bound_s = STATEMENT_TIMEOUT_S + 2 + TIMEOUT_S + 2
+    postgres.freeze()
+    thaw = threading.Timer(FROZEN_S, postgres.thaw)
+    thaw.start()
+    try:
+        for path in ("/v1/jobs", f"/v1/datasets/{dataset_id}"):
+            started = time.monotonic()
+            response = client.get(path, timeout=FROZEN_S + 10)
+            waited = time.monotonic() - started
+            assert waited < bound_s, f"GET {path} waited {waited:.1f} s on the frozen database ({response.status_code})"
+            assert_unavailable(response, "database")
+        started = time.monotonic()
+        ready = client.get("/readyz", timeout=FROZEN_S + 10)
+        assert time.monotonic() - started < bound_s and ready.status_code == 503, ready.text
+        assert ready.json()["unavailable"] == ["database"]
+    finally:
+        thaw.cancel()
+        postgres.thaw()
+    wait_ready(client)
+    job = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id, evaluation=None))
+    assert job.status_code == 202, job.text
+    assert wait_for_job(client, job.json()["id"], TERMINAL, timeout_s=60)["status"] == "succeeded"
 
 
 def test_broker_outage(live_service: LiveService, broker: PrivateRedis, dataset_id: str) -> None:

@@ -53,7 +53,7 @@ class WorkerContext:
 
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
-        db = Database(settings.database_url, settings.dependency_timeout_s)
+        db = Database.for_service(settings)
         return cls(settings, db, LocalBlobStore(settings.blob_root))
 
 

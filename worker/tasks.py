@@ -71,7 +71,7 @@ def _keep_freed_memory(**_: Any) -> None:
 def _start_reaper(**_: Any) -> None:
     global _reaper
     settings = get_settings()
-    db = Database(settings.database_url, settings.dependency_timeout_s)
+    db = Database.for_service(settings)
     _reaper = Reaper(Doorbell(celery_app, db, settings.doorbell_stale_s), settings.reaper_interval_s)
     _reaper.start()
 

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     events_poll_interval_s: float = Field(0.5, gt=0)
     # A dead or unreachable database or broker must fail a request in seconds, not hang it.
     dependency_timeout_s: float = Field(5.0, gt=0)
+    # Each statement on PostgreSQL: the server cancels one that runs longer, and a server that stops
+    # answering (frozen, not down) has the connection closed 2 s later; either way the request gets 503.
+    statement_timeout_s: float = Field(15.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
     # How long the API and the workers wait at start-up for the database before they give up.
     startup_db_wait_s: float = Field(60.0, ge=0)

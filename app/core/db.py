@@ -5,11 +5,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
+from psycopg.errors import _WaitTimeout
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -21,9 +26,32 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def make_engine(url: str, timeout_s: float | None = None) -> Engine:
+class AnsweringConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait on the server is bounded by ``io_timeout_s``.
+
+    A server that keeps its sockets open but stops answering (a frozen process or VM, a host under
+    SIGSTOP) is invisible to TCP: the kernel still acknowledges the bytes, so keepalives and
+    ``tcp_user_timeout`` never fire, and a server-side ``statement_timeout`` cannot run. psycopg waits
+    for every statement, commit, rollback and ping in ``wait``, so bounding it here bounds them all.
+    """
+
+    io_timeout_s: float | None = None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(gen, interval, timeout if timeout is not None else self.io_timeout_s)
+        except _WaitTimeout as exc:  # psycopg's own timeout type; it leaves the protocol mid-exchange
+            self.pgconn.finish()  # so the connection is closed and never reused (SQLAlchemy sees it broken)
+            raise psycopg.OperationalError(
+                f"the database did not answer within {self.io_timeout_s:g} s; the connection was closed"
+            ) from exc
+
+
+def make_engine(url: str, timeout_s: float | None = None, statement_timeout_s: float | None = None) -> Engine:
     """``timeout_s`` bounds connecting to a server and waiting for a pooled connection, so a database
-    that is down fails a request (503) within seconds instead of hanging it; None keeps the drivers' waits."""
+    that is down fails a request (503) within seconds instead of hanging it; ``statement_timeout_s``
+    bounds each statement: the server cancels it after that long, and a server that stops answering
+    altogether has its connection closed a little later. None keeps the drivers' waits (migrations)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -31,8 +59,29 @@ def make_engine(url: str, timeout_s: float | None = None) -> Engine:
     if timeout_s is None:
         return create_engine(url, pool_pre_ping=True)
     # Keepalives notice a server host that vanished without closing its connections.
-    connect_args = {"connect_timeout": max(1, round(timeout_s)), "keepalives_idle": 10, "keepalives_interval": 5}
-    return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=connect_args)
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(timeout_s)),
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+    }
+    if statement_timeout_s is not None:
+        connect_args["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+    engine = create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=connect_args)
+    if statement_timeout_s is not None and engine.dialect.driver == "psycopg":
+        # The server's own cancel (a clean error, the connection kept) comes first; this is for a server
+        # that cannot send it.
+        io_timeout_s = statement_timeout_s + STATEMENT_GRACE_S
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> AnsweringConnection:
+            connection = AnsweringConnection.connect(*cargs, **cparams)
+            connection.io_timeout_s = io_timeout_s
+            return connection
+
+    return engine
+
+
+STATEMENT_GRACE_S = 2.0
 
 
 # SQLite reports a syntax error or a missing table as OperationalError too; only these mean "try later".
@@ -57,9 +106,14 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, url: str, timeout_s: float | None = None) -> None:
-        self.engine = make_engine(url, timeout_s)
+    def __init__(self, url: str, timeout_s: float | None = None, statement_timeout_s: float | None = None) -> None:
+        self.engine = make_engine(url, timeout_s, statement_timeout_s)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def for_service(cls, settings: Settings) -> Database:
+        """The API's and the workers' database: every wait on it bounded by the settings."""
+        return cls(settings.database_url, settings.dependency_timeout_s, settings.statement_timeout_s)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
