@@ -33,12 +33,16 @@ def sha256_file(path: Path) -> str:
 
 
 class BlobStore(Protocol):
+    def key_for(self, sha256: str, suffix: str = "") -> str: ...
     def put_file(self, src: Path, *, suffix: str = "", sha256: str | None = None, move: bool = False) -> Blob: ...
     def open(self, key: str) -> BinaryIO: ...
     def path_for(self, key: str) -> Path: ...
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
     def delete(self, key: str) -> None: ...
+    def withdraw(self, key: str) -> str | None: ...
+    def restore(self, key: str, token: str) -> None: ...
+    def purge(self, token: str) -> None: ...
     def staging(self) -> AbstractContextManager[Path]: ...
     def ping(self) -> None: ...
 
@@ -54,6 +58,7 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / ".tmp"
+        self._withdrawn = root / ".withdrawn"
 
     def key_for(self, sha256: str, suffix: str = "") -> str:
         return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}{suffix}"
@@ -104,6 +109,24 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
+
+    def withdraw(self, key: str) -> str | None:
+        """Takes the blob away from its key at once (a rename), keeping the bytes until :meth:`purge` or
+        :meth:`restore`, so a deletion can be undone when the transaction that decided it fails.
+        Returns the token naming the withdrawn file; None when there was no file."""
+        self._withdrawn.mkdir(parents=True, exist_ok=True)
+        token = f"{uuid.uuid4().hex}{Path(key).suffix}"
+        try:
+            os.replace(self.path_for(key), self._withdrawn / token)
+        except FileNotFoundError:
+            return None
+        return token
+
+    def restore(self, key: str, token: str) -> None:
+        os.replace(self._withdrawn / token, self.path_for(key))
+
+    def purge(self, token: str) -> None:
+        (self._withdrawn / token).unlink(missing_ok=True)
 
     @contextmanager
     def staging(self) -> Iterator[Path]:

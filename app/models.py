@@ -1,5 +1,5 @@
 """Database tables: tenants and their API keys; datasets, jobs, their progress events and their artifacts,
-and reusable expert trajectories, each owned by one tenant."""
+and reusable expert trajectories, each owned by one tenant; the blobs their files are stored in."""
 
 from __future__ import annotations
 
@@ -206,4 +206,19 @@ class ExpertSet(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     # The job that trained them, so a reusing job can say whose experts it used.
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredBlob(Base):
+    """A file in the blob store, which any number of dataset, artifact and expert-set rows (of any tenant)
+    may reference by its content-addressed key.
+
+    Its row lock is what makes sharing safe: whoever adds a reference and whoever deletes the file both
+    lock the row first (``app.services.blobs``), so a file is never deleted between another request's
+    "the file is already there" and the commit of its reference.
+    """
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

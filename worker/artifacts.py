@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session
 
-from app.blobstore import BlobStore
+from app.blobstore import BlobStore, sha256_file
 from app.models import Artifact
+from app.services import blobs as stored_blobs
 from engine.data.dataset import ImageDataset
 from engine.data.export import save_npz
 from engine.pipeline.prune import PruneResult
@@ -74,9 +75,11 @@ def _write_indices_json(result: PruneResult, path: Path) -> Path:
 
 
 def store_artifacts(session: Session, blobs: BlobStore, job_id: str, paths: list[Path]) -> None:
-    """Moves each file into the blob store (atomic put) and adds its row to the caller's transaction."""
-    for path in paths:
-        blob = blobs.put_file(path, suffix=path.suffix, move=True)
+    """Moves each file into the blob store (atomic put) and adds its row to the caller's transaction,
+    which holds each blob until it commits (so a concurrent release cannot delete a shared one)."""
+    digests = {path: sha256_file(path) for path in paths}
+    for path in sorted(paths, key=lambda p: blobs.key_for(digests[p], p.suffix)):
+        blob = stored_blobs.store(session, blobs, path, suffix=path.suffix, sha256=digests[path])
         session.add(
             Artifact(
                 job_id=job_id,

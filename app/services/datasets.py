@@ -19,6 +19,7 @@ from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import Dataset, DatasetStatus
 from app.services import blobs, jobs, quotas
+from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
 from app.services.uploads import ReceivedUpload
 from engine.data import BUILTIN_DATASETS, DatasetError, DatasetTooLarge, LoadLimits, load_dataset
@@ -122,13 +123,13 @@ def register_upload(
     except DatasetError as exc:
         raise _problem(exc) from exc
     suffix = "".join(Path(upload.filename).suffixes[-2:])
-    blob = store.put_file(upload.path, suffix=suffix, sha256=upload.sha256, move=True)
     try:
+        blob = blobs.store(session, store, upload.path, suffix=suffix, sha256=upload.sha256)
         record = _record(ds, tenant_id=tenant_id, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key)
         return _insert(session, record)
     except BaseException:
         session.rollback()
-        blobs.release(session, store, [blob.key])
+        blobs.release(session, store, [store.key_for(upload.sha256, suffix)])
         raise
 
 
@@ -160,11 +161,14 @@ def list_datasets(session: Session, tenant_id: str, cursor: str | None, limit: i
 
 def delete_dataset(session: Session, store: BlobStore, tenant_id: str, dataset_id: str) -> None:
     dataset = get_dataset(session, dataset_id, tenant_id=tenant_id)
+    # Locked before the in-use check, which a job created at the same moment would otherwise slip past
+    # (and lose its dataset); job creation holds the same lock, so one of the two waits for the other.
+    if not lock_row(session, Dataset, dataset_id):
+        raise not_found("dataset", dataset_id)
     if jobs.dataset_in_use(session, dataset_id):
         raise ProblemError(
             409, f"dataset {dataset_id!r} is used by a queued or running job; cancel it first", slug="dataset-in-use"
         )
     blob_key = dataset.blob_key
     session.delete(dataset)
-    session.commit()
     blobs.release(session, store, [blob_key] if blob_key else [])

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
-from app.blobstore import BlobStore
+from app.blobstore import BlobStore, sha256_file
 from app.core.db import Database
 from app.models import ExpertSet
+from app.services import blobs
 
 EXPERTS_SUFFIX = ".safetensors"
 
@@ -48,16 +49,28 @@ class BlobExpertStore:
         return True
 
     def put(self, key: str, src: Path) -> None:
-        # A copy, not a move: the engine still owns (and cleans up) its file.
-        blob = self.blobs.put_file(src, suffix=EXPERTS_SUFFIX)
-        try:
-            with self.db.session() as session:
-                # An existing row means its blob was lost and the experts were retrained: replace it.
-                row = session.get(ExpertSet, (self.tenant_id, key)) or ExpertSet(tenant_id=self.tenant_id, key=key)
-                row.blob_key, row.sha256, row.size_bytes, row.job_id = blob.key, blob.sha256, blob.size, self.job_id
-                session.add(row)
-        except IntegrityError:
-            with self.db.session() as session:
-                if session.get(ExpertSet, (self.tenant_id, key)) is None:
-                    raise
-            # A concurrent job with the same key stored its experts first; either set serves.
+        with self.blobs.staging() as folder:
+            # A copy, not a move: the engine still owns (and cleans up) its file. Made before the
+            # transaction, so the blob's lock is held only for the rename into place.
+            copy = folder / src.name
+            shutil.copyfile(src, copy)
+            digest = sha256_file(copy)
+            try:
+                self._record(key, copy, digest)
+            except IntegrityError:
+                with self.db.session() as session:
+                    if session.get(ExpertSet, (self.tenant_id, key)) is None:
+                        raise
+                    # A concurrent job with the same key stored its experts first; either set serves.
+                    blobs.release(session, self.blobs, [self.blobs.key_for(digest, EXPERTS_SUFFIX)])
+
+    def _record(self, key: str, copy: Path, digest: str) -> None:
+        with self.db.session() as session:
+            blob = blobs.store(session, self.blobs, copy, suffix=EXPERTS_SUFFIX, sha256=digest)
+            # An existing row means its blob was lost and the experts were retrained: replace it.
+            row = session.get(ExpertSet, (self.tenant_id, key)) or ExpertSet(tenant_id=self.tenant_id, key=key)
+            replaced = row.blob_key if row.blob_key != blob.key else None
+            row.blob_key, row.sha256, row.size_bytes, row.job_id = blob.key, blob.sha256, blob.size, self.job_id
+            session.add(row)
+            if replaced:
+                blobs.release(session, self.blobs, [replaced])

@@ -22,6 +22,7 @@ from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
 from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate
 from app.services import blobs, quotas
+from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
 
 
@@ -103,6 +104,9 @@ def create_job(
         existing = session.scalar(by_key)
         if existing is not None:
             return CreatedJob(_same_request(existing, body_hash), created=False)
+    # Shared with other job creations, exclusive of a deletion: the dataset checked below is still there
+    # when the job commits, and a deletion that waited sees the job and refuses (409).
+    lock_row(session, Dataset, spec.dataset_id, shared=True)
     _check_against_dataset(session, spec, tenant_id)
     quotas.check_active_jobs(session, settings, tenant_id)
     job = Job(
@@ -125,9 +129,9 @@ def create_job(
     try:
         session.commit()
     except IntegrityError:
-        # A concurrent retry with the same key won the insert.
+        # A concurrent retry with the same key won the insert; any other conflict is not a retry.
         session.rollback()
-        existing = session.scalar(by_key)
+        existing = session.scalar(by_key) if idempotency_key else None
         if existing is None:
             raise
         return CreatedJob(_same_request(existing, body_hash), created=False)
@@ -214,7 +218,6 @@ def delete_job(session: Session, store: BlobStore, job_id: str, tenant_id: str) 
         )
     keys = [a.blob_key for a in job.artifacts]
     session.delete(job)
-    session.commit()
     blobs.release(session, store, keys)
 
 
