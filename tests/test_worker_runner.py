@@ -125,6 +125,66 @@ def test_failure_is_recorded(client: TestClient, settings: Settings, db: Databas
     assert job["error"]["type"] == "dataset_invalid" and job["error"]["message"]
 
 
+def test_failure_names_no_server_path(client: TestClient, settings: Settings) -> None:
+    dataset = client.post("/v1/datasets", files={"file": ("d.npz", random_npz_bytes())}).json()
+    job_id = client.post("/v1/jobs", json=tiny_prune_spec(dataset["id"])).json()["id"]
+    for blob in settings.blob_root.rglob("*.npz"):
+        blob.unlink()  # the store lost the file
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["error"]["type"] == "dataset_invalid", job
+    assert "is missing" in job["error"]["message"]
+    assert str(settings.data_dir) not in str(job["error"]) and "/blobs/" not in str(job["error"])
+
+
+def queued_with_spec(db: Database, job_id: str, **changes: object) -> None:
+    """Rewrites a queued job's stored spec, as a job queued by an older release (with laxer checks) holds it."""
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        session.execute(update(Job).where(Job.id == job_id).values(spec={**job.spec, **changes}))
+
+
+def test_an_error_quoting_a_nul_is_recorded(client: TestClient, settings: Settings, db: Database) -> None:
+    """A NUL in a score parameter's name: PostgreSQL refuses NUL in text, so recording the error failed and
+    the job cycled through "worker lost" until its attempts ran out. Its cause must reach the user at once."""
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    job_id = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id)).json()["id"]
+    queued_with_spec(db, job_id, score_params={"win\x00dow": 3})
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert (job["status"], job["attempt"]) == ("failed", 1), job
+    assert "win\\x00dow" in job["error"]["message"], job["error"]
+    events = client.get(f"/v1/jobs/{job_id}/events.json").json()["data"]
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == ["queued", "running", "failed"]
+    assert not (settings.work_root / job_id).exists()
+
+
+def test_a_failure_the_database_refuses_is_recorded_plainly(
+    client: TestClient, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refusing the error record (a statement error, not an outage) must not leave the job
+    running until its lease expires, to be retried as if its worker had been lost."""
+    from sqlalchemy.exc import DataError
+
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    job_id = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id)).json()["id"]
+    queued_with_spec(db, job_id, method="no-such-score")
+    finish = jobs.finish
+
+    def refuse_the_first_error(session, job_id, worker_id, status, *, error=None, metrics=None):  # type: ignore[no-untyped-def]
+        if error is not None and error["type"] != "unrecorded_error":
+            raise DataError("INSERT ...", {}, Exception("invalid byte sequence"))
+        return finish(session, job_id, worker_id, status, error=error, metrics=metrics)
+
+    monkeypatch.setattr(jobs, "finish", refuse_the_first_error)
+    run_job_in_process(settings, job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert (job["status"], job["attempt"], job["error"]["type"]) == ("failed", 1, "unrecorded_error"), job
+    assert "ValidationError" in job["error"]["message"]
+    assert not (settings.work_root / job_id).exists()
+
+
 def test_reaper_requeues_then_gives_up(db: Database, settings: Settings, job_id: str) -> None:
     for attempt in range(1, settings.max_attempts + 1):
         assert claim(db, job_id, f"worker-{attempt}")

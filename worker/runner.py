@@ -4,6 +4,7 @@ store the artifacts, record the outcome. Celery only calls :func:`run_job`."""
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pydantic import TypeAdapter
 
 from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, database_unavailable
 from app.models import Job, JobStatus
 from app.schemas.jobs import (
     DistillJobSpec,
@@ -258,8 +259,31 @@ def _run_engine(
 
 
 def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, error: dict[str, str] | None) -> None:
-    with ctx.db.session() as session:
-        jobs.finish(session, job_id, worker_id, status, error=error)
+    """Records how the job ended. When the database refuses the record itself (not an outage, which the
+    reaper's re-queue covers), a plain one is recorded instead: a job whose end cannot be written would
+    otherwise stay ``running`` until its lease expires and be retried as if its worker had been lost."""
+    try:
+        with ctx.db.session() as session:
+            jobs.finish(session, job_id, worker_id, status, error=error)
+    except Exception as exc:
+        if database_unavailable(exc) or error is None:
+            raise
+        log.exception("could not record the failure of job %s; recording a plain one", job_id)
+        cause = {
+            "type": "unrecorded_error",
+            "message": f"the job failed with {error['type']}, whose message the database refused "
+            f"({type(exc).__name__}); the worker's log has it",
+        }
+        with ctx.db.session() as session:
+            jobs.finish(session, job_id, worker_id, status, error=cause)
+
+
+def _error(ctx: WorkerContext, type_: str, exc: BaseException) -> dict[str, str]:
+    """An error as the job's owner sees it: without the server's own paths (blob store, work folders)."""
+    message = str(exc)
+    for root in sorted({ctx.settings.blob_root, ctx.settings.work_root, ctx.settings.data_dir}, key=str, reverse=True):
+        message = re.sub(re.escape(str(root)) + r"/[^\s'\"]*", "<server file>", message)
+    return {"type": type_, "message": message[:2000]}
 
 
 def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
@@ -285,9 +309,10 @@ def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
                 {"type": "timeout", "message": f"the job ran past its time limit of {time_limit_s} s"},
             )
         except DatasetError as exc:
-            _fail(ctx, job_id, worker_id, JobStatus.FAILED, {"type": "dataset_invalid", "message": str(exc)})
+            _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, "dataset_invalid", exc))
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            _fail(ctx, job_id, worker_id, JobStatus.FAILED, {"type": type(exc).__name__, "message": str(exc)[:2000]})
+            _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, type(exc).__name__, exc))
+    # Kept when the outcome could not be recorded (the database is down): the re-queued job resumes from it.
     if not lease.lost.is_set():
         shutil.rmtree(ctx.settings.work_root / job_id, ignore_errors=True)

@@ -58,6 +58,11 @@ def _load(source: str | Path, settings: Settings, name: str | None = None) -> Im
 
 def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> ImageDataset:
     """The same arrays and split the record describes (same source, fraction and seed)."""
+    if dataset.blob_key and not store.exists(dataset.blob_key):
+        # Said without the store's path, which is the server's business.
+        raise DatasetError(
+            f"the stored file of dataset {dataset.id!r} is missing", field="file", hint="upload the dataset again"
+        )
     source: str | Path = BUILTIN_PREFIX + dataset.builtin if dataset.builtin else store.path_for(dataset.blob_key or "")
     return _load(source, settings, dataset.name)
 

@@ -79,8 +79,16 @@ def add_event(
     data: dict[str, Any] | None = None,
 ) -> None:
     session.add(
-        JobEvent(job_id=job_id, type=type_, stage=stage, progress=progress, message=message[:1000], data=data or {})
+        JobEvent(
+            job_id=job_id, type=type_, stage=stage, progress=progress, message=storable(message)[:1000], data=data or {}
+        )
     )
+
+
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: it refuses NUL in text, so an error quoting one (a hostile
+    parameter name) is kept with the NUL escaped instead of failing the record."""
+    return text.replace("\x00", "\\x00")
 
 
 def _status_event(session: Session, job_id: str, status: JobStatus, message: str = "", **data: Any) -> None:
@@ -283,6 +291,8 @@ def finish(
     error: dict[str, str] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> bool:
+    if error is not None:
+        error = {key: storable(value) for key, value in error.items()}
     values: dict[str, Any] = {
         "status": status,
         "finished_at": utcnow(),
