@@ -21,12 +21,14 @@ from app.blobstore import LocalBlobStore
 from app.core.db import Database
 from app.services.auth import create_key
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    TERMINAL,
     LiveService,
     backend,
     bearer,
     live_service,
     random_npz_bytes,
     tiny_prune_spec,
+    wait_for_job,
 )
 
 pytestmark = pytest.mark.slow
@@ -102,6 +104,38 @@ def test_deleting_a_dataset_while_another_tenant_uploads_the_same_bytes_keeps_th
         assert b.delete(f"/v1/datasets/{uploaded.json()['id']}").status_code == 204
         assert not path.exists(), f"try {i}: the blob outlived its last dataset"
     assert not lost, f"B's dataset lost its file in {len(lost)} of {TRIES} tries: {lost}"
+
+
+ARTIFACT_TRIES = 12
+
+
+def test_deleting_a_job_while_another_tenant_uploads_its_coreset_keeps_the_file(
+    live_service: LiveService, other_tenant: httpx.Client
+) -> None:
+    """The same race on an artifact's blob: tenant A deletes a finished job while tenant B uploads the
+    job's ``coreset.npz`` bytes as a dataset (artifacts and datasets share content-addressed blobs)."""
+    a, b = live_service.client, other_tenant
+    store = LocalBlobStore(live_service.settings.blob_root)
+    lost = []
+    for i in range(ARTIFACT_TRIES):
+        dataset = upload(a, random_npz_bytes(seed=3000 + i)).json()
+        job = a.post("/v1/jobs", json=tiny_prune_spec(dataset["id"], evaluation=None)).json()
+        job = wait_for_job(a, job["id"], TERMINAL)
+        assert job["status"] == "succeeded", job
+        coreset = a.get(f"/v1/jobs/{job['id']}/artifacts/coreset.npz").content
+        path = store.path_for(store.key_for(hashlib.sha256(coreset).hexdigest(), ".npz"))
+        deleted, uploaded = at_once(
+            lambda: a.delete(f"/v1/jobs/{job['id']}"),
+            lambda: b.post("/v1/datasets", files={"file": ("coreset.npz", coreset)}),
+            OFFSETS[i % len(OFFSETS)],
+        )
+        assert deleted.status_code == 204, deleted.text
+        assert uploaded.status_code == 201, uploaded.text
+        if not path.is_file():
+            lost.append(i)
+        assert b.delete(f"/v1/datasets/{uploaded.json()['id']}").status_code == 204
+        assert a.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert not lost, f"B's dataset lost its file in {len(lost)} of {ARTIFACT_TRIES} tries: {lost}"
 
 
 def test_a_job_created_while_its_dataset_is_deleted_is_new_or_refused(live_service: LiveService) -> None:
