@@ -6,8 +6,10 @@ that exists in the database is one a worker can load; a refused upload leaves no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,10 +24,21 @@ from app.services import blobs, jobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
 from app.services.uploads import ReceivedUpload
-from engine.data import BUILTIN_DATASETS, DatasetError, DatasetTooLarge, LoadLimits, load_dataset
-from engine.data.dataset import ImageDataset
+from engine.data import (
+    BUILTIN_DATASETS,
+    DatasetError,
+    DatasetSummary,
+    DatasetTooLarge,
+    ImageDataset,
+    LoadLimits,
+    inspect_dataset,
+    load_dataset,
+)
+from engine.data.names import name_problem
 
 BUILTIN_PREFIX = "builtin:"
+_NAME_MAX_LENGTH: int = Dataset.__table__.c.name.type.length
+_Read = TypeVar("_Read", ImageDataset, DatasetSummary)
 
 
 def _problem(exc: DatasetError) -> ProblemError:
@@ -46,8 +59,9 @@ def _load_limits(settings: Settings) -> LoadLimits:
     return LoadLimits(**{name: value for name, value in given.items() if value is not None})
 
 
-def _load(source: str | Path, settings: Settings, name: str | None = None) -> ImageDataset:
-    return load_dataset(
+def _read(read: Callable[..., _Read], source: str | Path, settings: Settings, name: str | None) -> _Read:
+    """``load_dataset`` (for jobs) or ``inspect_dataset`` (to register: no float32 copies) with the settings."""
+    return read(
         source,
         limits=_load_limits(settings),
         test_fraction=settings.dataset_test_fraction,
@@ -64,11 +78,24 @@ def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> Imag
             f"the stored file of dataset {dataset.id!r} is missing", field="file", hint="upload the dataset again"
         )
     source: str | Path = BUILTIN_PREFIX + dataset.builtin if dataset.builtin else store.path_for(dataset.blob_key or "")
-    return _load(source, settings, dataset.name)
+    return _read(load_dataset, source, settings, dataset.name)
+
+
+def _display_name(name: str | None, filename: str) -> str:
+    """The client's name, refused with a 422 on ``name`` if it cannot be stored; else the file's stem."""
+    if name is None:
+        # uploads.safe_filename leaves a short, plain stem; cut and checked anyway, as it becomes a column value.
+        stem = filename.split(".", 1)[0][:_NAME_MAX_LENGTH]
+        return stem if name_problem(stem, _NAME_MAX_LENGTH) is None else "upload"
+    if problem := name_problem(name, _NAME_MAX_LENGTH):
+        raise invalid_field(
+            "name", f"the dataset name {problem}; use 1 to {_NAME_MAX_LENGTH} characters without control characters"
+        )
+    return name
 
 
 def _record(
-    ds: ImageDataset,
+    summary: DatasetSummary,
     *,
     tenant_id: str,
     content_hash: str,
@@ -76,24 +103,23 @@ def _record(
     blob_key: str | None = None,
     builtin: str | None = None,
 ) -> Dataset:
-    summary = ds.summary()
     return Dataset(
         id=new_id("ds"),
         tenant_id=tenant_id,
-        name=summary["name"],
-        format=summary["format"],
+        name=summary.name,
+        format=summary.format,
         status=DatasetStatus.READY,
         content_hash=content_hash,
         builtin=builtin,
         blob_key=blob_key,
         size_bytes=size_bytes,
-        num_train=summary["num_train"],
-        num_test=summary["num_test"],
-        classes=summary["classes"],
-        class_counts=summary["class_counts"],
-        test_class_counts=summary["test_class_counts"],
-        image_shape=summary["image_shape"],
-        split=summary["split"],
+        num_train=summary.num_train,
+        num_test=summary.num_test,
+        classes=summary.classes,
+        class_counts=summary.class_counts,
+        test_class_counts=summary.test_class_counts,
+        image_shape=list(summary.image_shape),
+        split=summary.split.to_dict(),
     )
 
 
@@ -119,18 +145,19 @@ def register_upload(
     session: Session, store: BlobStore, settings: Settings, tenant_id: str, upload: ReceivedUpload, name: str | None
 ) -> tuple[Dataset, bool]:
     """Returns (record, created); the tenant's identical earlier upload is returned as it is."""
+    name = _display_name(name, upload.filename)
     existing = _by_hash(session, tenant_id, upload.sha256)
     if existing is not None:
         return existing, False
     quotas.check_storage(session, settings, tenant_id, upload.size)
     try:
-        ds = _load(upload.path, settings, name or upload.filename.split(".", 1)[0])
+        summary = _read(inspect_dataset, upload.path, settings, name)
     except DatasetError as exc:
         raise _problem(exc) from exc
     suffix = "".join(Path(upload.filename).suffixes[-2:])
     try:
         blob = blobs.store(session, store, upload.path, suffix=suffix, sha256=upload.sha256)
-        record = _record(ds, tenant_id=tenant_id, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key)
+        record = _record(summary, tenant_id=tenant_id, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key)
         return _insert(session, record)
     except BaseException:
         session.rollback()
@@ -147,9 +174,11 @@ def register_builtin(session: Session, settings: Settings, tenant_id: str, built
     existing = _by_hash(session, tenant_id, content_hash)
     if existing is not None:
         return existing, False
-    ds = _load(content_hash, settings, builtin)
-    size = int(ds.x_train.nbytes + ds.x_test.nbytes)
-    return _insert(session, _record(ds, tenant_id=tenant_id, content_hash=content_hash, size_bytes=size, builtin=builtin))
+    summary = _read(inspect_dataset, content_hash, settings, builtin)
+    record = _record(
+        summary, tenant_id=tenant_id, content_hash=content_hash, size_bytes=summary.decoded_bytes, builtin=builtin
+    )
+    return _insert(session, record)
 
 
 def get_dataset(session: Session, dataset_id: str, *, tenant_id: str | None) -> Dataset:

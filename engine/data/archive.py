@@ -13,7 +13,9 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from engine.data.errors import DatasetError, DatasetTooLarge
 from engine.data.limits import LoadLimits
@@ -21,6 +23,7 @@ from engine.data.limits import LoadLimits
 # Files that archivers and desktop tools add on their own; nobody means them as data.
 _JUNK_DIRS = {"__MACOSX"}
 _JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+_GZIP_CHUNK = 1 << 20
 
 
 def _member_field(name: str) -> str:
@@ -63,6 +66,7 @@ class Container:
         self.dirs: set[str] = set()
         self._total = 0
         self._handles: dict[str, zipfile.ZipInfo | tarfile.TarInfo | Path] = {}
+        self._sizes: dict[str, int] = {}
         self._zip: zipfile.ZipFile | None = None
         self._tar: tarfile.TarFile | None = None
         try:
@@ -130,6 +134,7 @@ class Container:
         self.limits.check_total(self._total, "file")
         self.names.append(name)
         self._handles[name] = handle
+        self._sizes[name] = size
 
     def _scan_zip(self) -> None:
         for info in self._zip.infolist():
@@ -174,42 +179,87 @@ class Container:
         """The error ``field`` naming one of :attr:`names`."""
         return f"file {name}" if self.kind == "dir" else _member_field(name)
 
+    def size(self, name: str) -> int:
+        """The uncompressed size that the archive declares for one of :attr:`names` (checked against the limits)."""
+        return self._sizes[name]
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        """One member as a binary stream; a read error inside the ``with`` block becomes a DatasetError naming it."""
+        handle = self._handles[name]
+        try:
+            if isinstance(handle, zipfile.ZipInfo):
+                # ZipExtFile stops at the declared (already checked) size and verifies the CRC.
+                stream: BinaryIO = self._zip.open(handle)
+            elif isinstance(handle, tarfile.TarInfo):
+                stream = self._tar.extractfile(handle)
+            else:
+                stream = handle.open("rb")
+            with stream:
+                yield stream
+        except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as exc:
+            raise DatasetError(f"{name} cannot be read: {exc}", field=self.field(name),
+                               hint="re-create the archive and upload it again") from exc
+
     def read(self, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Yield ``(name, bytes)`` for the requested members, in storage order."""
         wanted = set(names)
         for name in self.names:
-            if name not in wanted:
-                continue
-            handle = self._handles[name]
+            if name in wanted:
+                with self.open(name) as f:
+                    data = f.read()
+                yield name, data
+
+
+class GzipReader:
+    """A gzip stream decompressed on demand, with the archive limits applied while it expands.
+
+    Readers take a header first and check it before asking for the data it announces, so a
+    stream is only ever inflated as far as its (checked) header says, and never past a limit.
+    """
+
+    def __init__(self, data: bytes, field: str, limits: LoadLimits) -> None:
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._input = data
+        self._compressed = len(data)
+        self._produced = 0
+        self._field = field
+        self._limits = limits
+        # Inflating stops one byte past the first limit that applies, so a bomb never fills memory;
+        # the checks in read() then always raise for such output.
+        self._cap = min(limits.max_uncompressed_bytes,
+                        max(1 << 20, int(limits.max_compression_ratio * len(data))))
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes; fewer only where the stream ends (see :meth:`check_end`)."""
+        parts: list[bytes] = []
+        wanted = n
+        while wanted > 0 and not self._inflater.eof:
             try:
-                if isinstance(handle, zipfile.ZipInfo):
-                    # ZipExtFile stops at the declared (already checked) size and verifies the CRC.
-                    with self._zip.open(handle) as f:
-                        data = f.read()
-                elif isinstance(handle, tarfile.TarInfo):
-                    data = self._tar.extractfile(handle).read()
-                else:
-                    data = handle.read_bytes()
-            except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as exc:
-                raise DatasetError(f"{name} cannot be read: {exc}", field=self.field(name),
-                                   hint="re-create the archive and upload it again") from exc
-            yield name, data
+                out = self._inflater.decompress(self._input, min(wanted, self._cap + 1 - self._produced))
+            except zlib.error as exc:
+                raise DatasetError(f"{self._field} is not a valid gzip file: {exc}", field=self._field,
+                                   hint="compress it again with gzip, or upload it uncompressed") from exc
+            self._input = self._inflater.unconsumed_tail
+            if not out and not self._input:
+                break  # the input ran out before the stream's end: check_end says so
+            self._produced += len(out)
+            self._limits.check_total(self._produced, self._field)
+            self._limits.check_ratio(self._produced, self._compressed, self._field)
+            parts.append(out)
+            wanted -= len(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def readinto(self, target: memoryview) -> int:
+        """Fill ``target`` a bounded chunk at a time, never holding a second copy of it; returns the bytes written."""
+        done = 0
+        while done < len(target) and (chunk := self.read(min(_GZIP_CHUNK, len(target) - done))):
+            target[done:done + len(chunk)] = chunk
+            done += len(chunk)
+        return done
 
-def gunzip(data: bytes, field: str, limits: LoadLimits) -> bytes:
-    """Decompress a gzip stream with the archive limits applied while it expands."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    # Stop inflating one byte past the first limit that applies, so a bomb never fills memory;
-    # the two checks below then always raise for such output.
-    cap = min(limits.max_uncompressed_bytes, max(1 << 20, int(limits.max_compression_ratio * len(data))))
-    try:
-        out = inflater.decompress(data, cap + 1)
-    except zlib.error as exc:
-        raise DatasetError(f"{field} is not a valid gzip file: {exc}", field=field,
-                           hint="compress it again with gzip, or upload it uncompressed") from exc
-    limits.check_total(len(out), field)
-    limits.check_ratio(len(out), len(data), field)
-    if not inflater.eof:
-        raise DatasetError(f"{field} is a truncated gzip file", field=field,
-                           hint="the upload was probably cut off; upload the file again")
-    return out
+    def check_end(self) -> None:
+        """Raise unless the whole gzip stream, trailer included, has been read."""
+        if not self._inflater.eof:
+            raise DatasetError(f"{self._field} is a truncated gzip file", field=self._field,
+                               hint="the upload was probably cut off; upload the file again")

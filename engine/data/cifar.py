@@ -23,7 +23,8 @@ import numpy as np
 from engine.data.archive import Container
 from engine.data.errors import DatasetError
 from engine.data.limits import LoadLimits
-from engine.data.raw import RawData, to_float_images
+from engine.data.raw import RawData
+from engine.data.validate import decode_class_names
 
 try:  # numpy >= 2 moved the reconstructors to numpy._core; pickles name either module
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -95,13 +96,15 @@ def find_cifar_layout(names: Iterable[str]) -> CifarLayout | None:
     return None
 
 
-def _images_labels(batch: dict[str, Any], label_key: str, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3, S, S) uint8 images and labels from a batch's row-major R, G, B planes."""
+def _images_labels(batch: dict[str, Any], label_key: str, field: str,
+                   limits: LoadLimits) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, S, S) uint8 images (a view of the batch's array) and labels from its row-major R, G, B planes."""
     data, labels = batch.get("data"), np.asarray(batch.get(label_key, []))
     side = math.isqrt(data.shape[1] // 3) if isinstance(data, np.ndarray) and data.ndim == 2 else 0
     if side == 0 or data.dtype != np.uint8 or data.shape[1] != 3 * side * side:
         raise DatasetError(f"{field} has no (N, 3*S*S) uint8 'data' array", field=field,
                            hint="upload the original CIFAR python batches")
+    limits.check_side(side, side, field)
     if labels.dtype.kind not in "iu" or labels.shape != (len(data),):
         raise DatasetError(f"{field} has {len(data):,} images but its {label_key!r} are not "
                            f"{len(data):,} integers", field=field, hint="upload the original CIFAR python batches")
@@ -109,26 +112,29 @@ def _images_labels(batch: dict[str, Any], label_key: str, field: str) -> tuple[n
 
 
 def load_cifar(container: Container, limits: LoadLimits) -> RawData:
-    """Concatenate the training batches; the test batch and class names are used when present."""
+    """Concatenate the training batches; the test batch and class names are used when present.
+
+    A batch's pixels are built from the bytes inside its pickle, so the member's (checked) size
+    bounds them; the limits on the images are checked on the batches' shapes before they are joined.
+    """
     layout = find_cifar_layout(container.names)
     if layout is None:
         raise DatasetError("no CIFAR batches found", field="file",
                            hint="upload cifar-10-python.tar.gz or cifar-100-python.tar.gz")
     wanted = [n for n in (*layout.train, layout.test, layout.meta) if n]
     batches = {name: _unpickle(data, container.field(name)) for name, data in container.read(wanted)}
-    train = [_images_labels(batches[n], layout.label_key, container.field(n)) for n in layout.train]
-    limits.check_samples(sum(len(y) for _, y in train), "file")
+    parts = [_images_labels(batches.pop(n), layout.label_key, container.field(n), limits)
+             for n in (*layout.train, layout.test) if n]
+    limits.check_samples(sum(len(y) for _, y in parts), "file")
+    limits.check_decoded(sum(x.size for x, _ in parts), "file")
     classes = None
     if layout.meta:
         names = batches[layout.meta].get(layout.names_key)
         if not isinstance(names, list) or not all(isinstance(n, (str, bytes)) for n in names):
             raise DatasetError(f"{container.field(layout.meta)} has no {layout.names_key!r} list",
                                field=container.field(layout.meta), hint="upload the original meta file")
-        classes = [n.decode() if isinstance(n, bytes) else n for n in names]
-    x_test = y_test = None
-    if layout.test:
-        test_images, y_test = _images_labels(batches.pop(layout.test), layout.label_key,
-                                             container.field(layout.test))
-        x_test = to_float_images(test_images, 255.0)
-    return RawData(x=to_float_images(np.concatenate([x for x, _ in train]), 255.0),
+        classes = decode_class_names(names, container.field(layout.meta))
+    train = parts[:len(layout.train)]
+    x_test, y_test = parts[-1] if layout.test else (None, None)
+    return RawData(x=train[0][0] if len(train) == 1 else np.concatenate([x for x, _ in train]),
                    y=np.concatenate([y for _, y in train]), classes=classes, x_test=x_test, y_test=y_test)

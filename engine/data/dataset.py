@@ -17,6 +17,9 @@ class SplitInfo:
     test_fraction: float | None = None
     seed: int | None = None
 
+    def to_dict(self) -> dict:
+        return {"source": self.source, "test_fraction": self.test_fraction, "seed": self.seed}
+
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -81,18 +84,51 @@ class ImageDataset:
 
     def summary(self) -> dict:
         """JSON-ready description, the same shape the service stores for a dataset record."""
+        return DatasetSummary(
+            name=self.name, format=self.format, content_hash=self.content_hash,
+            num_train=int(len(self.y_train)), num_test=int(len(self.y_test)), classes=list(self.classes),
+            class_counts=self.class_counts("train"), test_class_counts=self.class_counts("test"),
+            image_shape=self.image_shape, split=self.split, mean=self.mean, std=self.std,
+        ).to_dict()
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What describes a dataset without its pixels: :func:`~engine.data.inspect_dataset` gives it
+    for a source, and :meth:`ImageDataset.summary` is its :meth:`to_dict` for a loaded dataset."""
+
+    name: str
+    format: str
+    content_hash: str
+    num_train: int
+    num_test: int
+    classes: list[str]
+    class_counts: list[int]
+    test_class_counts: list[int]
+    image_shape: tuple[int, int, int]
+    split: SplitInfo
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Size of the float32 images (train and test) that loading the dataset holds in memory."""
+        c, h, w = self.image_shape
+        return (self.num_train + self.num_test) * c * h * w * np.dtype(np.float32).itemsize
+
+    def to_dict(self) -> dict:
         return {
             "name": self.name,
             "format": self.format,
             "content_hash": self.content_hash,
-            "num_train": int(len(self.y_train)),
-            "num_test": int(len(self.y_test)),
-            "num_classes": self.num_classes,
+            "num_train": self.num_train,
+            "num_test": self.num_test,
+            "num_classes": len(self.classes),
             "classes": list(self.classes),
-            "class_counts": self.class_counts("train"),
-            "test_class_counts": self.class_counts("test"),
+            "class_counts": list(self.class_counts),
+            "test_class_counts": list(self.test_class_counts),
             "image_shape": list(self.image_shape),
-            "split": {"source": self.split.source, "test_fraction": self.split.test_fraction, "seed": self.split.seed},
+            "split": self.split.to_dict(),
             "mean": list(self.mean),
             "std": list(self.std),
         }

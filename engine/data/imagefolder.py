@@ -10,7 +10,7 @@ from PIL import Image
 from engine.data.archive import Container
 from engine.data.errors import DatasetError, DatasetTooLarge
 from engine.data.limits import LoadLimits
-from engine.data.raw import RawData, to_float_images
+from engine.data.raw import RawData
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Only these decoders may run: Image.open would otherwise try every plugin PIL has, some of which
@@ -70,11 +70,7 @@ def _decode(name: str, data: bytes, field: str, limits: LoadLimits) -> np.ndarra
     try:
         with Image.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
             # Image.open reads only the header, so the size check runs before any pixel is decoded.
-            if max(im.size) > limits.max_image_side:
-                raise DatasetTooLarge(
-                    f"{field} is {im.size[0]}x{im.size[1]} pixels, larger than the "
-                    f"limit of {limits.max_image_side} per side",
-                    field=field, hint="downscale the images before uploading")
+            limits.check_side(im.size[1], im.size[0], field)
             if im.mode.startswith(("I", "F")):
                 raise DatasetError(f"{field} has {im.mode} (16/32-bit) pixels", field=field,
                                    hint="save the images with 8 bits per channel")
@@ -119,7 +115,7 @@ def load_imagefolder(container: Container, limits: LoadLimits) -> RawData:
                     field=container.field(name), hint="resize the images to one size before uploading")
             x[i] = images.pop(name)  # broadcasting repeats a grey channel into all three
         y = np.array([label[files[n][1]] for n in names], np.int64)
-        out[split] = (to_float_images(x.transpose(0, 3, 1, 2), 255.0), y)
+        out[split] = (x.transpose(0, 3, 1, 2), y)
     has_test = len(out["test"][1]) > 0
     return RawData(x=out["train"][0], y=out["train"][1], classes=classes,
                    x_test=out["test"][0] if has_test else None, y_test=out["test"][1] if has_test else None)

@@ -38,12 +38,21 @@ class LoadLimits:
                 hint="upload a subset of the data",
             )
 
+    def check_side(self, height: int, width: int, field: str) -> None:
+        """Raise if an image of ``width`` x ``height`` exceeds :attr:`max_image_side`; ``field`` names its source."""
+        if max(height, width) > self.max_image_side:
+            raise DatasetTooLarge(
+                f"{field}: images of {width:,}x{height:,} pixels are larger than the limit of "
+                f"{self.max_image_side:,} per side",
+                field=field,
+                hint="downscale the images before uploading",
+            )
+
     def check_decoded(self, values: int, field: str) -> None:
         """Raise if ``values`` float32 pixel values would exceed :attr:`max_decoded_bytes`."""
         if values * 4 > self.max_decoded_bytes:
             raise DatasetTooLarge(
-                f"the decoded images need {values * 4 / 2**30:.1f} GiB, more than the "
-                f"limit of {self.max_decoded_bytes / 2**30:.1f} GiB",
+                f"the decoded images need {_size(values * 4)}, more than the limit of {_size(self.max_decoded_bytes)}",
                 field=field,
                 hint="use fewer or smaller images",
             )
@@ -66,3 +75,8 @@ class LoadLimits:
                 field=field,
                 hint="upload a smaller dataset",
             )
+
+
+def _size(count: int) -> str:
+    """Bytes in the unit a reader compares at a glance (a MiB-sized limit would read as "0.0 GiB")."""
+    return f"{count / 2**30:,.1f} GiB" if count >= 1 << 30 else f"{count / 2**20:,.1f} MiB"

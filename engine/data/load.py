@@ -1,15 +1,17 @@
-"""The public entry point: any supported source in, a validated :class:`ImageDataset` out."""
+"""The public entry points: any supported source in, a validated :class:`ImageDataset` (or only its
+:class:`DatasetSummary`) out."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.data.archive import Container
 from engine.data.builtin import BUILTIN_DATASETS
 from engine.data.cifar import load_cifar
-from engine.data.dataset import ImageDataset, SplitInfo
+from engine.data.dataset import DatasetSummary, ImageDataset, SplitInfo
 from engine.data.detect import BUILTIN_PREFIX, detect_container, existing_path
 from engine.data.errors import DatasetError
 from engine.data.hashing import hash_arrays, hash_path
@@ -17,7 +19,7 @@ from engine.data.idx import load_idx
 from engine.data.imagefolder import load_imagefolder
 from engine.data.limits import LoadLimits
 from engine.data.npz import load_npz
-from engine.data.raw import RawData
+from engine.data.raw import RawData, float_chunks, to_float_images
 from engine.data.split import stratified_holdout
 from engine.data.validate import validate
 
@@ -25,20 +27,23 @@ _LOADERS = {"npz": load_npz, "imagefolder": load_imagefolder, "idx": load_idx, "
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".npz")
 
 
-def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of (N, C, H, W) images, accumulated in float64 over bounded chunks.
+def channel_stats(x: np.ndarray, index: np.ndarray | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of stored (N, C, H, W) images (or of ``x[index]``) as float32 pixels.
 
-    The std is floored at 1e-6 so that normalising a constant channel never divides by zero.
+    Accumulated in float64 over bounded float32 chunks, so the result is the same bit for bit
+    whether or not the caller holds a float32 copy. The std is floored at 1e-6 so that normalising
+    a constant channel never divides by zero.
     """
-    n, c, h, w = x.shape
-    step = max(1, (1 << 22) // (c * h * w))  # about 32 MiB of float64 per chunk
+    n = len(x) if index is None else len(index)
+    c, h, w = x.shape[1:]
     total = np.zeros(c)
-    for i in range(0, n, step):
-        total += x[i:i + step].sum(axis=(0, 2, 3), dtype=np.float64)
+    for _, chunk in float_chunks(x, index):
+        total += chunk.sum(axis=(0, 2, 3), dtype=np.float64)
     mean = total / max(n * h * w, 1)
     squares = np.zeros(c)
-    for i in range(0, n, step):
-        centred = x[i:i + step].astype(np.float64) - mean[:, None, None]
+    for _, chunk in float_chunks(x, index):
+        centred = chunk.astype(np.float64)
+        centred -= mean[:, None, None]
         squares += np.einsum("nchw,nchw->c", centred, centred)
     std = np.maximum(np.sqrt(squares / max(n * h * w, 1)), 1e-6)
     return tuple(mean.tolist()), tuple(std.tolist())
@@ -58,6 +63,52 @@ def _load_builtin(key: str) -> tuple[RawData, str]:
                            hint=f"choose one of: {', '.join(BUILTIN_PREFIX + k for k in sorted(BUILTIN_DATASETS))}")
     raw = BUILTIN_DATASETS[key]()
     return raw, hash_arrays(BUILTIN_PREFIX + key, raw.x, raw.y)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A source read and validated, pixels as stored, with the split that every use of it shares."""
+
+    data: RawData
+    format: str
+    content_hash: str
+    name: str
+    train_idx: np.ndarray | None  # the held-out split's indices; None when the source has a test split
+    test_idx: np.ndarray | None
+    split: SplitInfo
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def parts(self, whole: np.ndarray, test: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The (train, test) parts of an array of the source's training samples and its test counterpart."""
+        if self.train_idx is None or self.test_idx is None:
+            assert test is not None
+            return whole, test
+        return whole[self.train_idx], whole[self.test_idx]
+
+
+def _check(source: str | os.PathLike[str], limits: LoadLimits | None, test_fraction: float, split_seed: int,
+           name: str | None) -> _Checked:
+    limits = limits or LoadLimits()
+    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
+        key = source.removeprefix(BUILTIN_PREFIX)
+        raw, content_hash = _load_builtin(key)
+        fmt, default_name = "builtin", key
+    else:
+        path = existing_path(source)
+        with Container(path, limits) as container:
+            fmt = detect_container(container)
+            raw = _LOADERS[fmt](container, limits)
+        content_hash, default_name = hash_path(path), _stem(path)
+    data = validate(raw, limits)
+    if data.x_test is not None and data.y_test is not None:
+        train_idx = test_idx = None
+        split = SplitInfo(source="provided")
+    else:
+        train_idx, test_idx = stratified_holdout(data.y, test_fraction, split_seed)
+        split = SplitInfo(source="held_out", test_fraction=test_fraction, seed=split_seed)
+    mean, std = channel_stats(data.x, train_idx)
+    return _Checked(data, fmt, content_hash, name or default_name, train_idx, test_idx, split, mean, std)
 
 
 def load_dataset(
@@ -83,27 +134,41 @@ def load_dataset(
         DatasetError: the source is unreadable, unsafe or invalid; ``field`` and ``hint`` say where and what to do.
         DatasetTooLarge: a :class:`LoadLimits` bound is exceeded.
     """
-    limits = limits or LoadLimits()
-    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
-        key = source.removeprefix(BUILTIN_PREFIX)
-        raw, content_hash = _load_builtin(key)
-        fmt, default_name = "builtin", key
-    else:
-        path = existing_path(source)
-        with Container(path, limits) as container:
-            fmt = detect_container(container)
-            raw = _LOADERS[fmt](container, limits)
-        content_hash, default_name = hash_path(path), _stem(path)
-    data = validate(raw, limits)
-    if data.x_test is not None and data.y_test is not None:
-        x_train, y_train, x_test, y_test = data.x, data.y, data.x_test, data.y_test
-        split = SplitInfo(source="provided")
-    else:
-        train_idx, test_idx = stratified_holdout(data.y, test_fraction, split_seed)
-        x_train, y_train, x_test, y_test = data.x[train_idx], data.y[train_idx], data.x[test_idx], data.y[test_idx]
-        split = SplitInfo(source="held_out", test_fraction=test_fraction, seed=split_seed)
-    mean, std = channel_stats(x_train)
+    checked = _check(source, limits, test_fraction, split_seed, name)
+    data = checked.data
+    # Split while the pixels are still as stored (often uint8), then make each part float32.
+    x_train, x_test = checked.parts(data.x, data.x_test)
+    y_train, y_test = checked.parts(data.y, data.y_test)
     return ImageDataset(
-        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, classes=list(data.classes or []),
-        name=name or default_name, format=fmt, content_hash=content_hash, split=split, mean=mean, std=std,
+        x_train=to_float_images(x_train), y_train=y_train, x_test=to_float_images(x_test), y_test=y_test,
+        classes=list(data.classes or []), name=checked.name, format=checked.format,
+        content_hash=checked.content_hash, split=checked.split, mean=checked.mean, std=checked.std,
+    )
+
+
+def inspect_dataset(
+    source: str | os.PathLike[str],
+    *,
+    limits: LoadLimits | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    name: str | None = None,
+) -> DatasetSummary:
+    """Every check of :func:`load_dataset` (same arguments, same errors) and the summary of what it would load.
+
+    The pixels stay as stored (uint8 images take one byte each, viewing the file's own bytes where
+    it can) and no float32 or normalised copy is made, so validating an upload costs about the
+    memory of its decompressed contents. ``inspect_dataset(...).to_dict()`` equals the
+    :meth:`~ImageDataset.summary` of ``load_dataset`` with the same arguments, which is what jobs use.
+    """
+    checked = _check(source, limits, test_fraction, split_seed, name)
+    data, classes = checked.data, list(checked.data.classes or [])
+    y_train, y_test = checked.parts(data.y, data.y_test)
+    c, h, w = data.x.shape[1:]
+    return DatasetSummary(
+        name=checked.name, format=checked.format, content_hash=checked.content_hash,
+        num_train=len(y_train), num_test=len(y_test), classes=classes,
+        class_counts=np.bincount(y_train, minlength=len(classes)).tolist(),
+        test_class_counts=np.bincount(y_test, minlength=len(classes)).tolist(),
+        image_shape=(int(c), int(h), int(w)), split=checked.split, mean=checked.mean, std=checked.std,
     )

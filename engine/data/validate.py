@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from engine.data.errors import DatasetError, DatasetTooLarge
+from engine.data.errors import DatasetError
 from engine.data.limits import LoadLimits
-from engine.data.raw import RawData
+from engine.data.names import MAX_CLASS_NAME_LENGTH, name_problem
+from engine.data.raw import RawData, float_chunks
 
 
 def _check_images(x: np.ndarray, field: str, limits: LoadLimits) -> None:
     if x.ndim != 4:
         raise DatasetError(f"{field} has {x.ndim} dimensions; images must be (N, C, H, W)", field=field,
                            hint="store images as (N, H, W), (N, H, W, C) or (N, C, H, W)")
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     if c == 0 or h == 0 or w == 0:
         raise DatasetError(f"{field} holds zero-size images (shape {x.shape})", field=field,
                            hint="every image needs at least one pixel")
     if c not in (1, 3):
         raise DatasetError(f"{field} has {c} channels; only 1 (grey) or 3 (RGB) are supported", field=field,
                            hint="convert the images to greyscale or RGB")
-    if max(h, w) > limits.max_image_side:
-        raise DatasetTooLarge(f"{field} images are {w}x{h}, above the limit of {limits.max_image_side} per side",
-                              field=field, hint="downscale the images before uploading")
-    # A float64 sum is NaN/inf exactly when some pixel is (float32 values cannot overflow it),
-    # and it needs no pixel-sized temporary; only a failing array is searched for the culprit.
-    if not math.isfinite(x.sum(dtype=np.float64)):
-        bad = np.flatnonzero(~np.isfinite(x.reshape(n, -1)).all(axis=1))
+    limits.check_side(h, w, field)
+    if x.dtype.kind != "f":
+        return  # integer pixels are always finite
+    # Checked on the float32 values training will see (a float64 1e300 becomes inf there), a chunk at a time
+    # so that checking never needs a float32 copy of the whole array.
+    bad = [start + int(i) for start, chunk in float_chunks(x)
+           for i in np.flatnonzero(~np.isfinite(chunk).all(axis=(1, 2, 3)))]
+    if bad:
         raise DatasetError(f"{field} has NaN or infinite pixels in {len(bad):,} images (first: index {bad[0]})",
                            field=field, hint="replace or drop the broken images")
 
@@ -50,6 +50,24 @@ def _check_labels(y: np.ndarray | None, count: int, field: str, images_field: st
         raise DatasetError(f"{field} has non-integer labels (dtype {y.dtype})", field=field,
                            hint="labels must be integer class indices 0..K-1")
     return y.astype(np.int64)
+
+
+def decode_class_names(names: list[str | bytes], field: str) -> list[str]:
+    """Class names as text; bytes must be UTF-8 (``field`` names where they come from)."""
+    try:
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{field} has a class name that is not UTF-8 text: {exc}", field="classes",
+                           hint="store class names as UTF-8 (or str) text") from exc
+
+
+def _check_class_names(classes: list[str]) -> None:
+    for index, name in enumerate(classes):
+        if problem := name_problem(name, MAX_CLASS_NAME_LENGTH):
+            raise DatasetError(f"class name {name[:40]!r}{'...' if len(name) > 40 else ''} (class {index}) {problem}",
+                               field="classes",
+                               hint=f"rename the class (the 'classes' array, the class folder or the CIFAR meta file): "
+                               f"1 to {MAX_CLASS_NAME_LENGTH} characters without control characters")
 
 
 def validate(raw: RawData, limits: LoadLimits) -> RawData:
@@ -82,6 +100,7 @@ def validate(raw: RawData, limits: LoadLimits) -> RawData:
         raise DatasetError(f"labels go up to {num_classes - 1} but there are only {len(y):,} training images, "
                            "so some classes have none", field="y", hint="labels must be class indices 0..K-1")
     classes = raw.classes if raw.classes is not None else [str(i) for i in range(num_classes)]
+    _check_class_names(classes)
     if len(set(classes)) != len(classes):
         raise DatasetError("class names are not unique", field="classes", hint="give every class its own name")
     for labels, field in splits:
