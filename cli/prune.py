@@ -17,13 +17,16 @@ from engine.models import model_names
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import Tracker
-from engine.scores import score_names
+from engine.scores import check_score_params, get_score, score_names
 from engine.select import SelectionError
 from engine.visualize import save_selection_preview
 
 console = Console()
 Method = Enum("Method", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
 Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
+PARAMS_HELP = "; ".join(
+    f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
+)
 
 
 class Mode(str, Enum):
@@ -48,12 +51,27 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
 def parse_params(pairs: list[str]) -> dict[str, float | int]:
     params: dict[str, float | int] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--score-param {pair!r}: expected KEY=VALUE, e.g. window=5")
-        number = float(value)
+        key, _, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:  # also when there is no "="
+            raise typer.BadParameter(f"--score-param {pair!r}: expected KEY=NUMBER, e.g. window=5") from None
         params[key] = int(number) if number.is_integer() else number
     return params
+
+
+# The engine names fields as the API does; these are the options that set them.
+_OPTIONS = {"proxy.epochs": "--epochs"}
+
+
+def check_params(method: str, params: dict[str, float | int], epochs: int) -> None:
+    """The API's submission check: parameters the score cannot run with fail here, not after training."""
+    problems = check_score_params(method, params, epochs)
+    for p in problems:
+        option = _OPTIONS.get(p.field, p.field.replace("score_params.", "--score-param ", 1))
+        console.print(f"[red]error[/] in {option}: {p.message}")
+    if problems:
+        raise typer.Exit(2)
 
 
 def print_report(report: dict) -> None:
@@ -92,7 +110,7 @@ def prune(
     epochs: Annotated[int, typer.Option(help="Proxy training epochs.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Proxy batch size.")] = 128,
     lr: Annotated[float, typer.Option(help="Proxy learning rate (SGD, momentum 0.9, cosine).")] = 0.05,
-    score_param: Annotated[list[str], typer.Option(help="Score parameter KEY=VALUE, repeatable (e.g. window=5, beta=0.9, epoch=3, seeds=3).")] = [],  # noqa: B006
+    score_param: Annotated[list[str], typer.Option(help=f"Score parameter KEY=NUMBER, repeatable; {PARAMS_HELP}.")] = [],  # noqa: B006
     eval_seeds: Annotated[int, typer.Option(help="Fresh models trained on the subset for the accuracy report; 0 skips evaluation.")] = 3,
     eval_epochs: Annotated[int, typer.Option(help="Epochs of each evaluation model.")] = 20,
     eval_model: Annotated[Model, typer.Option(help="Evaluation architecture.")] = Model["convnet"],  # type: ignore[valid-type]
@@ -107,6 +125,8 @@ def prune(
     """Score every training sample, keep the best subset, and report what it is worth."""
     if window is not None:
         mode = Mode.window
+    score_params = parse_params(score_param)
+    check_params(method.value, score_params, epochs)
     config = PruneConfig(
         method=method.value,
         selection=SelectionConfig(
@@ -129,7 +149,7 @@ def prune(
         )
         if eval_seeds > 0
         else None,
-        score_params=parse_params(score_param),
+        score_params=score_params,
         seed=seed,
         device=device,
     )

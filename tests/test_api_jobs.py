@@ -112,10 +112,14 @@ class TestCreateJob:
             session.execute(update(Dataset).where(Dataset.id == dataset_id).values(status=DatasetStatus.VALIDATING))
         assert_problem(submit(client, tiny_prune_spec(dataset_id)), 422, "dataset_id")
 
-    def test_device_routes_to_a_queue(self, client: TestClient, settings: Settings, dataset_id: str) -> None:
-        job = submit(client, tiny_prune_spec(dataset_id, device="cuda")).json()
+    def test_device_routes_to_a_queue(self, settings: Settings) -> None:
+        with local_client(settings.model_copy(update={"gpu_worker_available": True})) as gpu_client:
+            dataset = gpu_client.post("/v1/datasets", files={"file": ("d.npz", random_npz_bytes())}).json()
+            jobs_by_device = {d: submit(gpu_client, tiny_prune_spec(dataset["id"], device=d)).json() for d in ("cuda", "cpu")}
         if settings.broker_url.startswith("filesystem://"):
-            assert any(job["id"] in m.read_text() for m in (settings.broker_folder / "queue").glob("*.gpu.msg"))
+            for device, queue in (("cuda", "gpu"), ("cpu", "cpu")):
+                messages = (settings.broker_folder / "queue").glob(f"*.{queue}.msg")
+                assert any(jobs_by_device[device]["id"] in m.read_text() for m in messages)
 
 
 class TestReadJobs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.config import Settings
+from app.core.problems import ProblemError
 from app.services.jobs import queue_for
 from worker.celery_app import RUN_JOB_TASK, create_celery
 
@@ -40,10 +41,16 @@ def test_task_is_registered() -> None:
 
 @pytest.mark.parametrize(
     ("device", "gpu_worker", "queue"),
-    [("cpu", True, "cpu"), ("cuda", False, "gpu"), ("auto", False, "cpu"), ("auto", True, "gpu")],
+    [("cpu", True, "cpu"), ("cuda", True, "gpu"), ("auto", False, "cpu"), ("auto", True, "gpu")],
 )
 def test_device_routing(tmp_path, device: str, gpu_worker: bool, queue: str) -> None:  # type: ignore[no-untyped-def]
     assert queue_for(device, Settings(data_dir=tmp_path, gpu_worker_available=gpu_worker)) == queue
+
+
+def test_cuda_without_a_gpu_worker_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ProblemError, match="CONDENSE_GPU_WORKER_AVAILABLE=true") as refused:
+        queue_for("cuda", Settings(data_dir=tmp_path, gpu_worker_available=False))
+    assert (refused.value.status, refused.value.errors[0]["field"]) == (422, "device")
 
 
 def test_production_refuses_embedded_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,9 +15,11 @@ ObjectId = Annotated[str, Field(max_length=40, pattern=PRINTABLE, description="a
 
 
 class StrictModel(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is a 422 rather than a silently ignored option."""
+    """Request bodies refuse unknown fields, so a typo is a 422 rather than a silently ignored option, and
+    NaN and infinities (which Python's json writes), so those get "should be a finite number" rather than
+    a bound's message ("less than 1") or a run that trains on NaN."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Page(BaseModel, Generic[T]):

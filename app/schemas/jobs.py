@@ -10,7 +10,9 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
@@ -24,6 +26,7 @@ from engine.models.registry import model_names
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
 from engine.pipeline.prune import method_names
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.scores import ParamProblem, check_score_params, describe_params
 
 PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
 DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]
@@ -54,6 +57,31 @@ def _window_matches_mode(window: tuple[float, float] | None, info: ValidationInf
     elif window is not None:
         raise ValueError("window is only used with mode 'window'")
     return window
+
+
+# Values are checked against the method's parameter specs (_refuse), which name each key once, escaped
+# and cut; pydantic's errors for a union of scalar types would repeat a key (which may be megabytes
+# long or carry a NUL) once per member of the union.
+ScoreParamValue = Annotated[Any, WithJsonSchema({"type": "number"})]
+SCORE_PARAMS_DOC = "the method's parameters (for tdds e.g. {\"window\": 5}):\n" + "\n".join(
+    f"- {line}" for line in describe_params()
+)
+
+
+def _refuse(model: BaseModel, problems: list[ParamProblem]) -> None:
+    """A 422 naming each field at fault (``score_params.<key>``, ``proxy.epochs``), as a field validator's would."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            type(model).__name__,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{message}", {"message": p.message}),
+                    loc=tuple(p.field.split(".")),
+                    input=None,  # the value may be megabytes long; the field and message say what is wrong
+                )
+                for p in problems
+            ],
+        )
 
 
 class ProxyOptions(StrictModel):
@@ -95,7 +123,9 @@ class PruneJobCreate(StrictModel):
     weights: bool = Field(False, description="also compute per-sample weights for the kept samples")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
-    score_params: dict[str, float | int | str | bool] = Field(default_factory=dict, max_length=32)
+    score_params: dict[str, ScoreParamValue] = Field(
+        default_factory=dict, max_length=32, description=SCORE_PARAMS_DOC
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Device = "auto"
 
@@ -105,6 +135,11 @@ class PruneJobCreate(StrictModel):
     def _check_keep(self) -> PruneJobCreate:
         if (self.keep_fraction is None) == (self.keep_count is None):
             raise ValueError("give exactly one of keep_fraction and keep_count")
+        return self
+
+    @model_validator(mode="after")
+    def _check_score_params(self) -> PruneJobCreate:
+        _refuse(self, check_score_params(self.method.value, self.score_params, self.proxy.epochs))
         return self
 
 
@@ -257,6 +292,12 @@ class PruneThenDistillJobCreate(_DistillJobBase):
     ccs_hard_cutoff: CcsHardCutoff = SelectionConfig.ccs_hard_cutoff
 
     _check_window = field_validator("window")(_window_matches_mode)
+
+    @model_validator(mode="after")
+    def _check_proxy_run(self) -> PruneThenDistillJobCreate:
+        # The pruning score runs with its default parameters: the proxy run must be long enough for them.
+        _refuse(self, check_score_params(self.prune_method.value, {}, self.proxy.epochs))
+        return self
 
 
 JobSpec = PruneJobCreate | DistillJobCreate | PruneThenDistillJobCreate

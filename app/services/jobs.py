@@ -27,7 +27,14 @@ from app.services.pagination import page_newest_first
 
 
 def queue_for(device: str, settings: Settings) -> str:
-    """cuda -> gpu; auto -> gpu only when a GPU worker is deployed; cpu -> cpu."""
+    """cuda -> gpu; auto -> gpu only when a GPU worker is deployed; cpu -> cpu. Without a GPU worker a cuda
+    job is refused (422 ``device``): queued, it would wait forever, holding one of its tenant's job slots."""
+    if device == "cuda" and not settings.gpu_worker_available:
+        raise invalid_field(
+            "device",
+            "no GPU worker is deployed to run cuda jobs; set CONDENSE_GPU_WORKER_AVAILABLE=true where one is, "
+            "or use auto or cpu",
+        )
     if device == "cuda" or (device == "auto" and settings.gpu_worker_available):
         return "gpu"
     return "cpu"
@@ -378,3 +385,18 @@ def unrung_jobs(session: Session, rung_before: datetime) -> list[tuple[str, str]
 
 def mark_rung(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(doorbell_at=utcnow()))
+
+
+def rung_queued_jobs(session: Session) -> list[tuple[str, str, datetime]]:
+    """(id, queue, doorbell_at) of the queued jobs whose doorbell reached the broker."""
+    query = select(Job.id, Job.queue, Job.doorbell_at).where(
+        Job.status == JobStatus.QUEUED, Job.doorbell_at.is_not(None)
+    )
+    return [(row.id, row.queue, row.doorbell_at) for row in session.execute(query)]
+
+
+def take_lost_doorbell(session: Session, job_id: str, rung_at: datetime) -> bool:
+    """Moves a queued job's ``doorbell_at`` on from ``rung_at``, the ring whose message the broker lost, for
+    one caller only: False when it moved since (another reaper took it first) or the job left ``queued``."""
+    query = update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.doorbell_at == rung_at)
+    return session.execute(query.values(doorbell_at=utcnow())).rowcount == 1  # type: ignore[attr-defined]

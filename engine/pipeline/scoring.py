@@ -17,14 +17,15 @@ from engine.device import resolve_device
 from engine.models import create_model
 from engine.pipeline.prune_config import ProxyConfig
 from engine.progress import Tracker
-from engine.scores import get_score, score_random
+from engine.scores import check_score_params, get_score, score_random
 from engine.scores.el2n import snapshot_epoch
 from engine.seed import seed_everything
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
-# Scores defined as an average over independently initialised runs (EL2N, GraNd: "averaged over seeds").
-_SEED_AVERAGED = {"el2n", "grand"}
+# Scores defined as an average over independently initialised runs (EL2N, GraNd: "averaged over seeds")
+# have this parameter; it is the pipeline's, not the accumulator's.
+_SEEDS = "seeds"
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _recorder(
     accumulators = {}
     for name in methods:
         spec = get_score(name)
-        kwargs = {k: v for k, v in params.get(name, {}).items() if k != "seeds"}
+        kwargs = {k: v for k, v in params.get(name, {}).items() if k != _SEEDS}
         accumulators[name] = spec.accumulator(len(dataset.y_train), dataset.num_classes, epochs, device, **kwargs)
     _, y = dataset.train_tensors()
     return DynamicsRecorder(accumulators, y, dataset.num_classes)
@@ -103,8 +104,9 @@ def compute_scores(
     start = time.perf_counter()
     params = params or {}
     tracker = tracker or Tracker()
-    for name in methods:
-        get_score(name)  # fail fast on an unknown name, before any training
+    for name in methods:  # fail fast on an unknown name or parameters it cannot run with, before any training
+        if problems := check_score_params(name, params.get(name, {}), proxy.epochs):
+            raise ValueError("; ".join(f"{name} {p.field}: {p.message}" for p in problems))
     scores: dict[str, np.ndarray] = {}
     if "random" in methods:
         scores["random"] = score_random(len(dataset.y_train), seed)
@@ -112,7 +114,11 @@ def compute_scores(
     if not dynamic:
         return ScoringResult(scores, time.perf_counter() - start)
 
-    extra_seeds = {m: int(params.get(m, {}).get("seeds", 1)) - 1 for m in dynamic if m in _SEED_AVERAGED}
+    extra_seeds = {
+        m: int(params.get(m, {}).get(_SEEDS, get_score(m).params[_SEEDS].default)) - 1
+        for m in dynamic
+        if _SEEDS in get_score(m).params
+    }
     extra_runs = max(extra_seeds.values(), default=0)
     dev = resolve_device(device)
     x, y = dataset.train_tensors()

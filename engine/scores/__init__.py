@@ -2,7 +2,26 @@
 
 from engine.scores import aum, dyn_unc, el2n, entropy, eva, forgetting, moderate, random_score, tdds  # noqa: F401
 from engine.scores.base import ScoreAccumulator
+from engine.scores.params import Param, ParamProblem
 from engine.scores.random_score import score_random
-from engine.scores.registry import ScoreSpec, get_score, register_score, score_names
+from engine.scores.registry import (
+    ScoreSpec,
+    check_score_params,
+    describe_params,
+    get_score,
+    register_score,
+    score_names,
+)
 
-__all__ = ["ScoreAccumulator", "ScoreSpec", "get_score", "register_score", "score_names", "score_random"]
+__all__ = [
+    "Param",
+    "ParamProblem",
+    "ScoreAccumulator",
+    "ScoreSpec",
+    "check_score_params",
+    "describe_params",
+    "get_score",
+    "register_score",
+    "score_names",
+    "score_random",
+]

@@ -43,6 +43,5 @@ register_score(
         reference="Pleiss et al. Identifying Mislabeled Data using the Area Under the Margin Ranking. NeurIPS 2020",
         higher_is_important=False,
         accumulator=AUMAccumulator,
-        params={},
     )
 )

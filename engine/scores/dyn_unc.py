@@ -8,11 +8,19 @@ Higher = more important.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
 from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.params import Param, ParamProblem
 from engine.scores.registry import ScoreSpec, register_score
+
+PARAMS = {
+    "window": Param(10, int, "epochs per window (J) of the standard deviation; capped at the run's length", minimum=2),
+}
 
 
 class DynUncAccumulator(ScoreAccumulator):
@@ -35,6 +43,13 @@ class DynUncAccumulator(ScoreAccumulator):
         return to_numpy(self.std_sum / self.windows.clamp(min=1))
 
 
+def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
+    # With one epoch no window completes and every sample scores 0.
+    if epochs < 2:
+        return [ParamProblem("proxy.epochs", "dyn_unc takes standard deviations over windows of at least 2 epochs")]
+    return []
+
+
 register_score(
     ScoreSpec(
         name="dyn_unc",
@@ -42,6 +57,7 @@ register_score(
         reference="He, Yang, Zhu, Xie. Large-scale Dataset Pruning with Dynamic Uncertainty. CVPR-W 2024 (arXiv 2306.05175)",
         higher_is_important=True,
         accumulator=DynUncAccumulator,
-        params={"window": 10},
+        params=PARAMS,
+        constraints=check,
     )
 )

@@ -10,11 +10,21 @@ harder samples; the paper keeps the highest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
 from engine.scores.base import ScoreAccumulator, error_l2, to_numpy
+from engine.scores.params import Param, ParamProblem, past_the_run
 from engine.scores.registry import ScoreSpec, register_score
+
+PARAMS = {
+    "epoch": Param(None, int, "the early epoch scored (default: 20, or the last of a shorter proxy run)", minimum=1),
+    # Each seed is one more proxy run up to ``epoch``.
+    "seeds": Param(1, int, "independently initialised proxy runs averaged", minimum=1, maximum=20),
+}
 
 
 def snapshot_epoch(epochs: int, epoch: int | None) -> int:
@@ -48,6 +58,11 @@ class GraNdAccumulator(EL2NAccumulator):
             self.value = error_l2(logits.softmax(1), targets) * (features.pow(2).sum(1) + 1.0).sqrt()
 
 
+def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
+    # An epoch past the run would be scored at the last one instead: a request the run cannot honour.
+    return past_the_run(params, ("epoch",), epochs)
+
+
 register_score(
     ScoreSpec(
         name="el2n",
@@ -55,7 +70,8 @@ register_score(
         reference="Paul, Ganguli, Dziugaite. Deep Learning on a Data Diet. NeurIPS 2021",
         higher_is_important=True,
         accumulator=EL2NAccumulator,
-        params={"epoch": None, "seeds": 1},
+        params=PARAMS,
+        constraints=check,
     )
 )
 register_score(
@@ -65,6 +81,7 @@ register_score(
         reference="Paul, Ganguli, Dziugaite. Deep Learning on a Data Diet. NeurIPS 2021",
         higher_is_important=True,
         accumulator=GraNdAccumulator,
-        params={"epoch": None, "seeds": 1},
+        params=PARAMS,
+        constraints=check,
     )
 )

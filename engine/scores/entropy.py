@@ -39,6 +39,5 @@ register_score(
         reference="Coleman et al. Selection via Proxy. ICLR 2020; Guo et al. DeepCore. DEXA 2022",
         higher_is_important=True,
         accumulator=EntropyAccumulator,
-        params={},
     )
 )

@@ -43,6 +43,5 @@ register_score(
         reference="Toneva et al. An Empirical Study of Example Forgetting during Deep Neural Network Learning. ICLR 2019",
         higher_is_important=True,
         accumulator=ForgettingAccumulator,
-        params={},
     )
 )

@@ -56,6 +56,5 @@ register_score(
         reference="Xia et al. Moderate Coreset: A Universal Method of Data Selection for Real-world Data-efficient Deep Learning. ICLR 2023",
         higher_is_important=True,
         accumulator=ModerateAccumulator,
-        params={},
     )
 )

@@ -18,6 +18,5 @@ register_score(
         reference="baseline",
         higher_is_important=True,
         accumulator=None,
-        params={},
     )
 )

@@ -1,11 +1,12 @@
-"""Score registry: the API's method enum, the CLI's choices and the docs all read this table."""
+"""Score registry: the API's method enum and parameter checks, the CLI's choices and the docs all read this table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from engine.scores.base import ScoreAccumulator
+from engine.scores.params import Constraints, Param, ParamProblem, param_field
 
 AccumulatorFactory = Callable[..., ScoreAccumulator]
 
@@ -21,7 +22,9 @@ class ScoreSpec:
         higher_is_important: True when larger values mark harder / more informative samples,
             the ones a "keep hardest" policy keeps first.
         accumulator: builds the recorder-side accumulator; None for scores that need no training.
-        params: tunable parameters with their defaults (documented in the module).
+        params: tunable parameters, each with its type, bounds, default and help.
+        constraints: the checks across parameters and the proxy run's length that the accumulator
+            would otherwise only hit at run time (or that would leave every score equal).
     """
 
     name: str
@@ -29,7 +32,8 @@ class ScoreSpec:
     reference: str
     higher_is_important: bool
     accumulator: AccumulatorFactory | None
-    params: dict[str, float | int | None]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    constraints: Constraints | None = None
 
 
 _SCORES: dict[str, ScoreSpec] = {}
@@ -48,3 +52,31 @@ def get_score(name: str) -> ScoreSpec:
 
 def score_names() -> list[str]:
     return sorted(_SCORES)
+
+
+def describe_params() -> list[str]:
+    """One line per parameter of every score: ``tdds.window: integer >= 3, default 10: epochs per window...``."""
+    return [f"{name}.{key}: {param.describe()}" for name in score_names() for key, param in get_score(name).params.items()]
+
+
+def check_score_params(name: str, params: Mapping[str, object], proxy_epochs: int) -> list[ParamProblem]:
+    """Everything that keeps score ``name`` from running with ``params`` on a proxy run of ``proxy_epochs``
+    epochs, found before any training: unknown names, wrong types, values out of bounds, then (once every
+    value is valid) the score's own constraints. Empty when it can run. Raises ValueError for an unknown score."""
+    spec = get_score(name)
+    problems = []
+    for key, value in params.items():
+        param = spec.params.get(key)
+        if param is None:
+            problems.append(ParamProblem(param_field(key), _unknown(spec)))
+        elif (message := param.problem(value)) is not None:
+            problems.append(ParamProblem(param_field(key), message))
+    if problems or spec.constraints is None:
+        return problems
+    return spec.constraints(params, proxy_epochs)
+
+
+def _unknown(spec: ScoreSpec) -> str:
+    if not spec.params:
+        return f"{spec.name} takes no parameters"
+    return f"unknown parameter of {spec.name}; known: {', '.join(spec.params)}"

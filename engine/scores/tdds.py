@@ -12,13 +12,32 @@ previous epoch's probabilities and the last K-1 contributions are kept per sampl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
 from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.params import Param, ParamProblem, param_field, past_the_run, with_defaults
 from engine.scores.registry import ScoreSpec, register_score
 
 _EPS = 1e-8
+# The shortest window, and so range: K epochs give K - 1 contributions, and the spread of one is always 0.
+_MIN_SPAN = 3
+
+PARAMS = {
+    "window": Param(10, int, "epochs per window (K); capped at the epochs in range", minimum=_MIN_SPAN),
+    "beta": Param(0.9, float, "EMA weight of the latest window; earlier ones decay by (1 - beta)", minimum=0,
+                  maximum=1, exclusive_minimum=True),
+    "start_epoch": Param(1, int, "first epoch of the range scored", minimum=1),
+    "end_epoch": Param(None, int, "last epoch of the range scored (default: the proxy run's last)", minimum=1),
+}
+
+
+def epoch_range(epochs: int, start_epoch: int, end_epoch: int | None) -> tuple[int, int]:
+    """The epochs scored, start_epoch..end_epoch, within a run of ``epochs``."""
+    return max(1, start_epoch), min(epochs, end_epoch or epochs)
 
 
 def kl_contribution(prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
@@ -40,12 +59,11 @@ class TDDSAccumulator(ScoreAccumulator):
         end_epoch: int | None = None,
     ):
         super().__init__(num_samples, num_classes, epochs, device)
-        self.start = max(1, start_epoch)
-        self.end = min(epochs, end_epoch or epochs)
+        self.start, self.end = epoch_range(epochs, start_epoch, end_epoch)
         span = self.end - self.start + 1
-        if span < 2:
-            raise ValueError("TDDS needs at least 2 epochs in its range (start_epoch..end_epoch)")
-        self.window = max(2, min(window, span))
+        if span < _MIN_SPAN:
+            raise ValueError(f"TDDS needs at least {_MIN_SPAN} epochs in its range (start_epoch..end_epoch)")
+        self.window = max(_MIN_SPAN, min(window, span))
         self.beta = beta
         self.num_windows = span - self.window + 1
         self.prev_probs = torch.zeros(num_samples, num_classes, device=device)
@@ -73,6 +91,20 @@ class TDDSAccumulator(ScoreAccumulator):
         return to_numpy(self.score)
 
 
+def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
+    if past := past_the_run(params, ("start_epoch", "end_epoch"), epochs):
+        return past
+    values = with_defaults(params, PARAMS)
+    start, end = epoch_range(epochs, values["start_epoch"], values["end_epoch"])
+    if end - start + 1 >= _MIN_SPAN:
+        return []
+    if "start_epoch" in params or "end_epoch" in params:
+        field = param_field("start_epoch" if "start_epoch" in params else "end_epoch")
+        return [ParamProblem(field, f"leaves {start}..{end} to score; tdds needs at least {_MIN_SPAN} epochs in its range")]
+    return [ParamProblem("proxy.epochs", f"tdds takes the spread of the changes between epochs: it needs at least "
+                                         f"{_MIN_SPAN} epochs")]
+
+
 register_score(
     ScoreSpec(
         name="tdds",
@@ -80,6 +112,7 @@ register_score(
         reference="Zhang, Du, Li, Xie, Zhou. Spanning Training Progress: Temporal Dual-Depth Scoring for Enhanced Dataset Pruning. CVPR 2024",
         higher_is_important=True,
         accumulator=TDDSAccumulator,
-        params={"window": 10, "beta": 0.9, "start_epoch": 1, "end_epoch": None},
+        params=PARAMS,
+        constraints=check,
     )
 )
