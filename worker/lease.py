@@ -2,7 +2,9 @@
 
 ``LeaseKeeper`` renews the lease of the job this process runs; if it cannot (the reaper gave the job
 to someone else) it raises the ``lost`` flag and the job stops at its next cancellation check.
-``Reaper`` runs in each worker's main process and recovers jobs whose worker died.
+``Reaper`` runs in each worker's main process and recovers jobs whose worker died or whose doorbell was
+lost. It keeps one ``Doorbell`` for its life, since on Redis a message counts as lost only once two of
+its passes in a row missed it.
 """
 
 from __future__ import annotations

@@ -62,9 +62,12 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(5, ge=1)
     # How long the API and the workers wait at start-up for the database before they give up.
     startup_db_wait_s: float = Field(60.0, ge=0)
-    # A queued job whose doorbell rang this long ago is rung again: Redis without persistence loses
-    # queued messages when it restarts. Duplicates are no-ops (claim is a compare-and-set), but each
-    # waiting job gets one extra message per period, so keep it well above the time a job waits in line.
+    # A queued job whose doorbell rang this long ago is rung again: the backstop for a lost message
+    # where the broker's queues cannot be read (the filesystem broker), and for one a dead worker had
+    # reserved. On Redis a message lost in a restart is found sooner: the reapers look for each waiting
+    # job's message and ring again one missing on two passes in a row. Duplicates are no-ops (claim is a
+    # compare-and-set), but each waiting job gets one extra message per period, so keep it well above
+    # the time a job waits in line.
     doorbell_stale_s: float = Field(300.0, gt=0)
 
     @model_validator(mode="after")

@@ -91,7 +91,8 @@ def local_caller(db: Database) -> Caller:
 
 def ensure_local_key(db: Database, settings: Settings) -> str:
     """The embedded default's key for its local user: the one in ``settings.local_key_file`` while it
-    still works, else a new one written there (0600) and logged once, so a fresh install is usable."""
+    still works, else a new one written there (0600), so a fresh install is usable. The log names the
+    file and the key's id, never the secret: logs are shipped and kept where the file's mode does not reach."""
     path = settings.local_key_file
     if path.is_file():
         token = path.read_text().strip()
@@ -99,9 +100,9 @@ def ensure_local_key(db: Database, settings: Settings) -> str:
             if authenticate(session, token) is not None:
                 return token
     with db.session() as session:
-        _, token = create_key(session, LOCAL_TENANT)
+        key, token = create_key(session, LOCAL_TENANT)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
-    log.warning("created an API key for the local user (tenant %r), saved in %s: %s", LOCAL_TENANT, path, token)
+    log.warning("created API key %s for the local user (tenant %r); it is in %s", key.id, LOCAL_TENANT, path)
     return token
