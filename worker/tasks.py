@@ -12,7 +12,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from app.core.config import get_settings
 from app.core.db import Database, database_unavailable
-from app.core.migrate import upgrade_when_reachable
+from app.core.migrate import startup_step, upgrade_when_reachable
 from app.services.doorbell import Doorbell
 from engine.allocator import keep_freed_memory
 from worker.celery_app import RUN_JOB_TASK, celery_app
@@ -57,8 +57,15 @@ def run_job_task(self: Task, job_id: str) -> None:
 @signals.worker_init.connect
 def _migrate(**_: Any) -> None:
     settings = get_settings()
-    settings.ensure_folders()
-    upgrade_when_reachable(settings.database_url, settings.startup_db_wait_s)
+    try:
+        with startup_step("create the data folders"):
+            settings.ensure_folders()
+        with startup_step("migrate the database"):
+            upgrade_when_reachable(settings.database_url, settings.startup_db_wait_s)
+    except Exception as exc:
+        # Celery logs an Exception from a signal handler and starts the worker anyway, which would then run
+        # jobs on a database it could not migrate; SystemExit stops it, for a supervisor to restart.
+        raise SystemExit(1) from exc
 
 
 @signals.worker_init.connect

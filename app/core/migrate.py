@@ -2,17 +2,64 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection, text
 
 from app.core.db import database_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Any fixed bigint; it only has to differ from the other advisory locks taken on the same database.
+PG_MIGRATION_LOCK = int.from_bytes(b"condense", "big")
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def startup_step(name: str) -> Iterator[None]:
+    """Says which step of a process's start-up failed (uvicorn and Celery only show the exception),
+    so the operator knows what to fix: the database, the data folder, the broker..."""
+    try:
+        yield
+    except Exception as exc:
+        log.error("start-up failed at step %r: %s: %s", name, type(exc).__name__, exc)
+        raise
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Makes concurrent upgrades of one database run one after another: the API and the workers all
+    migrate at start-up, and two processes started together would otherwise both find the database
+    empty and both create its tables (the second fails). The one that waited then finds it at head.
+
+    PostgreSQL: a session-level advisory lock, held across Alembic's own transaction (the server drops
+    it if the process dies). SQLite: an exclusive ``flock`` on a file beside the database (the kernel
+    drops it if the process dies); its DDL is not transactional, so a lock inside the database would not do.
+    """
+    dialect = connection.dialect.name
+    database = connection.engine.url.database
+    if dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        connection.commit()  # Alembic commits only a transaction it began itself
+        try:
+            yield
+        finally:
+            if not connection.invalidated:  # a lost connection has released the lock already
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK})
+                connection.commit()
+    elif dialect == "sqlite" and database and database != ":memory:":
+        path = Path(database)
+        with path.with_name(f"{path.name}.migrate-lock").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+    else:
+        yield
 
 
 def alembic_config(database_url: str) -> Config:
