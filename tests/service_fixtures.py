@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -100,6 +103,24 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> S
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def served_in_thread(app: FastAPI) -> Iterator[int]:
+    """``app`` behind a real uvicorn in a thread, yielding its port: TestClient has no real connections,
+    so it cannot hang up in the middle of a body or show what happens to a keep-alive connection."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=launch.free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield server.config.port
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @contextmanager

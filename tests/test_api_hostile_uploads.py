@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import socket
 import tarfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from app import launch
 from app.core.config import Settings
 from app.core.db import Database
 from app.main import create_app
@@ -49,6 +45,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     client,
     db,
     random_npz_bytes,
+    served_in_thread,
     settings,
     wait_until,
 )
@@ -166,17 +163,8 @@ def test_client_filename_cannot_escape_the_store(client: TestClient, settings: S
 @pytest.fixture
 def served_port(settings: Settings) -> Iterator[int]:
     """The app behind a real uvicorn (in a thread): TestClient cannot hang up in the middle of a body."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=launch.free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield server.config.port
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(create_app(settings)) as port:
+        yield port
 
 
 def test_client_disconnecting_mid_upload_leaves_nothing(

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     work_dir: Path | None = None
 
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
+    # Every request body that is not a multipart upload (job specs, JSON datasets); 413 past it.
+    max_json_body_bytes: int = Field(64 * 1024, ge=1)
     dataset_test_fraction: float = Field(0.2, gt=0, lt=1)
     dataset_split_seed: int = 0
     # engine.data.LoadLimits, field by field (``dataset_`` + its name); None keeps the engine's

@@ -4,7 +4,7 @@ turn every error (ours, routing, validation, crashes) into ``application/problem
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +17,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import database_unavailable
 
@@ -90,6 +92,37 @@ def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
+class ProblemFileResponse(FileResponse):
+    """A ``FileResponse`` whose Range errors are problems too: Starlette answers a malformed Range
+    with 400 and an unsatisfiable one with 416, both in text/plain. Raised from inside the response,
+    they reach the app's ProblemError handler (the response has not started)."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader as exc:
+            reason = exc.content.removeprefix("Range header: ").rstrip(".")
+            message = (
+                f"malformed Range {http_range!r} ({reason}); send e.g. 'bytes=0-1023', 'bytes=1024-' or 'bytes=-512'"
+            )
+            raise ProblemError(
+                400, message, slug="range-invalid", errors=[{"field": "header.Range", "message": message}]
+            ) from exc
+        except RangeNotSatisfiable as exc:
+            message = (
+                f"Range {http_range!r} starts past the end of the {exc.max_size}-byte file; "
+                f"ask for bytes below {exc.max_size}"
+            )
+            raise ProblemError(
+                416,
+                message,
+                slug="range-not-satisfiable",
+                errors=[{"field": "header.Range", "message": message}],
+                headers={"Content-Range": f"bytes */{exc.max_size}"},
+            ) from exc
+
+
 def field_path(loc: Sequence[int | str], tags: frozenset[str] = frozenset()) -> str:
     """``("body", "prune", "proxy", "epochs")`` -> ``"proxy.epochs"``: drops the request part and union tags."""
     parts = list(loc)
@@ -148,4 +181,37 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int, union_tags: froze
     app.add_exception_handler(RequestValidationError, on_validation)
     for error_type in (DBAPIError, PoolTimeoutError, KombuOperationalError, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(error_type, on_dependency_error)
-    app.add_exception_handler(Exception, on_crash)
+    app.add_middleware(CrashesAsProblems, on_crash=on_crash)
+
+
+class CrashesAsProblems:
+    """Answers an unhandled exception with the 500 problem, and does not re-raise it.
+
+    Starlette's ServerErrorMiddleware (where a handler for ``Exception`` goes) re-raises after
+    answering, and uvicorn then closes the connection: a keep-alive client's next request on it would
+    fail with "connection reset". Added as the outermost user middleware, this sits just inside it.
+    An exception after the response has started still propagates: that connection cannot be saved.
+    """
+
+    def __init__(self, app: ASGIApp, on_crash: Callable[[Request, Exception], Awaitable[Response]]) -> None:
+        self.app = app
+        self.on_crash = on_crash
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self.on_crash(Request(scope, receive), exc)
+            await response(scope, receive, send)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep, TextQuery
 from app.core.db import Database, database_unavailable
+from app.core.problems import ProblemFileResponse
 from app.models import JobEvent, JobStatus
 from app.schemas.jobs import JobCreate, JobEventPublic, JobEventsPublic, JobPublic, JobsPublic, job_public
 from app.schemas.problems import problem_responses
@@ -148,7 +149,11 @@ async def stream_job_events(
 @router.get(
     "/{job_id}/artifacts/{name}",
     response_class=FileResponse,
-    responses={206: {"description": "partial content (Range)"}, 304: {"description": "not modified"}},
+    responses={
+        206: {"description": "partial content (Range)"},
+        304: {"description": "not modified"},
+        **problem_responses({400: "malformed Range", 416: "Range past the end of the file"}),
+    },
 )
 def download_artifact(
     job_id: str,
@@ -165,7 +170,7 @@ def download_artifact(
         if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
     ):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return FileResponse(
+    return ProblemFileResponse(
         blobs.path_for(artifact.blob_key),
         media_type=artifact.content_type,
         filename=artifact.name,
