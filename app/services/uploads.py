@@ -22,6 +22,13 @@ from app.core.problems import ProblemError
 
 FILE_FIELD = "file"
 MAX_TEXT_FIELD_BYTES = 1024
+MAX_FILENAME_CHARS = 120
+# One header line of a part. python-multipart's own cap fires in the middle of a chunk, before the
+# header reaches the callbacks, so it cannot say which part was at fault; this one is checked as the
+# header arrives, and the parser's is raised far above it to stay only a backstop.
+MAX_HEADER_BYTES = 4096
+PARSER_MAX_HEADER_BYTES = 1024 * 1024
+CLIENT_HINT = "let the HTTP client build the multipart body, e.g. curl -F file=@data.npz"
 
 
 @dataclass
@@ -33,6 +40,12 @@ class ReceivedUpload:
     fields: dict[str, str]
 
 
+def invalid_upload(message: str, hint: str, field: str | None = None) -> ProblemError:
+    """A 422 about the multipart body, naming the part (form field) at fault where one is."""
+    errors = [{"field": field, "message": message, "hint": hint}] if field else []
+    return ProblemError(422, f"{message}; {hint}", slug="upload-invalid", errors=errors)
+
+
 def too_large(max_bytes: int) -> ProblemError:
     return ProblemError(413, f"the upload exceeds the limit of {max_bytes} bytes", slug="upload-too-large")
 
@@ -40,7 +53,12 @@ def too_large(max_bytes: int) -> ProblemError:
 def safe_filename(raw: str) -> str:
     """Keeps the base name and its extensions (format detection reads them), drops anything path-like."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", raw.replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
-    return name[:120] or "upload"
+    return name[:MAX_FILENAME_CHARS] or "upload"
+
+
+def _shortened(text: str | None, keep: int = 60) -> str | None:
+    """Client text quoted in a message, cut so that a 5000-character name does not fill the answer."""
+    return text if text is None or len(text) <= keep else text[:keep] + "..."
 
 
 @dataclass
@@ -60,15 +78,42 @@ class _PartSink:
     _part_is_file: bool = False
     _text: bytearray = field(default_factory=bytearray)
     _file: BinaryIO | None = None
+    ended: bool = False  # the closing boundary was read
 
     def on_part_begin(self) -> None:
         self._headers = {}
+        self._part_name = None
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        self._check_header_size()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header_size()
+
+    def _check_header_size(self) -> None:
+        if len(self._header_field) + len(self._header_value) <= MAX_HEADER_BYTES:
+            return
+        header = _shortened(self._header_field.decode("latin-1").strip()) or "a header"
+        part = self._name_so_far()
+        where = f"part {_shortened(part)!r}" if part else "a part"
+        message = f"the {header} header of {where} is longer than {MAX_HEADER_BYTES} bytes"
+        if header.lower() == "content-disposition" and b"filename" in self._header_value:
+            hint = f"shorten the file name (the service keeps at most {MAX_FILENAME_CHARS} characters of it)"
+        else:
+            hint = f"keep each header of a part under {MAX_HEADER_BYTES} bytes"
+        raise invalid_upload(message, hint, part)
+
+    def _name_so_far(self) -> str | None:
+        """The name of the part whose headers are being read, when its Content-Disposition (perhaps only the
+        start of it) says so."""
+        disposition = self._headers.get(b"content-disposition")
+        if disposition is None and self._header_field.lower() == b"content-disposition":
+            disposition = self._header_value
+        name = parse_options_header(disposition or b"")[1].get(b"name", b"")
+        # A name cut short inside its quotes is not known yet.
+        return name.decode("utf-8", "replace") if name and not name.startswith(b'"') else None
 
     def on_header_end(self) -> None:
         self._headers[self._header_field.lower()] = self._header_value
@@ -81,7 +126,7 @@ class _PartSink:
         self._text = bytearray()
         if self._part_is_file:
             if self._file is not None:
-                raise ProblemError(422, "send exactly one 'file' part", slug="upload-invalid")
+                raise invalid_upload("the body has more than one 'file' part", "send exactly one", FILE_FIELD)
             self.filename = safe_filename(params.get(b"filename", b"upload").decode("utf-8", "replace"))
             self._file = self.target.open("wb")
 
@@ -90,7 +135,11 @@ class _PartSink:
         if not self._part_is_file:
             self._text += chunk
             if len(self._text) > MAX_TEXT_FIELD_BYTES:
-                raise ProblemError(422, f"form field {self._part_name!r} is too long", slug="upload-invalid")
+                raise invalid_upload(
+                    f"form field {_shortened(self._part_name)!r} is longer than {MAX_TEXT_FIELD_BYTES} bytes",
+                    "shorten it",
+                    self._part_name or None,
+                )
             return
         self.size += len(chunk)
         if self.size > self.max_bytes:
@@ -102,6 +151,15 @@ class _PartSink:
     def on_part_end(self) -> None:
         if not self._part_is_file and self._part_name:
             self.fields[self._part_name] = self._text.decode("utf-8", "replace")
+        self._part_name = None
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    @property
+    def current_part(self) -> str | None:
+        """The name of the part being read (its headers or its data), if it has one."""
+        return self._part_name or self._name_so_far()
 
     def close(self) -> None:
         if self._file is not None:
@@ -118,7 +176,7 @@ async def receive_upload(
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
-        raise ProblemError(422, "multipart body without a boundary", slug="upload-invalid")
+        raise invalid_upload("the multipart Content-Type has no boundary", CLIENT_HINT, "header.Content-Type")
     sink = _PartSink(target=folder / "upload.part", max_bytes=max_bytes)
     callbacks = {
         name: getattr(sink, name)
@@ -130,27 +188,30 @@ async def receive_upload(
             "on_headers_finished",
             "on_part_data",
             "on_part_end",
+            "on_end",
         )
     }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, callbacks, max_header_size=PARSER_MAX_HEADER_BYTES)  # type: ignore[arg-type]
     try:
         async for chunk in body:
             # Disk writes happen inside the parser's callbacks; keep them off the event loop.
             await run_in_threadpool(parser.write, chunk)
         parser.finalize()
     except MultipartParseError as exc:
-        raise ProblemError(422, f"malformed multipart body: {exc}", slug="upload-invalid") from exc
+        raise invalid_upload(f"malformed multipart body: {exc}", CLIENT_HINT, sink.current_part) from exc
     except ClientDisconnect as exc:
         # Nobody reads the answer; raising still unwinds the staging folder, so nothing is kept.
         raise ProblemError(400, "the client disconnected during the upload", slug="upload-interrupted") from exc
     finally:
         sink.close()
     if sink.filename is None:
-        raise ProblemError(
-            422,
-            "the multipart body has no 'file' part",
-            slug="upload-invalid",
-            errors=[{"field": FILE_FIELD, "message": "required"}],
+        raise invalid_upload("the multipart body has no 'file' part", "send the dataset as the part 'file'", FILE_FIELD)
+    if not sink.ended:
+        # Otherwise a body cut short would be kept as if it were the whole file.
+        raise invalid_upload(
+            "the multipart body ends before its closing boundary",
+            "the upload was cut short; send all of it again",
+            sink.current_part,
         )
     path = folder / sink.filename
     (folder / "upload.part").rename(path)
