@@ -16,7 +16,9 @@ import torch
 from engine.pipeline.prune_config import SelectionConfig
 from engine.select import SelectionError, select_indices
 
-InitMode = Literal["real", "noise", "pruned"]
+# A distill job starts from real images or noise; "pruned" is what makes it prune_then_distill.
+UnprunedInitMode = Literal["real", "noise"]
+InitMode = Literal[UnprunedInitMode, "pruned"]
 
 
 def _members(y: np.ndarray, c: int, ipc: int, allowed: np.ndarray | None) -> np.ndarray:

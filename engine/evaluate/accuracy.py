@@ -26,8 +26,8 @@ class EvalSpec:
     width: int | None = 64
     depth: int | None = None
     epochs: int = 20
-    batch_size: int = 128
-    lr: float = 0.05
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
     augment: bool = False
     seeds: int = 3
     device: str = "auto"

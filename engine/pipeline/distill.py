@@ -39,6 +39,7 @@ from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
 from engine.scores import get_score
 from engine.select import importance_of
+from engine.train import TrainConfig
 from engine.visualize import class_grid, save_png
 
 
@@ -246,14 +247,14 @@ def random_real_baseline(
 
 def eval_spec(cfg: DistillEvalConfig, arch: str, dsa_strategy: str | None, device: str, full: bool = False) -> EvalSpec:
     """How a fresh ``arch`` is trained on a synthetic (or random real) set; ``full`` is the full-data
-    reference, trained like ordinary data: more images per epoch, fewer epochs, no DSA."""
+    reference, trained like ordinary data (TrainConfig's recipe): more images per epoch, fewer epochs, no DSA."""
     return EvalSpec(
         model=arch,
         width=cfg.width if arch.startswith("convnet") else None,
         depth=cfg.depth,
         epochs=cfg.full_epochs if full else cfg.epochs,
-        batch_size=128 if full else cfg.batch_size,
-        lr=0.05 if full else cfg.lr,
+        batch_size=TrainConfig.batch_size if full else cfg.batch_size,
+        lr=TrainConfig.lr if full else cfg.lr,
         seeds=cfg.seeds,
         device=device,
         dsa_strategy=None if full or not cfg.dsa else dsa_strategy,

@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from engine.config_fields import like, setting
 from engine.distill.distribution import DMConfig
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
 from engine.distill.init import InitMode
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 
-DistillKind = Literal["distill", "prune_then_distill"]
+# A distill job whose synthetic set starts from a pruned subset is a prune_then_distill job.
+PlainDistillKind = Literal["distill"]
+PruneThenDistillKind = Literal["prune_then_distill"]
+DistillKind = Literal[PlainDistillKind, PruneThenDistillKind]
 
 
 @dataclass
@@ -30,7 +34,7 @@ class InitConfig:
     """
 
     mode: InitMode = "real"
-    prune_method: str = "el2n"
+    prune_method: str = PruneConfig.method
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
@@ -39,17 +43,17 @@ class InitConfig:
 class DistillEvalConfig:
     """Fresh models trained on the synthetic set (and, beside it, a random real subset of the same IPC)."""
 
-    seeds: int = 3
-    epochs: int = 300
-    lr: float = 0.01
-    batch_size: int = 256
-    model: str = "convnet"
-    width: int = 128
+    seeds: int = like(EvalConfig, "seeds")
+    epochs: int = setting(300, "epochs of each evaluation model on the synthetic set", ge=1, le=5000)
+    lr: float = setting(0.01, "learning rate where the method learns none", gt=0, le=10)
+    batch_size: int = setting(256, ge=1, le=8192)
+    model: str = EvalConfig.model
+    width: int = like(ProxyConfig, "width", default=128)
     depth: int | None = None
-    dsa: bool = True
-    compare_random: bool = True
-    full_data: bool = True
-    full_epochs: int = 20
+    dsa: bool = setting(True, "siamese augmentation while training on the synthetic set")
+    compare_random: bool = setting(True, "also evaluate a random real subset of the same IPC")
+    full_data: bool = like(EvalConfig, "full_data")
+    full_epochs: int = setting(20, "epochs of the full-data model", ge=1, le=1000)
     archs: list[str] = field(default_factory=list)
 
 
@@ -57,44 +61,48 @@ class DistillEvalConfig:
 class DistillConfig:
     """A distill or prune-then-distill job.
 
+    Fields declared with ``setting`` carry their own help; the others:
+
     Attributes:
         method: registered method name (``dc``, ``dsa``, ``dm``, ``mtt``, ``datm``, ``pad``).
-        ipc: synthetic images per class.
-        iterations: distillation iterations.
         init: initialisation (real, noise, or pruned = Prune-then-distill).
-        model / width / depth: the network used for matching (and experts).
-        dsa: siamese augmentation during matching; None = the method's default.
+        depth: the depth of the matching network.
         dsa_strategy: '_'-joined DSA transforms; None = all, without flips for single-channel data.
-        zca: ZCA-whiten real and synthetic data (trajectory matching on natural images).
-        soft_labels: learn soft labels; None = the method's default (DATM, PAD).
-        fiem_ratio: PAD's share of shallow parameters out of the loss; None = the method's default.
         schedule: PAD's expert data scheduler; None = the method's default (on for ``pad``).
         dc / dm / trajectory / experts: family hyper-parameters.
         evaluation: accuracy report; None skips it.
-        checkpoint_every: iterations between checkpoints of the synthetic set.
     """
 
     method: str = "dm"
-    ipc: int = 10
-    iterations: int = 200
+    ipc: int = setting(10, "synthetic images per class", ge=1, le=10_000)
+    iterations: int = setting(200, "distillation iterations", ge=1, le=100_000)
     init: InitConfig = field(default_factory=InitConfig)
-    model: str = "convnet"
-    width: int = 128
+    model: str = setting("convnet", "network used for matching and for experts")
+    width: int = like(ProxyConfig, "width", default=128)
     depth: int | None = None
-    dsa: bool | None = None
+    dsa: bool | None = setting(None, "siamese augmentation while matching (left out: the method's default)")
     dsa_strategy: str | None = None
-    zca: bool = False
-    soft_labels: bool | None = None
-    fiem_ratio: float | None = None
+    zca: bool = setting(False, "ZCA-whiten real and synthetic images (trajectory matching on natural images)")
+    soft_labels: bool | None = setting(
+        None, "learn soft labels from expert logits (trajectory methods; left out: the method's default)"
+    )
+    fiem_ratio: float | None = setting(
+        None,
+        "share of shallow-layer parameters excluded from matching (PAD; left out: the method's default)",
+        ge=0,
+        lt=1,
+    )
     schedule: DifficultySchedule | None = None
     dc: DCConfig = field(default_factory=DCConfig)
     dm: DMConfig = field(default_factory=DMConfig)
     trajectory: TMConfig = field(default_factory=TMConfig)
     experts: ExpertConfig = field(default_factory=ExpertConfig)
     evaluation: DistillEvalConfig | None = field(default_factory=DistillEvalConfig)
-    checkpoint_every: int = 10
-    seed: int = 0
-    device: str = "auto"
+    checkpoint_every: int = setting(
+        10, "iterations between checkpoints of the synthetic set, from which a re-run resumes", ge=1, le=100_000
+    )
+    seed: int = like(PruneConfig, "seed")
+    device: str = PruneConfig.device
 
     @property
     def kind(self) -> DistillKind:

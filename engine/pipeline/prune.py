@@ -127,7 +127,7 @@ def run_prune(
     tracker = tracker or Tracker()
     spec = get_score(config.method)
     device = resolve_device(config.device)
-    report = {"kind": "prune", "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
+    report = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
     report.update(environment(device))
     scoring_share = 0.5 if config.evaluation is not None else 0.95
 

@@ -1,11 +1,21 @@
-"""Typed configuration of a prune job; recorded verbatim in its report so a run can be repeated."""
+"""Typed configuration of a prune job; recorded verbatim in its report so a run can be repeated.
+
+These dataclasses are the one place where a job's defaults, their help and their bounds are declared
+(``engine.config_fields.setting``): the API's schemas and the CLI's options read them from here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from engine.config_fields import like, setting
+from engine.train.config import TrainConfig
+
+PruneKind = Literal["prune"]
+# The selection policies engine.select implements; the API's and the CLI's choices are this tuple.
 SelectionMode = Literal["hardest", "easiest", "window", "ccs"]
+SELECTION_MODES: tuple[SelectionMode, ...] = get_args(SelectionMode)
 
 
 @dataclass
@@ -16,12 +26,14 @@ class ProxyConfig:
     """
 
     model: str = "convnet"
-    width: int = 64
+    width: int = setting(64, "ConvNet width (channels)", ge=1, le=1024)
     depth: int | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.05
-    weight_decay: float = 5e-4
+    epochs: int = setting(10, "training epochs", ge=1, le=1000)
+    batch_size: int = setting(TrainConfig.batch_size, ge=1, le=8192)
+    lr: float = setting(
+        TrainConfig.lr, f"learning rate (SGD, momentum {TrainConfig.momentum}, cosine schedule)", gt=0, le=10
+    )
+    weight_decay: float = TrainConfig.weight_decay
     augment: bool = False
 
 
@@ -33,27 +45,31 @@ class SelectionConfig:
     """
 
     keep: float = 0.1
-    mode: SelectionMode = "hardest"
-    window: tuple[float, float] | None = None
-    class_balanced: bool = True
-    ccs_hard_cutoff: float = 0.1
+    mode: SelectionMode = setting(
+        "hardest", "keep the hardest, the easiest, a percentile window of the importance ranking, or CCS strata"
+    )
+    window: tuple[float, float] | None = setting(
+        None, "[lo, hi] quantiles of the importance ranking kept in 'window' mode"
+    )
+    class_balanced: bool = setting(True, "select within each class (keeping class proportions) or over all samples")
+    ccs_hard_cutoff: float = setting(0.1, "'ccs' mode: share of the hardest samples dropped first", ge=0, lt=1)
     ccs_strata: int = 50
-    weights: bool = False
+    weights: bool = setting(False, "also compute importance weights for the kept samples (TDDS Eq. 13)")
 
 
 @dataclass
 class EvalConfig:
     """Training fresh models on the subset to prove what it is worth."""
 
-    seeds: int = 3
-    epochs: int = 20
+    seeds: int = setting(3, "fresh models trained for the accuracy report", ge=1, le=20)
+    epochs: int = setting(20, "epochs of each evaluation model", ge=1, le=1000)
     model: str = "convnet"
-    width: int = 64
+    width: int = like(ProxyConfig, "width")
     depth: int | None = None
-    batch_size: int = 128
-    lr: float = 0.05
-    compare_random: bool = True
-    full_data: bool = True
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
+    compare_random: bool = setting(True, "also evaluate a random subset of the same size and class balance")
+    full_data: bool = setting(True, "also evaluate training on all data")
     archs: list[str] = field(default_factory=list)
 
 
@@ -64,8 +80,13 @@ class PruneConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     evaluation: EvalConfig | None = field(default_factory=EvalConfig)
     score_params: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
+    # numpy's and torch's seeds are 32-bit; a report must be re-runnable with its seed.
+    seed: int = setting(0, "seed of the whole run (recorded in the report)", ge=0, le=2**31 - 1)
     device: str = "auto"
+
+    @property
+    def kind(self) -> PruneKind:
+        return "prune"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

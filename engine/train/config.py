@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 @dataclass
 class TrainConfig:
-    """SGD with momentum 0.9 and a per-step cosine schedule, the usual recipe of this literature."""
+    """SGD with momentum 0.9 and a per-step cosine schedule, the usual recipe of this literature.
+
+    Its defaults are that recipe: the proxy and evaluation configs take their batch size, learning rate
+    and weight decay from here.
+    """
 
     epochs: int = 10
     batch_size: int = 128
