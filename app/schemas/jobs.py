@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import WithJsonSchema
@@ -16,31 +16,42 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
+from engine.config_fields import help_of, setting_of
 from engine.distill.distribution import FIEM_NEEDS, DMConfig, has_layer_stack
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
+from engine.distill.init import UnprunedInitMode
 from engine.distill.registry import Family, get_method
 from engine.distill.registry import method_names as distill_method_names
 from engine.distill.trajectory import TMConfig
 from engine.models.registry import model_names
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
+from engine.pipeline.distill_config import (
+    DistillConfig,
+    DistillEvalConfig,
+    DistillKind,
+    InitConfig,
+    PlainDistillKind,
+    PruneThenDistillKind,
+)
 from engine.pipeline.prune import method_names
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind, SelectionConfig, SelectionMode
 from engine.scores import ParamProblem, check_score_params, describe_params
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
 DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
 Device = Literal["auto", "cpu", "cuda"]
-SelectionMode = Literal["hardest", "easiest", "window", "ccs"]
-# Selection fields shared by prune and prune_then_distill (which selects inside each class).
-Window = Annotated[
-    tuple[float, float] | None,
-    Field(validate_default=True, description="[lo, hi] quantiles of the importance ranking kept in 'window' mode"),
-]
-CcsHardCutoff = Annotated[
-    float, Field(ge=0, lt=1, description="'ccs' mode: share of the hardest samples dropped first")
-]
+
+
+def engine_field(config: type[DataclassInstance], name: str, **extra: Any) -> Any:
+    """A field with the default, bounds and help of the engine's ``config.name``; ``extra`` is what only
+    the API adds (``validate_default``)."""
+    declared = setting_of(config, name)
+    bounds = {"ge": declared.ge, "gt": declared.gt, "le": declared.le, "lt": declared.lt}
+    return Field(declared.default, description=declared.help, **bounds, **extra)
 
 
 def _window_matches_mode(window: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
@@ -87,22 +98,22 @@ def _refuse(model: BaseModel, problems: list[ParamProblem]) -> None:
 class ProxyOptions(StrictModel):
     """The short proxy training run whose dynamics give the scores."""
 
-    model: ModelName = ModelName("convnet")
-    width: int = Field(64, ge=1, le=1024)
-    epochs: int = Field(10, ge=1, le=1000)
-    batch_size: int = Field(128, ge=1, le=8192)
-    lr: float = Field(ProxyConfig.lr, gt=0, le=10)
+    model: ModelName = ModelName(ProxyConfig.model)
+    width: int = engine_field(ProxyConfig, "width")
+    epochs: int = engine_field(ProxyConfig, "epochs")
+    batch_size: int = engine_field(ProxyConfig, "batch_size")
+    lr: float = engine_field(ProxyConfig, "lr")
 
 
 class EvaluationOptions(StrictModel):
     """Fresh models trained on the subset (and, for comparison, random and full data) to measure it."""
 
-    seeds: int = Field(3, ge=1, le=20)
-    epochs: int = Field(20, ge=1, le=1000)
-    model: ModelName = ModelName("convnet")
-    width: int = Field(64, ge=1, le=1024)
-    compare_random: bool = True
-    full_data: bool = True
+    seeds: int = engine_field(EvalConfig, "seeds")
+    epochs: int = engine_field(EvalConfig, "epochs")
+    model: ModelName = ModelName(EvalConfig.model)
+    width: int = engine_field(EvalConfig, "width")
+    compare_random: bool = engine_field(EvalConfig, "compare_random")
+    full_data: bool = engine_field(EvalConfig, "full_data")
     archs: list[ModelName] = Field(
         default_factory=list, max_length=8, description="extra architectures to test transfer"
     )
@@ -111,23 +122,23 @@ class EvaluationOptions(StrictModel):
 class PruneJobCreate(StrictModel):
     """Score every training sample, keep a subset, and evaluate it."""
 
-    kind: Literal["prune"]
+    kind: PruneKind
     dataset_id: ObjectId
     method: PruneMethod
     keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
-    mode: SelectionMode = "hardest"
-    window: Window = None
-    class_balanced: bool = True
-    ccs_hard_cutoff: CcsHardCutoff = SelectionConfig.ccs_hard_cutoff
-    weights: bool = Field(False, description="also compute per-sample weights for the kept samples")
+    mode: SelectionMode = engine_field(SelectionConfig, "mode")
+    window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
+    class_balanced: bool = engine_field(SelectionConfig, "class_balanced")
+    ccs_hard_cutoff: float = engine_field(SelectionConfig, "ccs_hard_cutoff")
+    weights: bool = engine_field(SelectionConfig, "weights")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
     score_params: dict[str, ScoreParamValue] = Field(
         default_factory=dict, max_length=32, description=SCORE_PARAMS_DOC
     )
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: Device = "auto"
+    seed: int = engine_field(PruneConfig, "seed")
+    device: Device = Field(PruneConfig.device)
 
     _check_window = field_validator("window")(_window_matches_mode)
 
@@ -148,12 +159,14 @@ class DistillEvaluationOptions(EvaluationOptions):
     augmentation, the learned lr where the method learns one, soft-label loss for soft labels), beside a
     random real subset of the same IPC and the full data."""
 
-    epochs: int = Field(DistillEvalConfig.epochs, ge=1, le=5000)
-    width: int = Field(DistillEvalConfig.width, ge=1, le=1024)
-    lr: float = Field(DistillEvalConfig.lr, gt=0, le=10, description="used where the method learns no lr")
-    batch_size: int = Field(DistillEvalConfig.batch_size, ge=1, le=8192)
-    dsa: bool = Field(DistillEvalConfig.dsa, description="siamese augmentation while training on the synthetic set")
-    full_epochs: int = Field(DistillEvalConfig.full_epochs, ge=1, le=1000, description="epochs of the full-data model")
+    # seeds, model, full_data and archs are inherited: DistillEvalConfig takes them from EvalConfig.
+    epochs: int = engine_field(DistillEvalConfig, "epochs")
+    width: int = engine_field(DistillEvalConfig, "width")
+    compare_random: bool = engine_field(DistillEvalConfig, "compare_random")
+    lr: float = engine_field(DistillEvalConfig, "lr")
+    batch_size: int = engine_field(DistillEvalConfig, "batch_size")
+    dsa: bool = engine_field(DistillEvalConfig, "dsa")
+    full_epochs: int = engine_field(DistillEvalConfig, "full_epochs")
 
 
 class GradientOptions(StrictModel):
@@ -202,19 +215,17 @@ _FAMILY_OPTIONS: dict[str, tuple[Family, type[StrictModel]]] = {
 class _DistillJobBase(StrictModel):
     """What ``distill`` and ``prune_then_distill`` share; they differ only in how the synthetic set starts."""
 
-    kind: Literal["distill", "prune_then_distill"]  # narrowed by each kind; declared here so it comes first
+    kind: DistillKind  # narrowed by each kind; declared here so it comes first
     dataset_id: ObjectId
     method: DistillMethod
-    ipc: int = Field(DistillConfig.ipc, ge=1, le=10_000, description="synthetic images per class")
-    iterations: int = Field(DistillConfig.iterations, ge=1, le=100_000)
-    model: ModelName = Field(ModelName(DistillConfig.model), description="network used for matching and experts")
-    width: int = Field(DistillConfig.width, ge=1, le=1024)
-    dsa: bool | None = Field(None, description="siamese augmentation while matching; null: the method's default")
-    zca: bool = Field(DistillConfig.zca, description="ZCA-whiten real and synthetic images")
-    soft_labels: bool | None = Field(None, description="learn soft labels (trajectory methods); null: the method's")
-    fiem_ratio: float | None = Field(
-        None, ge=0, lt=1, description="share of shallow parameters left out of matching (PAD); null: the method's"
-    )
+    ipc: int = engine_field(DistillConfig, "ipc")
+    iterations: int = engine_field(DistillConfig, "iterations")
+    model: ModelName = Field(ModelName(DistillConfig.model), description=help_of(DistillConfig, "model"))
+    width: int = engine_field(DistillConfig, "width")
+    dsa: bool | None = engine_field(DistillConfig, "dsa")
+    zca: bool = engine_field(DistillConfig, "zca")
+    soft_labels: bool | None = engine_field(DistillConfig, "soft_labels")
+    fiem_ratio: float | None = engine_field(DistillConfig, "fiem_ratio")
     lr_images: float | None = Field(None, gt=0, le=1e4, description="pixel learning rate; null: the method's")
     # Options of the other families are refused; the method's own are filled with their defaults.
     gradient: GradientOptions | None = Field(None, validate_default=True)
@@ -225,11 +236,9 @@ class _DistillJobBase(StrictModel):
         default_factory=ProxyOptions, description="proxy run scoring samples (pruned init, PAD's data scheduler)"
     )
     evaluation: DistillEvaluationOptions | None = Field(default_factory=DistillEvaluationOptions)
-    checkpoint_every: int = Field(
-        DistillConfig.checkpoint_every, ge=1, le=100_000, description="iterations between checkpoints (resume)"
-    )
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: Device = "auto"
+    checkpoint_every: int = engine_field(DistillConfig, "checkpoint_every")
+    seed: int = engine_field(DistillConfig, "seed")
+    device: Device = Field(DistillConfig.device)
 
     @field_validator("gradient", "distribution", "trajectory", "experts")
     @classmethod
@@ -278,18 +287,18 @@ class _DistillJobBase(StrictModel):
 class DistillJobCreate(_DistillJobBase):
     """Learn ``ipc`` synthetic images per class, starting from random real images or noise."""
 
-    kind: Literal["distill"]
-    init: Literal["real", "noise"] = "real"
+    kind: PlainDistillKind
+    init: UnprunedInitMode = Field(InitConfig.mode)
 
 
 class PruneThenDistillJobCreate(_DistillJobBase):
     """Prune-then-distill: a pruning score and selection policy pick the ``ipc`` starting images of each class."""
 
-    kind: Literal["prune_then_distill"]
-    prune_method: PruneMethod = PruneMethod("el2n")
-    mode: SelectionMode = SelectionConfig.mode
-    window: Window = None
-    ccs_hard_cutoff: CcsHardCutoff = SelectionConfig.ccs_hard_cutoff
+    kind: PruneThenDistillKind
+    prune_method: PruneMethod = PruneMethod(InitConfig.prune_method)
+    mode: SelectionMode = engine_field(SelectionConfig, "mode")
+    window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
+    ccs_hard_cutoff: float = engine_field(SelectionConfig, "ccs_hard_cutoff")
 
     _check_window = field_validator("window")(_window_matches_mode)
 
@@ -302,11 +311,8 @@ class PruneThenDistillJobCreate(_DistillJobBase):
 
 JobSpec = PruneJobCreate | DistillJobCreate | PruneThenDistillJobCreate
 DistillJobSpec = DistillJobCreate | PruneThenDistillJobCreate
-JobCreate = Annotated[
-    Union[PruneJobCreate, DistillJobCreate, PruneThenDistillJobCreate],  # noqa: UP007 - more kinds join here
-    Field(discriminator="kind"),
-]
-JOB_KINDS = frozenset({"prune", "distill", "prune_then_distill"})
+JobCreate = Annotated[JobSpec, Field(discriminator="kind")]  # a new kind joins JobSpec
+JOB_KINDS = frozenset(kind for spec in get_args(JobSpec) for kind in get_args(spec.model_fields["kind"].annotation))
 
 
 class JobError(BaseModel):
