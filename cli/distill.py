@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.console import Console
@@ -13,11 +13,14 @@ from rich.table import Table
 
 from cli.progress import progress_bar
 from cli.prune import Mode as PruneMode
-from cli.prune import Model, parse_window
+from cli.prune import Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
+from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
+from engine.distill.init import InitMode
+from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
@@ -28,12 +31,7 @@ from engine.select import SelectionError
 console = Console()
 Method = Enum("Method", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
 PruneMethod = Enum("PruneMethod", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
-
-
-class Init(str, Enum):
-    real = "real"
-    noise = "noise"
-    pruned = "pruned"
+Init = Enum("Init", {name: name for name in get_args(InitMode)}, type=str)  # type: ignore[misc]
 
 
 def print_report(report: dict) -> None:
@@ -62,42 +60,42 @@ def print_report(report: dict) -> None:
 def distill(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json, report.json.")],
-    method: Annotated[Method, typer.Option(help="Distillation method.")] = Method["dm"],  # type: ignore[valid-type]
-    ipc: Annotated[int, typer.Option(help="Synthetic images per class.", min=1)] = 10,
-    iterations: Annotated[int, typer.Option(help="Distillation iterations.", min=1)] = 200,
-    init: Annotated[Init, typer.Option(help="Start from random real images, noise, or a pruned subset (Prune-then-distill).")] = Init.real,
-    prune_method: Annotated[PruneMethod, typer.Option(help="--init pruned: the pruning score.")] = PruneMethod["el2n"],  # type: ignore[valid-type]
-    prune_mode: Annotated[PruneMode, typer.Option(help="--init pruned: keep the hardest, easiest, a percentile window or CCS strata within each class.")] = PruneMode.hardest,
+    method: Annotated[Method, typer.Option(help="Distillation method.")] = Method(DistillConfig.method),  # type: ignore[valid-type]
+    ipc: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "ipc")), min=1)] = DistillConfig.ipc,
+    iterations: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "iterations")), min=1)] = DistillConfig.iterations,
+    init: Annotated[Init, typer.Option(help="Start from random real images, noise, or a pruned subset (Prune-then-distill).")] = Init(InitConfig.mode),  # type: ignore[valid-type]
+    prune_method: Annotated[PruneMethod, typer.Option(help="--init pruned: the pruning score.")] = PruneMethod(InitConfig.prune_method),  # type: ignore[valid-type]
+    prune_mode: Annotated[PruneMode, typer.Option(help=f"--init pruned, within each class: {help_of(SelectionConfig, 'mode')}.")] = PruneMode(SelectionConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help="--init pruned: percentile window LO:HI of each class's importance ranking, e.g. 0.7:0.8 (implies --prune-mode window).")] = None,
-    proxy_epochs: Annotated[int, typer.Option(help="Epochs of the proxy run that scores samples (pruned init, PAD scheduler).")] = 10,
-    model: Annotated[Model, typer.Option(help="Network used for matching and for experts.")] = Model["convnet"],  # type: ignore[valid-type]
-    width: Annotated[int, typer.Option(help="Width (ConvNet channels) of the matching network.")] = 128,
-    dsa: Annotated[bool | None, typer.Option("--dsa/--no-dsa", help="Differentiable siamese augmentation during matching (default: the method's).")] = None,
-    zca: Annotated[bool, typer.Option("--zca/--no-zca", help="ZCA-whiten real and synthetic images.")] = False,
-    soft_labels: Annotated[bool | None, typer.Option("--soft-labels/--hard-labels", help="Learn soft labels from expert logits (default: on for datm and pad).")] = None,
-    fiem_ratio: Annotated[float | None, typer.Option(help="Share of shallow-layer parameters left out of matching, in [0, 1) (default: 0.25 for pad at IPC > 1, else 0).")] = None,
+    proxy_epochs: Annotated[int, typer.Option(help=sentence(help_of(ProxyConfig, "epochs") + " of the proxy run that scores samples (pruned init, PAD scheduler)"))] = ProxyConfig.epochs,
+    model: Annotated[Model, typer.Option(help=sentence(help_of(DistillConfig, "model")))] = Model(DistillConfig.model),  # type: ignore[valid-type]
+    width: Annotated[int, typer.Option(help=sentence("Matching network " + help_of(DistillConfig, "width")))] = DistillConfig.width,
+    dsa: Annotated[bool | None, typer.Option("--dsa/--no-dsa", help=sentence(help_of(DistillConfig, "dsa")))] = DistillConfig.dsa,
+    zca: Annotated[bool, typer.Option("--zca/--no-zca", help=sentence(help_of(DistillConfig, "zca")))] = DistillConfig.zca,
+    soft_labels: Annotated[bool | None, typer.Option("--soft-labels/--hard-labels", help=sentence(help_of(DistillConfig, "soft_labels")))] = DistillConfig.soft_labels,
+    fiem_ratio: Annotated[float | None, typer.Option(help=sentence(help_of(DistillConfig, "fiem_ratio") + ", in [0, 1)"))] = DistillConfig.fiem_ratio,
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
-    syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = 20,
-    expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = 2,
-    max_start_epoch: Annotated[int, typer.Option(help="Trajectory methods: highest expert start epoch (T).")] = 10,
-    num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = 5,
-    expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = 20,
+    syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = TMConfig.syn_steps,
+    expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = TMConfig.expert_epochs,
+    max_start_epoch: Annotated[int, typer.Option(help="Trajectory methods: highest expert start epoch (T).")] = TMConfig.max_start_epoch,
+    num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = ExpertConfig.num_experts,
+    expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = ExpertConfig.epochs,
     experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
-    eval_seeds: Annotated[int, typer.Option(help="Fresh models trained on the synthetic set for the accuracy report; 0 skips evaluation.")] = 3,
-    eval_epochs: Annotated[int, typer.Option(help="Epochs of each evaluation model on the synthetic set.")] = 300,
-    eval_width: Annotated[int, typer.Option(help="Evaluation ConvNet width.")] = 128,
+    eval_seeds: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "seeds") + "; 0 skips evaluation"))] = DistillEvalConfig.seeds,
+    eval_epochs: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "epochs")))] = DistillEvalConfig.epochs,
+    eval_width: Annotated[int, typer.Option(help=sentence("Evaluation " + help_of(DistillEvalConfig, "width")))] = DistillEvalConfig.width,
     cross_arch: Annotated[list[Model], typer.Option(help="Extra evaluation architectures, repeatable.")] = [],  # type: ignore[valid-type]  # noqa: B006
-    compare_random: Annotated[bool, typer.Option("--random/--no-random", help="Evaluate a random real subset of the same IPC.")] = True,
-    full_data: Annotated[bool, typer.Option("--full/--no-full", help="Evaluate training on all data.")] = True,
-    checkpoint_every: Annotated[int, typer.Option(help="Iterations between checkpoints (a re-run with the same --out resumes).")] = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the whole run (recorded in the report).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    compare_random: Annotated[bool, typer.Option("--random/--no-random", help=sentence(help_of(DistillEvalConfig, "compare_random")))] = DistillEvalConfig.compare_random,
+    full_data: Annotated[bool, typer.Option("--full/--no-full", help=sentence(help_of(DistillEvalConfig, "full_data")))] = DistillEvalConfig.full_data,
+    checkpoint_every: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "checkpoint_every") + " (same --out)"))] = DistillConfig.checkpoint_every,
+    seed: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "seed")))] = DistillConfig.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DistillConfig.device,
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
 ) -> None:
     """Learn IPC synthetic images per class that train a model nearly as well as the full data."""
     spec = get_method(method.value)
     if window is not None:
-        prune_mode = PruneMode.window
+        prune_mode = PruneMode("window")
     if fiem_ratio is not None and not 0.0 <= fiem_ratio < 1.0:
         raise typer.BadParameter("--fiem-ratio must be in [0, 1), e.g. 0.25")
     config = DistillConfig(

@@ -12,10 +12,11 @@ from rich.table import Table
 
 from cli.progress import progress_bar
 from engine.allocator import keep_freed_memory
+from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.models import model_names
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
 from engine.select import SelectionError
@@ -24,16 +25,15 @@ from engine.visualize import save_selection_preview
 console = Console()
 Method = Enum("Method", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
 Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
+Mode = Enum("Mode", {name: name for name in SELECTION_MODES}, type=str)  # type: ignore[misc]
 PARAMS_HELP = "; ".join(
     f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
 )
 
 
-class Mode(str, Enum):
-    hardest = "hardest"
-    easiest = "easiest"
-    window = "window"
-    ccs = "ccs"
+def sentence(help: str) -> str:
+    """An engine field's help (a phrase, as the API describes the field) as a sentence of CLI help."""
+    return f"{help[:1].upper()}{help[1:]}."
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
@@ -98,33 +98,33 @@ def print_report(report: dict) -> None:
 def prune(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, preview.png.")],
-    method: Annotated[Method, typer.Option(help="Pruning score.")] = Method["el2n"],  # type: ignore[valid-type]
-    keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = 0.1,
-    class_balanced: Annotated[bool, typer.Option("--class-balanced/--global", help="Select within each class (keeping class proportions) or over all samples.")] = True,
-    mode: Annotated[Mode, typer.Option(help="Keep the hardest, the easiest, a percentile window, or CCS strata.")] = Mode.hardest,
+    method: Annotated[Method, typer.Option(help="Pruning score.")] = Method(PruneConfig.method),  # type: ignore[valid-type]
+    keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = SelectionConfig.keep,
+    class_balanced: Annotated[bool, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
+    mode: Annotated[Mode, typer.Option(help=sentence(help_of(SelectionConfig, "mode")))] = Mode(SelectionConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help="Percentile window LO:HI of the importance ranking, e.g. 0.7:0.8 (implies --mode window).")] = None,
-    ccs_cutoff: Annotated[float, typer.Option(help="CCS: fraction of hardest samples dropped first.")] = 0.1,
-    weights: Annotated[bool, typer.Option("--weights/--no-weights", help="Also write importance weights for coreset training (TDDS Eq. 13).")] = False,
-    proxy_model: Annotated[Model, typer.Option(help="Proxy architecture that produces the scores.")] = Model["convnet"],  # type: ignore[valid-type]
-    proxy_width: Annotated[int, typer.Option(help="Proxy width (channels of ConvNet).")] = 64,
-    epochs: Annotated[int, typer.Option(help="Proxy training epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Proxy batch size.")] = 128,
-    lr: Annotated[float, typer.Option(help="Proxy learning rate (SGD, momentum 0.9, cosine).")] = 0.05,
+    ccs_cutoff: Annotated[float, typer.Option(help=sentence(help_of(SelectionConfig, "ccs_hard_cutoff")))] = SelectionConfig.ccs_hard_cutoff,
+    weights: Annotated[bool, typer.Option("--weights/--no-weights", help=sentence(help_of(SelectionConfig, "weights")))] = SelectionConfig.weights,
+    proxy_model: Annotated[Model, typer.Option(help="Proxy architecture that produces the scores.")] = Model(ProxyConfig.model),  # type: ignore[valid-type]
+    proxy_width: Annotated[int, typer.Option(help=sentence("Proxy " + help_of(ProxyConfig, "width")))] = ProxyConfig.width,
+    epochs: Annotated[int, typer.Option(help=sentence("Proxy " + help_of(ProxyConfig, "epochs")))] = ProxyConfig.epochs,
+    batch_size: Annotated[int, typer.Option(help="Proxy batch size.")] = ProxyConfig.batch_size,
+    lr: Annotated[float, typer.Option(help=sentence("Proxy " + help_of(ProxyConfig, "lr")))] = ProxyConfig.lr,
     score_param: Annotated[list[str], typer.Option(help=f"Score parameter KEY=NUMBER, repeatable; {PARAMS_HELP}.")] = [],  # noqa: B006
-    eval_seeds: Annotated[int, typer.Option(help="Fresh models trained on the subset for the accuracy report; 0 skips evaluation.")] = 3,
-    eval_epochs: Annotated[int, typer.Option(help="Epochs of each evaluation model.")] = 20,
-    eval_model: Annotated[Model, typer.Option(help="Evaluation architecture.")] = Model["convnet"],  # type: ignore[valid-type]
-    eval_width: Annotated[int, typer.Option(help="Evaluation ConvNet width.")] = 64,
+    eval_seeds: Annotated[int, typer.Option(help=sentence(help_of(EvalConfig, "seeds") + "; 0 skips evaluation"))] = EvalConfig.seeds,
+    eval_epochs: Annotated[int, typer.Option(help=sentence(help_of(EvalConfig, "epochs")))] = EvalConfig.epochs,
+    eval_model: Annotated[Model, typer.Option(help="Evaluation architecture.")] = Model(EvalConfig.model),  # type: ignore[valid-type]
+    eval_width: Annotated[int, typer.Option(help=sentence("Evaluation " + help_of(EvalConfig, "width")))] = EvalConfig.width,
     cross_arch: Annotated[list[Model], typer.Option(help="Extra evaluation architectures, repeatable.")] = [],  # type: ignore[valid-type]  # noqa: B006
-    compare_random: Annotated[bool, typer.Option("--random/--no-random", help="Evaluate a random subset of the same size and class balance.")] = True,
-    full_data: Annotated[bool, typer.Option("--full/--no-full", help="Evaluate training on all data.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the whole run (recorded in the report).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    compare_random: Annotated[bool, typer.Option("--random/--no-random", help=sentence(help_of(EvalConfig, "compare_random")))] = EvalConfig.compare_random,
+    full_data: Annotated[bool, typer.Option("--full/--no-full", help=sentence(help_of(EvalConfig, "full_data")))] = EvalConfig.full_data,
+    seed: Annotated[int, typer.Option(help=sentence(help_of(PruneConfig, "seed")))] = PruneConfig.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = PruneConfig.device,
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
 ) -> None:
     """Score every training sample, keep the best subset, and report what it is worth."""
     if window is not None:
-        mode = Mode.window
+        mode = Mode("window")
     score_params = parse_params(score_param)
     check_params(method.value, score_params, epochs)
     config = PruneConfig(
