@@ -8,32 +8,26 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database, database_unavailable
 from app.models import Job, JobStatus
-from app.schemas.jobs import (
-    DistillJobSpec,
-    JobCreate,
-    JobSpec,
-    ProxyOptions,
-    PruneJobCreate,
-    PruneThenDistillJobCreate,
-)
+from app.schemas.jobs import DistillJobSpec, JobCreate, JobSpec, PruneJobCreate, PruneThenDistillJobCreate
 from app.services import datasets, jobs
 from app.services.experts import BlobExpertStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
-from engine.distill import ExpertConfig, get_method
+from engine.distill import ExpertConfig
 from engine.distill.distribution import DMConfig
 from engine.distill.gradient import DCConfig
+from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune import run_prune
@@ -42,7 +36,11 @@ from engine.progress import CancelledError, ProgressEvent, Tracker
 from worker.artifacts import store_artifacts, write_prune_artifacts
 from worker.lease import LeaseKeeper
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound="DataclassInstance")
 SPEC_ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobCreate)
 
 
@@ -108,86 +106,51 @@ class DatabaseTracker:
         return self._cancel or self.lease.lost.is_set()
 
 
+def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
+    """``config`` built from the options of the same names, then ``overrides`` (what the API names or
+    shapes differently). The API's option models use the engine's field names, so a new engine field the
+    API exposes needs nothing here."""
+    names = {f.name for f in fields(config)} - overrides.keys()
+    # JSON values: enum members become the names the engine registers.
+    return config(**options.model_dump(mode="json", include=names), **overrides)
+
+
 def prune_config(spec: PruneJobCreate) -> PruneConfig:
     keep = spec.keep_fraction if spec.keep_fraction is not None else float(spec.keep_count or 0)
-    ev = spec.evaluation
-    evaluation = (
-        None
-        if ev is None
-        else EvalConfig(
-            seeds=ev.seeds,
-            epochs=ev.epochs,
-            model=ev.model.value,
-            width=ev.width,
-            compare_random=ev.compare_random,
-            full_data=ev.full_data,
-            archs=[a.value for a in ev.archs],
-        )
+    return from_options(
+        PruneConfig,
+        spec,
+        # The selection fields are the spec's own; a window stays the tuple that JSON would make a list.
+        selection=from_options(SelectionConfig, spec, keep=keep, window=spec.window),
+        proxy=from_options(ProxyConfig, spec.proxy),
+        evaluation=None if spec.evaluation is None else from_options(EvalConfig, spec.evaluation),
     )
-    return PruneConfig(
-        method=spec.method.value,
-        selection=SelectionConfig(
-            keep=keep,
-            mode=spec.mode,
-            window=spec.window,
-            class_balanced=spec.class_balanced,
-            ccs_hard_cutoff=spec.ccs_hard_cutoff,
-            weights=spec.weights,
-        ),
-        proxy=_proxy_config(spec.proxy),
-        evaluation=evaluation,
-        score_params=dict(spec.score_params),
-        seed=spec.seed,
-        device=spec.device,
-    )
-
-
-def _proxy_config(options: ProxyOptions) -> ProxyConfig:
-    return ProxyConfig(**options.model_dump(mode="json"))  # the same field names
-
-
-# Spec fields that are DistillConfig fields of the same name and meaning.
-_DISTILL_FIELDS = {
-    "ipc", "iterations", "model", "width", "dsa", "zca", "soft_labels", "fiem_ratio", "checkpoint_every", "seed",
-    "device",
-}
 
 
 def distill_config(spec: DistillJobSpec) -> DistillConfig:
-    method = get_method(spec.method.value)
-    proxy = _proxy_config(spec.proxy)
+    proxy = from_options(ProxyConfig, spec.proxy)
     if isinstance(spec, PruneThenDistillJobCreate):
-        selection = SelectionConfig(mode=spec.mode, window=spec.window, ccs_hard_cutoff=spec.ccs_hard_cutoff)
+        selection = from_options(SelectionConfig, spec, window=spec.window)
         init = InitConfig(mode="pruned", prune_method=spec.prune_method.value, selection=selection, proxy=proxy)
     else:
         init = InitConfig(mode=spec.init, proxy=proxy)
-    config = DistillConfig(
-        method=method.name,
-        init=init,
-        # Evaluation options are named as in DistillEvalConfig.
-        evaluation=None if spec.evaluation is None else DistillEvalConfig(**spec.evaluation.model_dump(mode="json")),
-        **spec.model_dump(mode="json", include=_DISTILL_FIELDS),
-    )
     # The spec carries only the options of the method's own family (the schema fills them in); the
-    # gradient and distribution options are named as in DCConfig and DMConfig.
+    # others keep the engine's defaults.
     lr_images: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
-    if spec.gradient is not None:
-        config.dc = DCConfig(**spec.gradient.model_dump(), **lr_images)
-    if spec.distribution is not None:
-        config.dm = DMConfig(**spec.distribution.model_dump(), **lr_images)
-    if spec.trajectory is not None and spec.experts is not None:
-        t, e = spec.trajectory, spec.experts
-        config.trajectory = replace(
-            config.trajectory,
-            syn_steps=t.syn_steps,
-            expert_epochs=t.expert_epochs,
-            max_start_epoch=t.max_start_epoch,
-            lr_init=t.lr,
-            batch_syn=t.batch_syn,
-            **lr_images,
-        )
-        config.experts = ExpertConfig(num_experts=e.count, epochs=e.epochs, lr=e.lr, batch_size=e.batch_size)
-    return config
+    gradient, distribution, trajectory, experts = spec.gradient, spec.distribution, spec.trajectory, spec.experts
+    return from_options(
+        DistillConfig,
+        spec,
+        init=init,
+        dc=DCConfig() if gradient is None else from_options(DCConfig, gradient, **lr_images),
+        dm=DMConfig() if distribution is None else from_options(DMConfig, distribution, **lr_images),
+        # Named alike in the spec, but their lr and count are the API's names for lr_init and num_experts.
+        trajectory=TMConfig()
+        if trajectory is None
+        else from_options(TMConfig, trajectory, lr_init=trajectory.lr, **lr_images),
+        experts=ExpertConfig() if experts is None else from_options(ExpertConfig, experts, num_experts=experts.count),
+        evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
+    )
 
 
 def summarize_report(report: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,215 @@
+"""The engine's configs are the one source of every default, bound and choice: the API's schemas and the
+CLI's options must offer exactly what the engine declares, so that changing a default there is a
+one-line change every interface follows, and changing it anywhere else fails here."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, get_args
+
+import pytest
+import typer.main
+from pydantic import BaseModel, TypeAdapter
+
+from app.schemas.jobs import (
+    JOB_KINDS,
+    DistillEvaluationOptions,
+    DistillJobCreate,
+    DistributionOptions,
+    EvaluationOptions,
+    ExpertOptions,
+    GradientOptions,
+    JobCreate,
+    ProxyOptions,
+    PruneJobCreate,
+    PruneThenDistillJobCreate,
+    TrajectoryOptions,
+)
+from cli.main import app as cli_app
+from engine.config_fields import setting_of
+from engine.distill.distribution import DMConfig
+from engine.distill.experts import ExpertConfig
+from engine.distill.gradient import DCConfig
+from engine.distill.init import InitMode
+from engine.distill.trajectory import TMConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig
+from engine.pipeline.prune_config import (
+    SELECTION_MODES,
+    EvalConfig,
+    ProxyConfig,
+    PruneConfig,
+    PruneKind,
+    SelectionConfig,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# API models and the engine configs whose fields they expose under the same names.
+SAME_NAMES: list[tuple[type[BaseModel], type[DataclassInstance]]] = [
+    (ProxyOptions, ProxyConfig),
+    (EvaluationOptions, EvalConfig),
+    (DistillEvaluationOptions, DistillEvalConfig),
+    (PruneJobCreate, SelectionConfig),
+    (PruneJobCreate, PruneConfig),
+    (DistillJobCreate, DistillConfig),
+    (PruneThenDistillJobCreate, DistillConfig),
+    (PruneThenDistillJobCreate, SelectionConfig),
+    (GradientOptions, DCConfig),
+    (DistributionOptions, DMConfig),
+    (TrajectoryOptions, TMConfig),
+    (ExpertOptions, ExpertConfig),
+]
+# The API's fields named otherwise (or alike with another meaning, as an init mode is not a selection mode).
+RENAMED: list[tuple[type[BaseModel], str, type[DataclassInstance], str]] = [
+    (DistillJobCreate, "init", InitConfig, "mode"),
+    (PruneThenDistillJobCreate, "prune_method", InitConfig, "prune_method"),
+    (TrajectoryOptions, "lr", TMConfig, "lr_init"),
+    (ExpertOptions, "count", ExpertConfig, "num_experts"),
+]
+# Every CLI option with a default of its own, and the engine field it sets.
+CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
+    "prune": {
+        "method": (PruneConfig, "method"),
+        "keep": (SelectionConfig, "keep"),
+        "class_balanced": (SelectionConfig, "class_balanced"),
+        "mode": (SelectionConfig, "mode"),
+        "ccs_cutoff": (SelectionConfig, "ccs_hard_cutoff"),
+        "weights": (SelectionConfig, "weights"),
+        "proxy_model": (ProxyConfig, "model"),
+        "proxy_width": (ProxyConfig, "width"),
+        "epochs": (ProxyConfig, "epochs"),
+        "batch_size": (ProxyConfig, "batch_size"),
+        "lr": (ProxyConfig, "lr"),
+        "eval_seeds": (EvalConfig, "seeds"),
+        "eval_epochs": (EvalConfig, "epochs"),
+        "eval_model": (EvalConfig, "model"),
+        "eval_width": (EvalConfig, "width"),
+        "compare_random": (EvalConfig, "compare_random"),
+        "full_data": (EvalConfig, "full_data"),
+        "seed": (PruneConfig, "seed"),
+        "device": (PruneConfig, "device"),
+    },
+    "distill": {
+        "method": (DistillConfig, "method"),
+        "ipc": (DistillConfig, "ipc"),
+        "iterations": (DistillConfig, "iterations"),
+        "init": (InitConfig, "mode"),
+        "prune_method": (InitConfig, "prune_method"),
+        "prune_mode": (SelectionConfig, "mode"),
+        "proxy_epochs": (ProxyConfig, "epochs"),
+        "model": (DistillConfig, "model"),
+        "width": (DistillConfig, "width"),
+        "dsa": (DistillConfig, "dsa"),
+        "zca": (DistillConfig, "zca"),
+        "soft_labels": (DistillConfig, "soft_labels"),
+        "fiem_ratio": (DistillConfig, "fiem_ratio"),
+        "syn_steps": (TMConfig, "syn_steps"),
+        "expert_epochs": (TMConfig, "expert_epochs"),
+        "max_start_epoch": (TMConfig, "max_start_epoch"),
+        "num_experts": (ExpertConfig, "num_experts"),
+        "expert_train_epochs": (ExpertConfig, "epochs"),
+        "eval_seeds": (DistillEvalConfig, "seeds"),
+        "eval_epochs": (DistillEvalConfig, "epochs"),
+        "eval_width": (DistillEvalConfig, "width"),
+        "compare_random": (DistillEvalConfig, "compare_random"),
+        "full_data": (DistillEvalConfig, "full_data"),
+        "checkpoint_every": (DistillConfig, "checkpoint_every"),
+        "seed": (DistillConfig, "seed"),
+        "device": (DistillConfig, "device"),
+    },
+}
+BOUNDS = ("ge", "gt", "le", "lt")
+# CLI options that set no engine config field (input, output, the dataset loader) or have no default.
+CLI_ONLY = {"data", "out", "window", "score_param", "cross_arch", "test_fraction", "experts_dir", "lr_images"}
+
+
+def _api_default(model: type[BaseModel], name: str) -> Any:
+    return model.model_fields[name].get_default(call_default_factory=True, validated_data={})
+
+
+def _plain(value: Any) -> Any:
+    """An enum member (the API's and the CLI's choices) as the engine's name for it."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _pairs() -> list[tuple[type[BaseModel], str, type[DataclassInstance], str]]:
+    """Every API field with a default and the engine field it stands for."""
+    renamed = {(model, name) for model, name, _, _ in RENAMED}
+    pairs = list(RENAMED)
+    for model, config in SAME_NAMES:
+        for f in fields(config):
+            api = model.model_fields.get(f.name)
+            # Nested configs are compared through their own option models; a required field has no default.
+            if api is None or api.is_required() or is_dataclass(setting_of(config, f.name).default):
+                continue
+            if (model, f.name) not in renamed:
+                pairs.append((model, f.name, config, f.name))
+    return pairs
+
+
+def _declares_more(config: type[DataclassInstance], field: str) -> bool:
+    declared = setting_of(config, field)
+    return declared.help is not None or any(getattr(declared, bound) is not None for bound in BOUNDS)
+
+
+PAIRS = [pytest.param(*pair, id=f"{pair[0].__name__}.{pair[1]}") for pair in _pairs()]
+
+
+@pytest.mark.parametrize(("model", "name", "config", "field"), PAIRS)
+def test_api_defaults_are_the_engines(
+    model: type[BaseModel], name: str, config: type[DataclassInstance], field: str
+) -> None:
+    assert _plain(_api_default(model, name)) == setting_of(config, field).default
+
+
+@pytest.mark.parametrize(("model", "name", "config", "field"), [p for p in PAIRS if _declares_more(*p.values[2:])])
+def test_api_bounds_and_help_are_the_engines(
+    model: type[BaseModel], name: str, config: type[DataclassInstance], field: str
+) -> None:
+    declared, api = setting_of(config, field), model.model_fields[name]
+    offered = {bound: getattr(m, bound) for m in api.metadata for bound in BOUNDS if hasattr(m, bound)}
+    assert offered == {bound: getattr(declared, bound) for bound in BOUNDS if getattr(declared, bound) is not None}
+    assert api.description == declared.help
+
+
+def _cli_params(command: str) -> dict[str, Any]:
+    return {p.name: p for p in typer.main.get_command(cli_app).commands[command].params}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", sorted(CLI_OPTIONS))
+def test_cli_defaults_are_the_engines(command: str) -> None:
+    params = _cli_params(command)
+    assert set(params) == set(CLI_OPTIONS[command]) | (CLI_ONLY & set(params)), "an option is missing from CLI_OPTIONS"
+    for name, (config, field) in CLI_OPTIONS[command].items():
+        assert _plain(params[name].default) == setting_of(config, field).default, f"--{name.replace('_', '-')}"
+
+
+def _literal_choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
+    return get_args(model.model_fields[name].annotation)
+
+
+def _cli_choices(command: str, name: str) -> tuple[str, ...]:
+    # The option's default is a member of the enum typer offers as its choices.
+    return tuple(member.value for member in type(_cli_params(command)[name].default))
+
+
+def test_selection_modes_are_the_engines() -> None:
+    assert _literal_choices(PruneJobCreate, "mode") == SELECTION_MODES
+    assert _literal_choices(PruneThenDistillJobCreate, "mode") == SELECTION_MODES
+    assert _cli_choices("prune", "mode") == SELECTION_MODES
+    assert _cli_choices("distill", "prune_mode") == SELECTION_MODES
+
+
+def test_init_modes_are_the_engines() -> None:
+    assert _cli_choices("distill", "init") == get_args(InitMode)
+    # prune_then_distill is the "pruned" start; a distill job offers every other one.
+    assert _literal_choices(DistillJobCreate, "init") == tuple(m for m in get_args(InitMode) if m != "pruned")
+
+
+def test_job_kinds_are_the_engines() -> None:
+    engine_kinds = {*get_args(PruneKind), *get_args(DistillKind)}
+    assert JOB_KINDS == engine_kinds
+    assert set(TypeAdapter(JobCreate).json_schema()["discriminator"]["mapping"]) == engine_kinds
+    assert PruneConfig().kind in engine_kinds and DistillConfig().kind in engine_kinds
