@@ -71,18 +71,29 @@ def test_score_params_the_worker_cannot_run_are_refused(
     assert client.get("/v1/jobs").json()["data"] == []  # nothing queued
 
 
+# Long enough to matter in every listing, short enough to pass the 64 KiB body cap and reach the checks.
+LONG = 60_000
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"window": "x" * 10_000_000}, "score_params.window"), ({"w" * 10_000_000: 3}, None)],
+    [({"window": "x" * LONG}, "score_params.window"), ({"w" * LONG: 3}, None)],
     ids=["long-value", "long-key"],
 )
-def test_a_huge_score_param_is_refused_briefly(
+def test_a_long_score_param_is_refused_briefly(
     client: TestClient, dataset_id: str, params: dict[str, Any], field: str | None
 ) -> None:
     response = client.post("/v1/jobs", json=scored(dataset_id, "tdds", **params))
     body = assert_problem(response, 422, field)
     assert body["errors"][0]["field"].startswith("score_params.")
     assert len(response.content) < 2000  # the answer quotes neither the value nor the whole name
+
+
+def test_a_10_mb_score_param_is_refused_before_it_is_parsed(client: TestClient, dataset_id: str) -> None:
+    response = client.post("/v1/jobs", json=scored(dataset_id, "tdds", window="x" * 10_000_000))
+    assert_problem(response, 413)
+    assert response.json()["type"].endswith("body-too-large")
+    assert client.get("/v1/jobs").json()["data"] == []
 
 
 @pytest.mark.parametrize(
