@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, get_args
 
@@ -12,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.progress import progress_bar
+from cli.choices import choices
+from cli.prune import Method as PruneMethod
 from cli.prune import Mode as PruneMode
 from cli.prune import Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
@@ -25,13 +26,11 @@ from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
 from engine.progress import Tracker
-from engine.scores import score_names
 from engine.select import SelectionError
 
 console = Console()
-Method = Enum("Method", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
-PruneMethod = Enum("PruneMethod", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
-Init = Enum("Init", {name: name for name in get_args(InitMode)}, type=str)  # type: ignore[misc]
+Method = choices("Method", method_names())
+Init = choices("Init", get_args(InitMode))
 
 
 def print_report(report: dict) -> None:

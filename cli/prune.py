@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.choices import choices
 from cli.progress import progress_bar
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
@@ -23,9 +23,9 @@ from engine.select import SelectionError
 from engine.visualize import save_selection_preview
 
 console = Console()
-Method = Enum("Method", {name: name for name in score_names()}, type=str)  # type: ignore[misc]
-Model = Enum("Model", {name: name for name in model_names()}, type=str)  # type: ignore[misc]
-Mode = Enum("Mode", {name: name for name in SELECTION_MODES}, type=str)  # type: ignore[misc]
+Method = choices("Method", score_names())
+Model = choices("Model", model_names())
+Mode = choices("Mode", SELECTION_MODES)
 PARAMS_HELP = "; ".join(
     f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
 )
