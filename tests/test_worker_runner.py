@@ -242,3 +242,13 @@ def test_spec_becomes_the_engine_config() -> None:
     config = prune_config(spec)
     assert (config.method, config.selection.keep, config.selection.mode) == ("aum", 40.0, "ccs")
     assert config.selection.ccs_hard_cutoff == 0.2 and config.proxy.lr == spec.proxy.lr
+
+
+def test_keep_count_one_keeps_one_sample() -> None:
+    """A count stays a count: as the float 1.0 it read as the fraction 1, the whole training set."""
+    from app.schemas.jobs import PruneJobCreate
+    from engine.select.policies import resolve_count
+    from worker.runner import prune_config
+
+    spec = PruneJobCreate.model_validate({"kind": "prune", "dataset_id": "ds_x", "method": "el2n", "keep_count": 1})
+    assert resolve_count(prune_config(spec).selection.keep, 500) == 1

@@ -116,7 +116,8 @@ def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
 
 
 def prune_config(spec: PruneJobCreate) -> PruneConfig:
-    keep = spec.keep_fraction if spec.keep_fraction is not None else float(spec.keep_count or 0)
+    # A count stays an int: resolve_count reads the float 1.0 as the fraction "everything".
+    keep = spec.keep_fraction if spec.keep_fraction is not None else spec.keep_count or 0
     return from_options(
         PruneConfig,
         spec,
