@@ -63,7 +63,7 @@ def test_class_balanced_keeps_class_proportions_and_zero_kl(labelled) -> None:
 def test_global_selection_can_shift_the_class_distribution() -> None:
     labels = np.repeat([0, 1], 100)
     imp = np.r_[np.ones(100), np.zeros(100)]
-    idx = select_indices(imp, labels, 2, SelectionConfig(keep=0.5, class_balanced=False))
+    idx = select_indices(imp, labels, 2, SelectionConfig(keep=0.5, mode="hardest", class_balanced=False))
     assert set(labels[idx]) == {0}
     assert class_distribution_kl(labels, idx, 2) > 1.0
 
@@ -110,7 +110,7 @@ def test_class_budgets_sum_to_total_and_respect_sizes() -> None:
 
 def test_weights_follow_importance_with_mean_one(labelled) -> None:
     imp, labels = labelled
-    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.2))
+    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.2, mode="hardest"))
     w = coreset_weights(imp, idx)
     assert w.shape == idx.shape and w.mean() == pytest.approx(1.0, rel=1e-5)
     assert np.all(np.diff(w[np.argsort(-imp[idx])]) <= 1e-6)

@@ -9,12 +9,14 @@ from engine.evaluate.accuracy import (
     test_accuracy,
     train_and_test,
 )
+from engine.evaluate.gain import gain_over_random
 
 __all__ = [
     "AccuracyStats",
     "EvalSpec",
     "evaluate_tensors",
     "evaluate_training_set",
+    "gain_over_random",
     "random_subset_like",
     "test_accuracy",
     "train_and_test",

@@ -12,7 +12,7 @@ import numpy as np
 
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
-from engine.evaluate import EvalSpec, evaluate_training_set, random_subset_like
+from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, random_subset_like
 from engine.pipeline.prune_config import EvalConfig, PruneConfig
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
@@ -26,6 +26,7 @@ from engine.select import (
     rank_by_importance,
     select_indices,
 )
+from engine.select.auto import resolve_auto
 
 
 def method_names() -> list[str]:
@@ -113,6 +114,15 @@ def _evaluate(
     return out
 
 
+def _gains(evaluation: dict) -> dict | None:
+    """The subset's gain over random, for the evaluation model and for each extra architecture."""
+    if "random" not in evaluation:
+        return None
+    gain = gain_over_random(evaluation["subset"], evaluation["random"])
+    by_arch = {arch: gain_over_random(runs["subset"], runs["random"]) for arch, runs in evaluation.get("cross_arch", {}).items()}
+    return {**gain, "cross_arch": by_arch} if by_arch else gain
+
+
 def run_prune(
     dataset: ImageDataset, config: PruneConfig, tracker: Tracker | None = None, workdir: Path | None = None
 ) -> PruneResult:
@@ -130,6 +140,7 @@ def run_prune(
     report = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
     report.update(environment(device))
     scoring_share = 0.5 if config.evaluation is not None else 0.95
+    policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes)
 
     scoring = compute_scores(
         dataset,
@@ -140,13 +151,16 @@ def run_prune(
         device=config.device,
         tracker=tracker.span(0.0, scoring_share),
         workdir=workdir,
+        features=policy.selection.mode == "prototypes",
     )
     scores = scoring.scores[config.method].astype(np.float64)
 
     t0 = time.perf_counter()
     importance = importance_of(scores, spec.higher_is_important)
     ranking = rank_by_importance(importance)
-    indices = select_indices(importance, dataset.y_train, dataset.num_classes, config.selection, config.seed)
+    indices = select_indices(
+        importance, dataset.y_train, dataset.num_classes, policy.selection, config.seed, scoring.features
+    )
     weights = coreset_weights(importance, indices) if config.selection.weights else None
     selection_seconds = time.perf_counter() - t0
     tracker.report("selection", scoring_share, f"kept {len(indices)} of {len(scores)} samples")
@@ -158,6 +172,7 @@ def run_prune(
         "higher_is_important": spec.higher_is_important,
     }
     report["selection"] = {
+        "policy": policy.to_dict(config.selection.mode),
         "kept": int(len(indices)),
         "total": int(len(scores)),
         "fraction": len(indices) / len(scores),
@@ -170,6 +185,8 @@ def run_prune(
     if config.evaluation is not None:
         t1 = time.perf_counter()
         report["evaluation"] = _evaluate(dataset, indices, weights, config, tracker.span(scoring_share, 1.0))
+        if (gain := _gains(report["evaluation"])) is not None:
+            report["gain_over_random"] = gain
         report["timings"]["evaluation_seconds"] = time.perf_counter() - t1
     tracker.report("done", 1.0, "prune finished")
     return PruneResult(scores, ranking, indices, weights, report)

@@ -13,8 +13,12 @@ from engine.config_fields import like, setting
 from engine.train.config import TrainConfig
 
 PruneKind = Literal["prune"]
-# The selection policies engine.select implements; the API's and the CLI's choices are this tuple.
-SelectionMode = Literal["hardest", "easiest", "window", "ccs"]
+# The selection policies engine.select implements; the API's and the CLI's choices are these tuples.
+# Ranking policies read only the order of one score: all that prune-then-distill's per-class start needs.
+RankingMode = Literal["hardest", "easiest", "window", "ccs"]
+RANKING_MODES: tuple[RankingMode, ...] = get_args(RankingMode)
+# "prototypes" also reads the proxy's features; "auto" resolves to one of the others (engine.select.auto).
+SelectionMode = Literal["auto", RankingMode, "prototypes"]
 SELECTION_MODES: tuple[SelectionMode, ...] = get_args(SelectionMode)
 
 
@@ -46,7 +50,9 @@ class SelectionConfig:
 
     keep: float = 0.1
     mode: SelectionMode = setting(
-        "hardest", "keep the hardest, the easiest, a percentile window of the importance ranking, or CCS strata"
+        "auto",
+        "auto (the policy measured best at this budget, recorded in the report), the hardest, the easiest, "
+        "a percentile window of the importance ranking, CCS strata, or class prototypes",
     )
     window: tuple[float, float] | None = setting(
         None, "[lo, hi] quantiles of the importance ranking kept in 'window' mode"
@@ -75,7 +81,9 @@ class EvalConfig:
 
 @dataclass
 class PruneConfig:
-    method: str = "el2n"
+    method: str = setting(
+        "el2n", "the score that ranks every training sample (EL2N, Paul et al. 2021, unless another is named)"
+    )
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     evaluation: EvalConfig | None = field(default_factory=EvalConfig)

@@ -18,6 +18,7 @@ from engine.models import create_model
 from engine.pipeline.prune_config import ProxyConfig
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_random
+from engine.scores.base import ScoreAccumulator
 from engine.scores.el2n import snapshot_epoch
 from engine.seed import seed_everything
 from engine.train import TrainConfig, train_model
@@ -26,6 +27,8 @@ from engine.train.dynamics import DynamicsRecorder
 # Scores defined as an average over independently initialised runs (EL2N, GraNd: "averaged over seeds")
 # have this parameter; it is the pipeline's, not the accumulator's.
 _SEEDS = "seeds"
+# The recorder's key for the proxy's final features (no score has this name).
+_FEATURES = "proxy features"
 
 
 @dataclass
@@ -34,6 +37,28 @@ class ScoringResult:
     seconds: float
     proxy_history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
+    # (N, D) penultimate-layer features of the trained proxy, when asked for (prototype selection).
+    features: np.ndarray | None = None
+
+
+class FinalFeatures(ScoreAccumulator):
+    """Keeps the proxy's penultimate features from the evaluation pass after its last epoch."""
+
+    state_names = ("value",)
+
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device):
+        super().__init__(num_samples, num_classes, epochs, device)
+        self.value = torch.zeros(num_samples, 0, device=device)
+
+    @property
+    def eval_epochs(self) -> frozenset[int]:
+        return frozenset({self.epochs})
+
+    def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
+        self.value = features.float()
+
+    def result(self) -> np.ndarray:
+        return self.value.detach().cpu().numpy()
 
 
 def _proxy_model(dataset: ImageDataset, proxy: ProxyConfig, seed: int) -> torch.nn.Module:
@@ -57,24 +82,39 @@ def _train_config(proxy: ProxyConfig, seed: int, device: str) -> TrainConfig:
 
 
 def _recorder(
-    methods: list[str], dataset: ImageDataset, epochs: int, params: dict[str, dict[str, Any]], device: torch.device
+    methods: list[str],
+    dataset: ImageDataset,
+    epochs: int,
+    params: dict[str, dict[str, Any]],
+    device: torch.device,
+    features: bool = False,
 ) -> DynamicsRecorder:
-    accumulators = {}
+    accumulators: dict[str, ScoreAccumulator] = {}
     for name in methods:
         spec = get_score(name)
         kwargs = {k: v for k, v in params.get(name, {}).items() if k != _SEEDS}
         accumulators[name] = spec.accumulator(len(dataset.y_train), dataset.num_classes, epochs, device, **kwargs)
+    if features:
+        accumulators[_FEATURES] = FinalFeatures(len(dataset.y_train), dataset.num_classes, epochs, device)
     _, y = dataset.train_tensors()
     return DynamicsRecorder(accumulators, y, dataset.num_classes)
 
 
 def _checkpoint_path(
-    workdir: Path | None, dataset: ImageDataset, methods: list[str], proxy: ProxyConfig, params: dict, seed: int
+    workdir: Path | None,
+    dataset: ImageDataset,
+    methods: list[str],
+    proxy: ProxyConfig,
+    params: dict,
+    seed: int,
+    features: bool,
 ) -> Path | None:
     """A checkpoint name keyed by everything the run depends on, so only an identical run resumes it."""
     if workdir is None:
         return None
-    key = json.dumps([dataset.content_hash, sorted(methods), asdict(proxy), params, seed], sort_keys=True, default=str)
+    key = json.dumps(
+        [dataset.content_hash, sorted(methods), asdict(proxy), params, seed, features], sort_keys=True, default=str
+    )
     return workdir / f"proxy-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
@@ -88,6 +128,7 @@ def compute_scores(
     device: str = "auto",
     tracker: Tracker | None = None,
     workdir: Path | None = None,
+    features: bool = False,
 ) -> ScoringResult:
     """All requested scores, with every dynamics-based one recorded during a single proxy training run.
 
@@ -100,6 +141,8 @@ def compute_scores(
         device: ``auto``, ``cpu`` or ``cuda``.
         tracker: progress and cancellation.
         workdir: checkpoint folder; a re-run with the same folder resumes the proxy run.
+        features: also return the trained proxy's penultimate features (trains a proxy even when no
+            requested score needs one).
     """
     start = time.perf_counter()
     params = params or {}
@@ -111,7 +154,7 @@ def compute_scores(
     if "random" in methods:
         scores["random"] = score_random(len(dataset.y_train), seed)
     dynamic = [m for m in methods if get_score(m).accumulator is not None]
-    if not dynamic:
+    if not dynamic and not features:
         return ScoringResult(scores, time.perf_counter() - start)
 
     extra_seeds = {
@@ -123,7 +166,7 @@ def compute_scores(
     dev = resolve_device(device)
     x, y = dataset.train_tensors()
     main_share = 1.0 / (1 + 0.5 * extra_runs)
-    recorder = _recorder(dynamic, dataset, proxy.epochs, params, dev)
+    recorder = _recorder(dynamic, dataset, proxy.epochs, params, dev, features)
     result = train_model(
         _proxy_model(dataset, proxy, seed),
         x,
@@ -132,9 +175,11 @@ def compute_scores(
         observers=[recorder],
         tracker=tracker.span(0.0, main_share),
         stage="proxy_training",
-        checkpoint=_checkpoint_path(workdir, dataset, dynamic, proxy, params, seed),
+        checkpoint=_checkpoint_path(workdir, dataset, dynamic, proxy, params, seed, features),
     )
-    scores.update(recorder.results())
+    recorded = recorder.results()
+    proxy_features = recorded.pop(_FEATURES, None)
+    scores.update(recorded)
 
     for run in range(1, extra_runs + 1):
         averaged = [m for m, extra in extra_seeds.items() if extra >= run]
@@ -154,4 +199,6 @@ def compute_scores(
         for name, values in rec.results().items():
             # Running mean over the runs that include this score.
             scores[name] = scores[name] + (values - scores[name]) / (run + 1)
-    return ScoringResult(scores, time.perf_counter() - start, result.history, result.resumed_from_epoch)
+    return ScoringResult(
+        scores, time.perf_counter() - start, result.history, result.resumed_from_epoch, proxy_features
+    )

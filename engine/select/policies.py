@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from engine.pipeline.prune_config import SelectionConfig
+from engine.select.prototypes import class_prototypes
 
 
 class SelectionError(ValueError):
@@ -93,7 +94,14 @@ def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.ran
     return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
 
 
-def _pick(importance: np.ndarray, k: int, config: SelectionConfig, rng: np.random.Generator) -> np.ndarray:
+def _pick(
+    importance: np.ndarray,
+    features: np.ndarray | None,
+    k: int,
+    config: SelectionConfig,
+    rng: np.random.Generator,
+    seed: int,
+) -> np.ndarray:
     if k == 0:
         return np.empty(0, dtype=np.int64)
     if config.mode == "hardest":
@@ -106,11 +114,22 @@ def _pick(importance: np.ndarray, k: int, config: SelectionConfig, rng: np.rando
         return _window_block(importance, k, config.window)
     if config.mode == "ccs":
         return _ccs(importance, k, config.ccs_hard_cutoff, config.ccs_strata, rng)
+    if config.mode == "prototypes":
+        if features is None:
+            raise SelectionError("mode 'prototypes' needs the proxy model's features of every sample")
+        return class_prototypes(features, k, seed)
+    if config.mode == "auto":
+        raise SelectionError("mode 'auto' is resolved to a policy first (engine.select.auto.resolve_auto)")
     raise SelectionError(f"unknown selection mode {config.mode!r}")
 
 
 def select_indices(
-    importance: np.ndarray, labels: np.ndarray, num_classes: int, config: SelectionConfig, seed: int = 0
+    importance: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    config: SelectionConfig,
+    seed: int = 0,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the kept samples, ordered most important first.
 
@@ -118,8 +137,9 @@ def select_indices(
         importance: oriented scores (larger = more important).
         labels: (N,) class labels.
         num_classes: number of classes.
-        config: keep, mode, window, class balance, CCS parameters.
-        seed: for the random draws of CCS.
+        config: keep, mode (not ``auto``: resolve it first), window, class balance, CCS parameters.
+        seed: for the random draws of CCS and the k-means of prototypes.
+        features: (N, D) proxy features, for mode ``prototypes``.
     """
     rng = np.random.default_rng(seed)
     k = resolve_count(config.keep, len(importance))
@@ -127,10 +147,11 @@ def select_indices(
         parts = []
         for c, budget in enumerate(class_budgets(labels, num_classes, k)):
             members = np.flatnonzero(labels == c)
-            parts.append(members[_pick(importance[members], int(budget), config, rng)])
+            member_features = None if features is None else features[members]
+            parts.append(members[_pick(importance[members], member_features, int(budget), config, rng, seed)])
         picked = np.concatenate(parts)
     else:
-        picked = _pick(importance, k, config, rng)
+        picked = _pick(importance, features, k, config, rng, seed)
     return picked[np.argsort(-importance[picked], kind="stable")].astype(np.int64)
 
 
