@@ -47,11 +47,18 @@ def pick_pruned(
     seed: int,
     allowed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """ipc indices per class chosen by a pruning policy on oriented scores (larger = more important), class-major."""
+    """ipc indices per class chosen by a pruning policy on oriented scores (larger = more important), class-major.
+
+    A percentile window too narrow for ``ipc`` samples of a class extends below its lower end (and, for a
+    class of barely ``ipc`` samples, above its upper end), as ``PrunedStartConfig`` documents.
+    """
     per_class = replace(selection, keep=ipc, class_balanced=False)
 
     def pick(members: np.ndarray) -> np.ndarray:
-        return members[select_indices(importance[members], np.zeros(len(members), np.int64), 1, per_class, seed)]
+        config = per_class
+        if config.mode == "window" and config.window is not None:
+            config = replace(config, window=_fit_window(config.window, ipc, len(members)))
+        return members[select_indices(importance[members], np.zeros(len(members), np.int64), 1, config, seed)]
 
     parts = []
     for c in range(num_classes):
@@ -65,6 +72,12 @@ def pick_pruned(
             # the policy then applies to the whole class, as it would without DATM's preference.
             parts.append(pick(_members(y, c, ipc, None)))
     return np.concatenate(parts)
+
+
+def _fit_window(window: tuple[float, float], k: int, n: int) -> tuple[float, float]:
+    lo, hi = window
+    hi = max(hi, k / n)
+    return max(0.0, min(lo, hi - k / n)), hi
 
 
 def noise_images(num_classes: int, ipc: int, shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:

@@ -17,7 +17,7 @@ from engine.distill.gradient import DCConfig
 from engine.distill.init import InitMode
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, RankingMode, SelectionConfig
 
 # A distill job whose synthetic set starts from a pruned subset is a prune_then_distill job.
 PlainDistillKind = Literal["distill"]
@@ -26,16 +26,33 @@ DistillKind = Literal[PlainDistillKind, PruneThenDistillKind]
 
 
 @dataclass
+class PrunedStartConfig(SelectionConfig):
+    """How prune-then-distill picks each class's ``ipc`` starting images from the score's ranking.
+
+    001 Sec. 4.4 (Fig. 1): under aggressive compression the samples with the highest EL2N are often
+    mislabelled and the lowest carry too little, so the paper keeps the 70th-80th percentile of each
+    class. When ``ipc`` outgrows that window (a class of fewer than ``10 * ipc`` samples) the start takes
+    the ``ipc`` samples just below the window's upper end instead of failing.
+    """
+
+    mode: RankingMode = setting(
+        "window", "within each class: the hardest, the easiest, a percentile window of the ranking, or CCS strata"
+    )
+    window: tuple[float, float] | None = setting(
+        (0.7, 0.8), "[lo, hi] quantiles of each class's importance ranking kept in 'window' mode"
+    )
+
+
+@dataclass
 class InitConfig:
     """How the synthetic set starts. ``pruned`` with EL2N is Prune-then-distill.
 
-    ``selection`` is applied inside each class with ``keep = ipc`` (mode hardest/easiest/window/ccs,
-    e.g. ``window=(0.7, 0.8)`` as in the paper); ``proxy`` is the scoring run.
+    ``selection`` is applied inside each class with ``keep = ipc``; ``proxy`` is the scoring run.
     """
 
     mode: InitMode = "real"
     prune_method: str = PruneConfig.method
-    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    selection: PrunedStartConfig = field(default_factory=PrunedStartConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
 
