@@ -13,7 +13,6 @@ from rich.table import Table
 from cli.progress import progress_bar
 from cli.choices import choices
 from cli.prune import Method as PruneMethod
-from cli.prune import Mode as PruneMode
 from cli.prune import Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
@@ -23,14 +22,16 @@ from engine.distill.experts import ExpertConfig
 from engine.distill.init import InitMode
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
+from engine.pipeline.prune_config import RANKING_MODES, ProxyConfig
 from engine.progress import Tracker
 from engine.select import SelectionError
 
 console = Console()
 Method = choices("Method", method_names())
 Init = choices("Init", get_args(InitMode))
+PruneMode = choices("PruneMode", RANKING_MODES)
+DEFAULT_WINDOW = ":".join(map(str, PrunedStartConfig.window or ()))
 
 
 def print_report(report: dict) -> None:
@@ -64,8 +65,8 @@ def distill(
     iterations: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "iterations")), min=1)] = DistillConfig.iterations,
     init: Annotated[Init, typer.Option(help="Start from random real images, noise, or a pruned subset (Prune-then-distill).")] = Init(InitConfig.mode),  # type: ignore[valid-type]
     prune_method: Annotated[PruneMethod, typer.Option(help="--init pruned: the pruning score.")] = PruneMethod(InitConfig.prune_method),  # type: ignore[valid-type]
-    prune_mode: Annotated[PruneMode, typer.Option(help=f"--init pruned, within each class: {help_of(SelectionConfig, 'mode')}.")] = PruneMode(SelectionConfig.mode),  # type: ignore[valid-type]
-    window: Annotated[str | None, typer.Option(help="--init pruned: percentile window LO:HI of each class's importance ranking, e.g. 0.7:0.8 (implies --prune-mode window).")] = None,
+    prune_mode: Annotated[PruneMode, typer.Option(help=f"--init pruned: {help_of(PrunedStartConfig, 'mode')}.")] = PruneMode(PrunedStartConfig.mode),  # type: ignore[valid-type]
+    window: Annotated[str | None, typer.Option(help=f"--init pruned: percentile window LO:HI of each class's importance ranking, default {DEFAULT_WINDOW} in window mode (implies --prune-mode window).")] = None,
     proxy_epochs: Annotated[int, typer.Option(help=sentence(help_of(ProxyConfig, "epochs") + " of the proxy run that scores samples (pruned init, PAD scheduler)"))] = ProxyConfig.epochs,
     model: Annotated[Model, typer.Option(help=sentence(help_of(DistillConfig, "model")))] = Model(DistillConfig.model),  # type: ignore[valid-type]
     width: Annotated[int, typer.Option(help=sentence("Matching network " + help_of(DistillConfig, "width")))] = DistillConfig.width,
@@ -104,7 +105,10 @@ def distill(
         init=InitConfig(
             mode=init.value,
             prune_method=prune_method.value,
-            selection=SelectionConfig(mode=prune_mode.value, window=parse_window(window)),
+            selection=PrunedStartConfig(
+                mode=prune_mode.value,
+                window=parse_window(window or DEFAULT_WINDOW) if prune_mode.value == "window" else None,
+            ),
             proxy=ProxyConfig(epochs=proxy_epochs),
         ),
         model=model.value,

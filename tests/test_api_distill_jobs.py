@@ -153,8 +153,8 @@ def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, A
         prune_then_distill_spec,
         [
             ({"prune_method": "magic"}, "prune_method"),
-            ({"window": [0.7, 0.8]}, "window"),  # a window without mode 'window'
-            ({"mode": "window"}, "window"),  # mode 'window' without a window
+            ({"mode": "hardest", "window": [0.7, 0.8]}, "window"),  # a window without mode 'window'
+            ({"mode": "window", "window": None}, "window"),  # mode 'window' (the default) without a window
             ({"mode": "window", "window": [0.8, 0.7]}, "window"),
             ({"mode": "window", "window": [0.7, 0.71], "ipc": 2}, "window"),  # holds 1 sample per class
             ({"mode": "sideways"}, "mode"),

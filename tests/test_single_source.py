@@ -33,8 +33,9 @@ from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
 from engine.distill.init import InitMode
 from engine.distill.trajectory import TMConfig
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig, PrunedStartConfig
 from engine.pipeline.prune_config import (
+    RANKING_MODES,
     SELECTION_MODES,
     EvalConfig,
     ProxyConfig,
@@ -55,7 +56,7 @@ SAME_NAMES: list[tuple[type[BaseModel], type[DataclassInstance]]] = [
     (PruneJobCreate, PruneConfig),
     (DistillJobCreate, DistillConfig),
     (PruneThenDistillJobCreate, DistillConfig),
-    (PruneThenDistillJobCreate, SelectionConfig),
+    (PruneThenDistillJobCreate, PrunedStartConfig),
     (GradientOptions, DCConfig),
     (DistributionOptions, DMConfig),
     (TrajectoryOptions, TMConfig),
@@ -97,7 +98,7 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
         "iterations": (DistillConfig, "iterations"),
         "init": (InitConfig, "mode"),
         "prune_method": (InitConfig, "prune_method"),
-        "prune_mode": (SelectionConfig, "mode"),
+        "prune_mode": (PrunedStartConfig, "mode"),
         "proxy_epochs": (ProxyConfig, "epochs"),
         "model": (DistillConfig, "model"),
         "width": (DistillConfig, "width"),
@@ -197,9 +198,10 @@ def _cli_choices(command: str, name: str) -> tuple[str, ...]:
 
 def test_selection_modes_are_the_engines() -> None:
     assert _literal_choices(PruneJobCreate, "mode") == SELECTION_MODES
-    assert _literal_choices(PruneThenDistillJobCreate, "mode") == SELECTION_MODES
     assert _cli_choices("prune", "mode") == SELECTION_MODES
-    assert _cli_choices("distill", "prune_mode") == SELECTION_MODES
+    # A pruned start reads only each class's ranking.
+    assert _literal_choices(PruneThenDistillJobCreate, "mode") == RANKING_MODES
+    assert _cli_choices("distill", "prune_mode") == RANKING_MODES
 
 
 def test_init_modes_are_the_engines() -> None:

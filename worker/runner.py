@@ -29,7 +29,7 @@ from engine.distill.distribution import DMConfig
 from engine.distill.gradient import DCConfig
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import CancelledError, ProgressEvent, Tracker
@@ -131,7 +131,7 @@ def prune_config(spec: PruneJobCreate) -> PruneConfig:
 def distill_config(spec: DistillJobSpec) -> DistillConfig:
     proxy = from_options(ProxyConfig, spec.proxy)
     if isinstance(spec, PruneThenDistillJobCreate):
-        selection = from_options(SelectionConfig, spec, window=spec.window)
+        selection = from_options(PrunedStartConfig, spec, window=spec.window)
         init = InitConfig(mode="pruned", prune_method=spec.prune_method.value, selection=selection, proxy=proxy)
     else:
         init = InitConfig(mode=spec.init, proxy=proxy)
@@ -160,6 +160,10 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         key: selection[key] for key in ("kept", "total", "fraction", "class_kl") if key in selection
     }
+    if "policy" in selection:
+        summary["policy"] = selection["policy"]["mode"]
+    if "gain_over_random" in report:
+        summary["gain_over_random"] = _mean_std(report["gain_over_random"])
     for name, stats in report.get("evaluation", {}).items():
         if name == "cross_arch":
             summary["cross_arch"] = {arch: {k: _mean_std(v) for k, v in runs.items()} for arch, runs in stats.items()}

@@ -31,10 +31,19 @@ from engine.pipeline.distill_config import (
     DistillKind,
     InitConfig,
     PlainDistillKind,
+    PrunedStartConfig,
     PruneThenDistillKind,
 )
 from engine.pipeline.prune import method_names
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind, SelectionConfig, SelectionMode
+from engine.pipeline.prune_config import (
+    EvalConfig,
+    ProxyConfig,
+    PruneConfig,
+    PruneKind,
+    RankingMode,
+    SelectionConfig,
+    SelectionMode,
+)
 from engine.scores import ParamProblem, check_score_params, describe_params
 
 if TYPE_CHECKING:
@@ -124,7 +133,7 @@ class PruneJobCreate(StrictModel):
 
     kind: PruneKind
     dataset_id: ObjectId
-    method: PruneMethod
+    method: PruneMethod = Field(PruneMethod(PruneConfig.method), description=help_of(PruneConfig, "method"))
     keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
     mode: SelectionMode = engine_field(SelectionConfig, "mode")
@@ -296,9 +305,17 @@ class PruneThenDistillJobCreate(_DistillJobBase):
 
     kind: PruneThenDistillKind
     prune_method: PruneMethod = PruneMethod(InitConfig.prune_method)
-    mode: SelectionMode = engine_field(SelectionConfig, "mode")
-    window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
-    ccs_hard_cutoff: float = engine_field(SelectionConfig, "ccs_hard_cutoff")
+    mode: RankingMode = engine_field(PrunedStartConfig, "mode")
+    window: tuple[float, float] | None = engine_field(PrunedStartConfig, "window", validate_default=True)
+    ccs_hard_cutoff: float = engine_field(PrunedStartConfig, "ccs_hard_cutoff")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_window_for_window_mode(cls, data: Any) -> Any:
+        # The default window (001 Sec. 4.4) belongs to 'window' mode: another mode without a window has none.
+        if isinstance(data, dict) and data.get("mode", "window") != "window" and "window" not in data:
+            return {**data, "window": None}
+        return data
 
     _check_window = field_validator("window")(_window_matches_mode)
 
