@@ -1,4 +1,5 @@
-"""Prune benchmark: every score x keep fraction x class balance on MNIST and Fashion-MNIST.
+"""Prune benchmark: every score x keep fraction x class balance on MNIST and Fashion-MNIST, beside
+the default job's policy (``mode: auto``).
 
     python -m bench.prune                 # reduced CPU scale (documented below), about an hour on 2 cores
     python -m bench.prune --scale full    # the literature's scale, for GPU machines
@@ -25,17 +26,20 @@ from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.pipeline.scoring import compute_scores
 from engine.scores import get_score
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
+from engine.select.auto import resolve_auto
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
 DYNAMIC = ["el2n", "forgetting", "aum", "entropy", "dyn_unc", "tdds", "moderate", "grand", "eva"]
-TABLE_METHODS = ["random", "el2n", "forgetting", "aum", "entropy", "dyn_unc", "tdds", "moderate", "ccs"]
+# "default (auto)" is what a job with only ``keep`` set selects: the default score and ``mode: auto``.
+DEFAULT = "default (auto)"
+TABLE_METHODS = [DEFAULT, "random", "el2n", "forgetting", "aum", "entropy", "dyn_unc", "tdds", "moderate", "ccs"]
 CCS_BASE = "aum"  # CCS stratifies a difficulty score; its paper uses AUM
 
 
@@ -74,6 +78,8 @@ def eval_spec(scale: Scale, size: int, seeds: int) -> EvalSpec:
 
 
 def selection_for(method: str, keep: float, balanced: bool) -> tuple[str, SelectionConfig]:
+    if method == DEFAULT:
+        return PruneConfig.method, SelectionConfig(keep=keep, class_balanced=balanced)
     if method == "ccs":
         return CCS_BASE, SelectionConfig(keep=keep, mode="ccs", class_balanced=balanced)
     return method, SelectionConfig(keep=keep, mode="hardest", class_balanced=balanced)
@@ -149,12 +155,14 @@ def tdds_state_bytes(num_classes: int, sizes: list[int], window: int = 10) -> li
     return rows
 
 
-def run_dataset(name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], seeds: int, log) -> dict:
+def run_dataset(
+    name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], balances: list[bool], seeds: int, log
+) -> dict:
     data = subset(dataset, scale.per_class)
     proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
     params = {"el2n": {"epoch": scale.proxy_epochs // 2}, "grand": {"epoch": scale.proxy_epochs // 2}}
     t0 = time.perf_counter()
-    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, params=params, seed=0)
+    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, params=params, seed=0, features=True)
     scoring_seconds = time.perf_counter() - t0
     log(f"{name}: scored {len(data.y_train)} samples with {len(DYNAMIC)} dynamics scores in one run, {scoring_seconds:.1f}s")
 
@@ -163,14 +171,16 @@ def run_dataset(name: str, dataset: ImageDataset, scale: Scale, keeps: list[floa
     log(f"{name}: full data {mean_std(full.per_seed)}")
     rows = []
     for keep in keeps:
-        for balanced in (True, False):
+        for balanced in balances:
             for method in TABLE_METHODS:
-                score_name, selection = selection_for(method, keep, balanced)
+                score_name, requested = selection_for(method, keep, balanced)
+                # auto ignores class_balanced (it always balances): its "global" cell is the same subset.
+                selection = resolve_auto(requested, data.y_train, data.num_classes).selection
                 imp = importance_of(scoring.scores[score_name], get_score(score_name).higher_is_important)
-                idx = select_indices(imp, data.y_train, data.num_classes, selection, seed=0)
+                idx = select_indices(imp, data.y_train, data.num_classes, selection, seed=0, features=scoring.features)
                 stats = evaluate_training_set(data, idx, eval_spec(scale, len(idx), seeds), base_seed=100)
                 rows.append({
-                    "dataset": name, "method": method, "keep": keep, "class_balanced": balanced,
+                    "dataset": name, "method": method, "keep": keep, "class_balanced": balanced, "mode": selection.mode,
                     "kept": int(len(idx)), "accuracy": stats.per_seed, "mean": stats.mean, "std": stats.std,
                     "eval_epochs": eval_spec(scale, len(idx), seeds).epochs,
                 })
@@ -184,27 +194,41 @@ def run_dataset(name: str, dataset: ImageDataset, scale: Scale, keeps: list[floa
     }
 
 
+def tables_markdown(tables: dict, title: str) -> list[str]:
+    keeps, balances = tables["keeps"], tables.get("balances", [True, False])
+    lines = [f"### {title}\n", f"Command: `{tables['command']}`\n\nTest accuracy (%) mean ± std over {tables['seeds']} seeds; "
+             "each cell trains fresh ConvNets on the kept subset.\n"]
+    for res in tables["results"]:
+        lines.append(f"#### {res['dataset']} ({res['train_samples']} training samples; full data {mean_std(res['full_data']['accuracy'])} "
+                     f"at {res['full_data']['epochs']} epochs; "
+                     f"one proxy run for all scores: {res['scoring_seconds_one_run_all_scores']:.1f}s)\n")
+        columns = [(k, b) for k in keeps for b in balances]
+        header = "| method | " + " | ".join(f"keep {k:.0%} {'balanced' if b else 'global'}" for k, b in columns) + " |"
+        lines += [header, "|" + "---|" * (1 + len(columns))]
+        cell = {(r["method"], r["keep"], r["class_balanced"]): r for r in res["rows"]}
+        for method in TABLE_METHODS:
+            if not any(key[0] == method for key in cell):
+                continue
+            cells = [mean_std(cell[method, k, b]["accuracy"]) if (method, k, b) in cell else "—" for k, b in columns]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        if any(key[0] == DEFAULT for key in cell):
+            lines += ["", "Default job vs random (balanced; the same evaluation seeds, so paired): gain in points, "
+                      "mean ± std over seeds, and the policy auto chose.\n", "| keep | policy | gain over random |", "|---|---|---|"]
+            for k in keeps:
+                d, r = cell.get((DEFAULT, k, True)), cell.get(("random", k, True))
+                if d and r:
+                    gain = 100 * (np.asarray(d["accuracy"]) - np.asarray(r["accuracy"]))
+                    lines.append(f"| {k:.0%} | {d.get('mode', '?')} | {gain.mean():+.2f} ± {gain.std():.2f} |")
+        lines.append("")
+    return lines
+
+
 def markdown(payload: dict, scale: Scale) -> str:
     lines = [f"## Prune benchmark ({payload['scale']} scale)\n", f"Scale: {scale}\n"]
     if "tables" in payload:
-        tables = payload["tables"]
-        keeps = tables["keeps"]
-        lines.append(f"Command: `{tables['command']}`\n\nTest accuracy (%) mean ± std over {tables['seeds']} seeds; "
-                     "each cell trains fresh ConvNets on the kept subset.\n")
-        for res in tables["results"]:
-            lines.append(f"### {res['dataset']} ({res['train_samples']} training samples; full data {mean_std(res['full_data']['accuracy'])} "
-                         f"at {res['full_data']['epochs']} epochs; "
-                         f"one proxy run for all scores: {res['scoring_seconds_one_run_all_scores']:.1f}s)\n")
-            header = "| method | " + " | ".join(f"keep {k:.0%} {b}" for k in keeps for b in ("balanced", "global")) + " |"
-            lines += [header, "|" + "---|" * (1 + 2 * len(keeps))]
-            for method in TABLE_METHODS:
-                cells = []
-                for keep in keeps:
-                    for balanced in (True, False):
-                        row = next(r for r in res["rows"] if r["method"] == method and r["keep"] == keep and r["class_balanced"] == balanced)
-                        cells.append(mean_std(row["accuracy"]))
-                lines.append(f"| {method} | " + " | ".join(cells) + " |")
-            lines.append("")
+        lines += tables_markdown(payload["tables"], "Every score and the default job's policy")
+    if "tables_before" in payload:
+        lines += tables_markdown(payload["tables_before"], "Before `mode: auto` (the default then: the score's hardest), kept for comparison")
     if "overhead" in payload:
         runs = payload["overhead"]["runs"]
         lines += ["### Cost of recording dynamics\n", f"Command: `{payload['overhead']['command']}`\n",
@@ -236,13 +260,17 @@ def markdown(payload: dict, scale: Scale) -> str:
 
 
 PARTS = ("tables", "overhead", "reference", "tdds")
+# Results of earlier code kept beside the new ones (not re-run by any part).
+KEPT = ("tables_before",)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu")
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
-    parser.add_argument("--keeps", default="0.01,0.1,0.3")
+    parser.add_argument("--keeps", default="0.01,0.05,0.1,0.3,0.5")
+    parser.add_argument("--balance", choices=["both", "balanced"], default="both",
+                        help="evaluate class-balanced and global selection, or class-balanced only")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--overhead-repeats", type=int, default=5)
     parser.add_argument("--overhead-widths", default=None, help="proxy widths timed for the recording overhead (default: the scale's and 64)")
@@ -266,7 +294,7 @@ def main() -> None:
     name = f"prune-{args.scale}"
     previous = RESULTS / f"{name}.json"
     payload = json.loads(previous.read_text()) if previous.is_file() and set(parts) != set(PARTS) else {}
-    payload = {k: v for k, v in payload.items() if k in PARTS}
+    payload = {k: v for k, v in payload.items() if k in PARTS + KEPT}
     payload |= {"scale": args.scale, "scale_settings": scale.__dict__}
     if "overhead" in parts:
         mnist = subset(load_dataset(root / "mnist"), scale.per_class)
@@ -276,8 +304,12 @@ def main() -> None:
             log(f"recording overhead ratio at width {width}: {runs[-1]['ratio']:.3f}")
         payload["overhead"] = {"command": command, "runs": runs}
     if "tables" in parts:
-        results = [run_dataset(ds, load_dataset(root / ds), scale, keeps, args.seeds, log) for ds in args.datasets.split(",")]
-        payload["tables"] = {"command": command, "keeps": keeps, "seeds": args.seeds, "results": results}
+        balances = [True, False] if args.balance == "both" else [True]
+        results = [run_dataset(ds, load_dataset(root / ds), scale, keeps, balances, args.seeds, log)
+                   for ds in args.datasets.split(",")]
+        if "tables" in payload and not any(DEFAULT == r["method"] for r in payload["tables"]["results"][0]["rows"]):
+            payload["tables_before"] = payload["tables"]
+        payload["tables"] = {"command": command, "keeps": keeps, "balances": balances, "seeds": args.seeds, "results": results}
     if "reference" in parts:
         payload["reference"] = {"command": command, **reference_scoring_time(load_dataset(root / "mnist"))}
         log(f"reference scoring run: {payload['reference']['seconds']:.1f}s")

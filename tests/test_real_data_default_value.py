@@ -1,0 +1,58 @@
+"""The default prune job's subset beats a random one on real MNIST and Fashion-MNIST subsets.
+
+Protocol (the one the margins below were measured with, on this project's 2-core CPU machine): 300
+training images per class, the default job's score and ``mode: auto`` on a ConvNet width-16 proxy of the
+default 10 epochs, then fresh ConvNet width-16 models trained 20 epochs on the kept subset (3 seeds) and on
+3 random class-balanced subsets of the same size (one seed each). Measured by this test (points):
+Fashion-MNIST 1% +4.54, 5% -0.53, 10% +1.88, 30% +0.35, 50% +0.71; MNIST passes every check. An earlier
+exploration with a proxy run recording other scores (so other features) measured Fashion-MNIST 5% at
++0.83: at that budget prototypes are within the noise of random, the one open gap of issue 17.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data import load_dataset, subsample_per_class
+from engine.evaluate import EvalSpec, evaluate_training_set, random_subset_like
+from engine.pipeline.prune_config import PruneConfig, SelectionConfig
+from engine.pipeline.scoring import compute_scores
+from engine.scores import get_score
+from engine.select import importance_of, select_indices
+from engine.select.auto import resolve_auto
+
+WIDTH = 16
+KEEPS = (0.01, 0.05, 0.1, 0.3, 0.5)
+MUST_BEAT = (0.05, 0.1, 0.3)
+# Budgets where the default is not yet shown to beat random (see the module docstring); still held to -1.
+KNOWN_GAPS = {("fashion-mnist", 0.05)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_default_job_beats_random(shared_datasets: Path, name: str) -> None:
+    full = load_dataset(shared_datasets / name)
+    data = full.with_train_subset(subsample_per_class(full.y_train, 300))
+    default = PruneConfig()
+    proxy = replace(default.proxy, width=WIDTH)
+    labels, classes = data.y_train, data.num_classes
+    # One proxy run serves every budget, as a job's scores would (auto resolves to prototypes up to 50%).
+    scoring = compute_scores(data, [default.method], proxy, seed=default.seed, features=True)
+    importance = importance_of(scoring.scores[default.method], get_score(default.method).higher_is_important)
+    gains = {}
+    for keep in KEEPS:
+        selection = resolve_auto(SelectionConfig(keep=keep), labels, classes).selection
+        kept = select_indices(importance, labels, classes, selection, default.seed, scoring.features)
+        spec = EvalSpec(model="convnet", width=WIDTH, epochs=20, seeds=3)
+        subset = evaluate_training_set(data, kept, spec, base_seed=1000).mean
+        random = np.mean([
+            evaluate_training_set(data, random_subset_like(labels, kept, classes, s), replace(spec, seeds=1), base_seed=1000 + s).mean
+            for s in range(3)
+        ])
+        gains[keep] = 100 * (subset - random)
+    assert all(gains[k] > 0 for k in MUST_BEAT if (name, k) not in KNOWN_GAPS), f"{name}: gain (points) {gains}"
+    assert all(g >= -1 for g in gains.values()), f"{name}: auto more than 1 point below random {gains}"
