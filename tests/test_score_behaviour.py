@@ -82,8 +82,8 @@ def test_flipped_labels_rank_as_hardest(digits: ImageDataset, name: str) -> None
 
 def test_el2n_averages_over_seeds(digits: ImageDataset) -> None:
     proxy = ProxyConfig(width=16, epochs=4)
-    one = compute_scores(digits, ["el2n"], proxy, params={"el2n": {"epoch": 2}}, seed=0).scores["el2n"]
-    other = compute_scores(digits, ["el2n"], proxy, params={"el2n": {"epoch": 2}}, seed=1).scores["el2n"]
+    one = compute_scores(digits, ["el2n"], proxy, params={"el2n": {"epoch": 2, "seeds": 1}}, seed=0).scores["el2n"]
+    other = compute_scores(digits, ["el2n"], proxy, params={"el2n": {"epoch": 2, "seeds": 1}}, seed=1).scores["el2n"]
     both = compute_scores(digits, ["el2n"], proxy, params={"el2n": {"epoch": 2, "seeds": 2}}, seed=0).scores["el2n"]
     np.testing.assert_allclose(both, (one + other) / 2, rtol=1e-4, atol=1e-6)
 

@@ -39,9 +39,9 @@ def test_specs_are_the_accumulators_parameters_with_their_defaults(name: str) ->
 def test_every_parameter_is_documented() -> None:
     lines = describe_params()
     assert len(lines) == sum(len(get_score(n).params) for n in score_names())
-    assert "tdds.window: integer >= 3, default 10: epochs per window (K); capped at the epochs in range" in lines
+    assert "tdds.window: integer >= 3: epochs per window (K); default half the epochs in range; capped at the range" in lines
     assert "tdds.beta: number > 0 and <= 1, default 0.9: EMA weight of the latest window; earlier ones decay by (1 - beta)" in lines
-    assert "el2n.seeds: integer >= 1 and <= 20, default 1: independently initialised proxy runs averaged" in lines
+    assert "el2n.seeds: integer >= 1 and <= 20, default 4: independently initialised proxy runs averaged" in lines
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def _feed(name: str, epochs: int, params: dict[str, Any]) -> np.ndarray:
 def _grid(name: str) -> list[dict[str, Any]]:
     """Every combination of a few values (absent included) of each of the score's parameters."""
     values: dict[str, list[Any]] = {
-        "window": [2, 3, 4, 10], "beta": [0.5, 1], "seeds": [1],
+        "window": [2, 3, 4, 10], "beta": [0.5, 1], "seeds": [1], "epoch_fraction": [0.5, 1],
         **{k: [1, 2, 3, 4, 5] for k in ("start_epoch", "end_epoch", "early_start", "early_end", "late_start", "epoch")},
     }
     names = list(get_score(name).params)

@@ -170,6 +170,7 @@ def run_prune(
         "title": spec.title,
         "reference": spec.reference,
         "higher_is_important": spec.higher_is_important,
+        "params": spec.resolved_params(config.score_params.get(config.method, {}), config.proxy.epochs),
     }
     report["selection"] = {
         "policy": policy.to_dict(config.selection.mode),

@@ -19,7 +19,6 @@ from engine.pipeline.prune_config import ProxyConfig
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_random
 from engine.scores.base import ScoreAccumulator
-from engine.scores.el2n import snapshot_epoch
 from engine.seed import seed_everything
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
@@ -183,7 +182,7 @@ def compute_scores(
 
     for run in range(1, extra_runs + 1):
         averaged = [m for m, extra in extra_seeds.items() if extra >= run]
-        stop = max(snapshot_epoch(proxy.epochs, params.get(m, {}).get("epoch")) for m in averaged)
+        stop = max(get_score(m).resolved_params(params.get(m, {}), proxy.epochs)["epoch"] for m in averaged)
         rec = _recorder(averaged, dataset, proxy.epochs, params, dev)
         span = tracker.span(main_share + (run - 1) * (1 - main_share) / extra_runs, main_share + run * (1 - main_share) / extra_runs)
         train_model(

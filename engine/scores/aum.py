@@ -3,6 +3,12 @@
 At every training presentation the margin is the assigned-label logit minus the largest other
 logit; AUM is its average over training. Mislabeled and hard samples have low (often negative)
 AUM, so LOWER is harder: ``higher_is_important`` is False.
+
+Orientation, decided per use: the score keeps Pleiss et al.'s reading (low AUM = hard or mislabelled),
+which is what noise detection wants, and the selection mode picks the end: ``hardest`` keeps the low end
+(label noise included), ``easiest`` keeps the high end, which is how 002 (Supplementary, baselines) runs AUM
+for pruning ("larger AUM, higher importance"); ``auto``, ``ccs`` and ``window`` avoid the noisy end either
+way. ``report.json`` records the orientation as ``score.higher_is_important``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 With P_t the probability of the assigned label at epoch t, the uncertainty of a window of J
 consecutive epochs is the standard deviation of P over it; Dyn-Unc averages that over all
 windows sliding one epoch at a time. Only the last J values are kept per sample (a ring buffer).
-Higher = more important.
+Higher = more important. He et al. use J = 10 over a 200-epoch run, i.e. many windows; over the default
+10-epoch proxy J = 10 would be one window, so the default J is half the run (see ``half_span``).
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import numpy as np
 import torch
 
 from engine.scores.base import ScoreAccumulator, to_numpy
-from engine.scores.params import Param, ParamProblem
+from engine.scores.params import Param, ParamProblem, half_span
 from engine.scores.registry import ScoreSpec, register_score
 
 PARAMS = {
-    "window": Param(10, int, "epochs per window (J) of the standard deviation; capped at the run's length", minimum=2),
+    "window": Param(None, int, "epochs per window (J) of the standard deviation; default half the run; capped at "
+                    "the run's length", minimum=2),
 }
+
+
+def window_length(epochs: int, window: int | None) -> int:
+    return half_span(epochs, 2) if window is None else max(2, min(window, epochs))
 
 
 class DynUncAccumulator(ScoreAccumulator):
     state_names = ("ring", "std_sum", "windows")
 
-    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device, window: int = 10):
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device, window: int | None = None):
         super().__init__(num_samples, num_classes, epochs, device)
-        self.window = max(2, min(window, epochs))
+        self.window = window_length(epochs, window)
         self.ring = torch.zeros(num_samples, self.window, device=device)
         self.std_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
         self.windows = torch.zeros((), dtype=torch.int64, device=device)
@@ -50,6 +56,10 @@ def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
     return []
 
 
+def resolve(params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+    return {"window": window_length(epochs, params.get("window"))}
+
+
 register_score(
     ScoreSpec(
         name="dyn_unc",
@@ -58,6 +68,7 @@ register_score(
         higher_is_important=True,
         accumulator=DynUncAccumulator,
         params=PARAMS,
+        resolve=resolve,
         constraints=check,
     )
 )

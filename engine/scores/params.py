@@ -89,6 +89,12 @@ def with_defaults(params: Mapping[str, Any], specs: Mapping[str, Param]) -> dict
     return {name: params.get(name, spec.default) for name, spec in specs.items()}
 
 
+def half_span(span: int, minimum: int) -> int:
+    """A sliding window's default length: half the epochs it slides over (at least ``minimum``), so a short
+    proxy run still has several windows for the average over windows to combine."""
+    return max(minimum, min(span, (span + 1) // 2))
+
+
 def past_the_run(params: Mapping[str, Any], names: tuple[str, ...], epochs: int) -> list[ParamProblem]:
     """Epoch-valued parameters that name an epoch the proxy run never reaches."""
     return [

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.scores.base import ScoreAccumulator
-from engine.scores.params import Constraints, Param, ParamProblem, param_field
+from engine.scores.params import Constraints, Param, ParamProblem, param_field, with_defaults
 
 AccumulatorFactory = Callable[..., ScoreAccumulator]
 
@@ -25,6 +26,8 @@ class ScoreSpec:
         params: tunable parameters, each with its type, bounds, default and help.
         constraints: the checks across parameters and the proxy run's length that the accumulator
             would otherwise only hit at run time (or that would leave every score equal).
+        resolve: the values a run of ``epochs`` actually uses, where a default is derived from the run
+            (an early epoch, a window); None when every default is a constant.
     """
 
     name: str
@@ -34,6 +37,11 @@ class ScoreSpec:
     accumulator: AccumulatorFactory | None
     params: Mapping[str, Param] = field(default_factory=dict)
     constraints: Constraints | None = None
+    resolve: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
+
+    def resolved_params(self, params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+        """Every parameter as a proxy run of ``epochs`` uses it, for the report."""
+        return self.resolve(params, epochs) if self.resolve else with_defaults(params, self.params)
 
 
 _SCORES: dict[str, ScoreSpec] = {}

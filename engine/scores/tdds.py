@@ -8,6 +8,12 @@ sqrt(sum_j (d_j - mean)^2) measures how variable the contribution is (Eq. 11), a
 sliding over the T-epoch range are combined with exponential-moving-average weights
 beta (1 - beta)^(W-1-k) for window k of W, so later windows weigh most (Eq. 12). Only the
 previous epoch's probabilities and the last K-1 contributions are kept per sample. Higher = keep.
+
+Defaults: 002 (Sec. 1, Sec. 4.3) slides a window of "typically 10 epochs" over ranges many times longer,
+so many windows enter the EMA; a 10-epoch window over the default 10-epoch proxy would leave a single
+window and no EMA. The default window is therefore half the scored range (5 epochs, 6 windows, under the
+default proxy). beta = 0.9 is the best of 002's Sec. 5.3 sweep (Fig. 5); a larger range should start
+earlier at larger pruning rates (Sec. 5.3, Fig. 4), which ``start_epoch``/``end_epoch`` set.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 import torch
 
 from engine.scores.base import ScoreAccumulator, to_numpy
-from engine.scores.params import Param, ParamProblem, param_field, past_the_run, with_defaults
+from engine.scores.params import Param, ParamProblem, half_span, param_field, past_the_run, with_defaults
 from engine.scores.registry import ScoreSpec, register_score
 
 _EPS = 1e-8
@@ -27,7 +33,8 @@ _EPS = 1e-8
 _MIN_SPAN = 3
 
 PARAMS = {
-    "window": Param(10, int, "epochs per window (K); capped at the epochs in range", minimum=_MIN_SPAN),
+    "window": Param(None, int, "epochs per window (K); default half the epochs in range; capped at the range",
+                    minimum=_MIN_SPAN),
     "beta": Param(0.9, float, "EMA weight of the latest window; earlier ones decay by (1 - beta)", minimum=0,
                   maximum=1, exclusive_minimum=True),
     "start_epoch": Param(1, int, "first epoch of the range scored", minimum=1),
@@ -38,6 +45,11 @@ PARAMS = {
 def epoch_range(epochs: int, start_epoch: int, end_epoch: int | None) -> tuple[int, int]:
     """The epochs scored, start_epoch..end_epoch, within a run of ``epochs``."""
     return max(1, start_epoch), min(epochs, end_epoch or epochs)
+
+
+def window_length(span: int, window: int | None) -> int:
+    """The window K used over a range of ``span`` epochs: the requested one capped by the range, else half of it."""
+    return half_span(span, _MIN_SPAN) if window is None else max(_MIN_SPAN, min(window, span))
 
 
 def kl_contribution(prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
@@ -53,7 +65,7 @@ class TDDSAccumulator(ScoreAccumulator):
         num_classes: int,
         epochs: int,
         device: torch.device,
-        window: int = 10,
+        window: int | None = None,
         beta: float = 0.9,
         start_epoch: int = 1,
         end_epoch: int | None = None,
@@ -63,7 +75,7 @@ class TDDSAccumulator(ScoreAccumulator):
         span = self.end - self.start + 1
         if span < _MIN_SPAN:
             raise ValueError(f"TDDS needs at least {_MIN_SPAN} epochs in its range (start_epoch..end_epoch)")
-        self.window = max(_MIN_SPAN, min(window, span))
+        self.window = window_length(span, window)
         self.beta = beta
         self.num_windows = span - self.window + 1
         self.prev_probs = torch.zeros(num_samples, num_classes, device=device)
@@ -105,6 +117,12 @@ def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
                                          f"{_MIN_SPAN} epochs")]
 
 
+def resolve(params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+    values = with_defaults(params, PARAMS)
+    start, end = epoch_range(epochs, values["start_epoch"], values["end_epoch"])
+    return values | {"start_epoch": start, "end_epoch": end, "window": window_length(end - start + 1, values["window"])}
+
+
 register_score(
     ScoreSpec(
         name="tdds",
@@ -114,5 +132,6 @@ register_score(
         accumulator=TDDSAccumulator,
         params=PARAMS,
         constraints=check,
+        resolve=resolve,
     )
 )

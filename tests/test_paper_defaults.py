@@ -1,0 +1,70 @@
+"""Each default that follows a seed paper, pinned: changing one is a decision, not an accident."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.data.dataset import ImageDataset
+from engine.pipeline.distill_config import PrunedStartConfig
+from engine.pipeline.prune import run_prune
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.scores import get_score
+
+CPU = torch.device("cpu")
+DEFAULT_EPOCHS = ProxyConfig().epochs
+
+
+def test_el2n_scores_an_early_epoch_averaged_over_several_runs() -> None:
+    # Paul et al.: epoch 20 of 200, averaged over runs; 001 Alg. 1 averages over its experts.
+    spec = get_score("el2n")
+    assert spec.params["epoch_fraction"].default == 0.1 and spec.params["seeds"].default == 4
+    assert spec.resolved_params({}, DEFAULT_EPOCHS) == {"epoch": 1, "epoch_fraction": 0.1, "seeds": 4}
+    assert spec.resolved_params({}, 200)["epoch"] == 20
+    assert spec.resolved_params({"epoch_fraction": 0.5}, 10)["epoch"] == 5
+    assert spec.resolved_params({"epoch": 7, "epoch_fraction": 0.5}, 10)["epoch"] == 7  # an explicit epoch wins
+    assert spec.accumulator(4, 2, 200, CPU).eval_epochs == frozenset({20})
+
+
+@pytest.mark.parametrize("name", ["el2n", "grand"])
+def test_el2n_family_never_scores_the_last_epoch_by_default(name: str) -> None:
+    assert get_score(name).resolved_params({}, DEFAULT_EPOCHS)["epoch"] < DEFAULT_EPOCHS
+
+
+def test_tdds_slides_several_windows_over_the_default_proxy() -> None:
+    # 002 Sec. 4.3: many windows enter the EMA; beta 0.9 is Sec. 5.3's best.
+    resolved = get_score("tdds").resolved_params({}, DEFAULT_EPOCHS)
+    assert resolved == {"window": 5, "beta": 0.9, "start_epoch": 1, "end_epoch": DEFAULT_EPOCHS}
+    acc = get_score("tdds").accumulator(4, 2, DEFAULT_EPOCHS, CPU)
+    assert (acc.window, acc.num_windows) == (5, 6)
+    assert get_score("tdds").resolved_params({"window": 10, "start_epoch": 3}, 20)["window"] == 10
+
+
+def test_dyn_unc_averages_several_windows_over_the_default_proxy() -> None:
+    assert get_score("dyn_unc").resolved_params({}, DEFAULT_EPOCHS) == {"window": 5}
+    assert get_score("dyn_unc").accumulator(4, 2, DEFAULT_EPOCHS, CPU).window == 5
+
+
+def test_aum_keeps_pleiss_orientation_and_easiest_keeps_002s_end(digits: ImageDataset) -> None:
+    # Pleiss et al.: low AUM = hard or mislabelled; 002 prunes keeping large AUM, which mode 'easiest' does.
+    assert get_score("aum").higher_is_important is False
+    config = PruneConfig(method="aum", selection=SelectionConfig(keep=0.2, mode="easiest"),
+                         proxy=ProxyConfig(width=8, epochs=3), evaluation=None)
+    result = run_prune(digits, config)
+    assert result.report["score"]["higher_is_important"] is False
+    kept = set(result.indices.tolist())
+    assert result.scores[list(kept)].mean() > result.scores[[i for i in range(len(result.scores)) if i not in kept]].mean()
+
+
+def test_prune_then_distill_starts_from_the_70th_to_80th_el2n_percentile() -> None:
+    # 001 Sec. 4.4 and Fig. 1.
+    assert (PrunedStartConfig().mode, PrunedStartConfig().window) == ("window", (0.7, 0.8))
+
+
+def test_a_prune_job_defaults_to_auto_and_reports_the_resolved_score_parameters(digits: ImageDataset) -> None:
+    config = PruneConfig(selection=SelectionConfig(keep=0.2), proxy=ProxyConfig(width=8, epochs=10), evaluation=None)
+    assert (config.method, config.selection.mode) == ("el2n", "auto")
+    report = run_prune(digits, config).report
+    assert report["score"]["params"] == {"epoch": 1, "epoch_fraction": 0.1, "seeds": 4}
+    assert report["score"]["higher_is_important"] is True
+    assert report["selection"]["policy"]["mode"] == "prototypes"
