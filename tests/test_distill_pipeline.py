@@ -106,7 +106,7 @@ def test_prune_then_distill_starts_from_the_per_class_window(digits: ImageDatase
 
 
 def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digits: ImageDataset, tmp_path: Path) -> None:
-    # Unset, DATM's start range widens over the whole run up to the last epoch with M epochs ahead of it.
+    # Unset, DATM's T+ is PAD Table 10's for the IPC, capped at the last epoch with M epochs ahead of it.
     config = _config("datm", iterations=1, trajectory=TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1))
     result = run_distill(digits, config, expert_store=LocalExpertStore(tmp_path))
     # The label model (first expert, last epoch) is reported with its accuracy, recomputed here in a module.
@@ -120,7 +120,8 @@ def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digi
     assert label_model["test_accuracy"] == pytest.approx(expected, abs=1 / len(digits.y_test))
     assert 0.0 < label_model["train_accuracy"] <= 1.0
     last = config.experts.epochs - config.trajectory.expert_epochs
-    assert result.report["resolved"]["max_start_epoch_final"] == max(config.trajectory.max_start_epoch, last)
+    assert result.report["resolved"]["max_start_epoch_final"] == min(last, max(config.trajectory.max_start_epoch, 1))
+    assert (result.report["resolved"]["min_start_epoch"], result.report["resolved"]["max_start_epoch"]) == (0, 1)
     assert result.report["resolved"]["widen_iterations"] == 1
     synthetic = result.synthetic
     assert synthetic.soft and synthetic.labels.shape == (20, 10)

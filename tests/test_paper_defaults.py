@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from engine.data.dataset import ImageDataset
-from engine.pipeline.distill_config import PrunedStartConfig
+from engine.distill import ExpertConfig
+from engine.distill.registry import get_method
+from engine.distill.schedule import DifficultySchedule
+from engine.distill.trajectory import MTT_MAX_START_EPOCH, TMConfig
+from engine.pipeline.distill import start_range
+from engine.pipeline.distill_config import DistillConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.scores import get_score
@@ -68,3 +73,37 @@ def test_a_prune_job_defaults_to_auto_and_reports_the_resolved_score_parameters(
     assert report["score"]["params"] == {"epoch": 1, "epoch_fraction": 0.1, "seeds": 4}
     assert report["score"]["higher_is_important"] is True
     assert report["selection"]["policy"]["mode"] == "prototypes"
+
+
+@pytest.mark.parametrize(("ipc", "alpha"), [(1, 0.0), (10, 0.25), (50, 0.25), (100, 0.5), (500, 0.5), (1000, 0.75)])
+def test_pad_fiem_alpha_grows_with_ipc(ipc: int, alpha: float) -> None:
+    # PAD Table 10, CIFAR-10 rows.
+    assert get_method("pad").default_fiem_ratio(ipc) == alpha
+    assert get_method("datm").default_fiem_ratio(ipc) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("ipc", "expected"),
+    # PAD Table 10 (CIFAR-10, 100-epoch experts): IPC 1 (0, 4, 4), 10 (0, 10, 20), 50 (0, 20, 40), 500+ (40, 60, 60).
+    [(1, (0, 4, 4)), (10, (0, 10, 20)), (50, (0, 20, 40)), (1000, (40, 60, 60))],
+)
+def test_datm_and_pad_start_ranges_follow_the_ipc(ipc: int, expected: tuple[int, int, int]) -> None:
+    for method in ("datm", "pad"):
+        config = DistillConfig(method=method, ipc=ipc, iterations=50, experts=ExpertConfig(epochs=100))
+        low, high, final, widen = start_range(get_method(method), config)
+        assert (low, high, final, widen) == (*expected, 50)
+    # Under the default 20-epoch experts the IPC-1 range stays small: starts 0..1, not up to epoch 18.
+    assert start_range(get_method("pad"), DistillConfig(method="pad", ipc=1))[:3] == (0, 1, 1)
+
+
+def test_a_start_range_that_is_set_wins_and_mtt_keeps_its_fixed_range() -> None:
+    config = DistillConfig(method="datm", ipc=1, experts=ExpertConfig(epochs=100),
+                           trajectory=TMConfig(min_start_epoch=2, max_start_epoch=5, max_start_epoch_final=30))
+    assert start_range(get_method("datm"), config)[:3] == (2, 5, 30)
+    assert start_range(get_method("mtt"), DistillConfig(method="mtt", ipc=50))[:3] == (0, MTT_MAX_START_EPOCH, None)
+
+
+def test_pad_fiex_schedule_follows_table_10() -> None:
+    # IR 0.75, AEE 20 of 100, the easiest 10% removed (from epoch 60 in PAD's public script).
+    assert DifficultySchedule.for_experts(100) == DifficultySchedule(0.75, 20, 60, 0.1)
+    assert DifficultySchedule.for_experts(20) == DifficultySchedule(0.75, 4, 12, 0.1)

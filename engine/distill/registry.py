@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 Family = Literal["gradient", "distribution", "trajectory"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,8 @@ class MethodSpec:
         soft_labels: learn soft labels initialised from expert logits (DATM).
         widen_start_range: grow the start-epoch range during distillation (DATM).
         difficulty_schedule: train experts with the EL2N data scheduler (PAD's FIEX).
-        fiem_ratio: default share of shallow parameters left out of matching (PAD's FIEM) at
-            IPC > 1; PAD uses none at IPC 1, where low-level information is still needed.
+        fiem: leave shallow parameters out of matching by default (PAD's FIEM), the share by IPC
+            (``FIEM_BY_IPC``).
     """
 
     name: str
@@ -33,14 +34,30 @@ class MethodSpec:
     soft_labels: bool = False
     widen_start_range: bool = False
     difficulty_schedule: bool = False
-    fiem_ratio: float = 0.0
+    fiem: bool = False
 
     @property
     def uses_experts(self) -> bool:
         return self.family == "trajectory"
 
     def default_fiem_ratio(self, ipc: int) -> float:
-        return 0.0 if ipc == 1 else self.fiem_ratio
+        return by_ipc(FIEM_BY_IPC, ipc) if self.fiem else 0.0
+
+
+# PAD Table 10 (App.), CIFAR-10 rows: the 10-class benchmark, like MNIST and Fashion-MNIST. Each entry holds
+# up to and including its IPC; None is every larger IPC.
+# FIEM's alpha: none at IPC 1, where low-level information is still needed; more as the IPC grows.
+FIEM_BY_IPC: tuple[tuple[int | None, float], ...] = ((1, 0.0), (50, 0.25), (500, 0.5), (None, 0.75))
+# DATM/PAD's start epochs (T-, T, T+) as fractions of PAD's 100-epoch expert runs: small, early ranges at low
+# IPC (easy patterns), later ones at high IPC (DATM's difficulty alignment).
+START_RANGE_BY_IPC: tuple[tuple[int | None, tuple[float, float, float]], ...] = (
+    (1, (0.0, 0.04, 0.04)), (10, (0.0, 0.10, 0.20)), (50, (0.0, 0.20, 0.40)), (None, (0.40, 0.60, 0.60)),
+)
+
+
+def by_ipc(table: tuple[tuple[int | None, T], ...], ipc: int) -> T:
+    """The entry of an IPC table that holds ``ipc``."""
+    return next(value for bound, value in table if bound is None or ipc <= bound)
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -86,5 +103,5 @@ register_method(MethodSpec(
 register_method(MethodSpec(
     "pad", "Prioritize Alignment in Dataset Distillation (FIEX scheduler + FIEM)",
     "Li, Wang, Zhou, Zhao, Shao, You. Prioritize Alignment in Dataset Distillation. 2024",
-    "trajectory", soft_labels=True, widen_start_range=True, difficulty_schedule=True, fiem_ratio=0.25,
+    "trajectory", soft_labels=True, widen_start_range=True, difficulty_schedule=True, fiem=True,
 ))

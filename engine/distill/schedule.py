@@ -21,6 +21,17 @@ class DifficultySchedule:
     removal_epoch: int | None = None
     removal_fraction: float = 0.1
 
+    @classmethod
+    def for_experts(cls, epochs: int) -> DifficultySchedule:
+        """PAD's FIEX settings as fractions of its 100-epoch expert runs, scaled to ``epochs``.
+
+        PAD Table 10 (CIFAR-10): initial ratio 0.75, all data in by epoch 20 (AEE); the easiest 10%
+        removed at every IPC (App., hyper-parameters). The removal epoch, 60 of 100, is the one in PAD's public expert script
+        (``rm_start_epoch=60``), quoted: the paper's text does not state it.
+        """
+        add_end = max(1, round(0.2 * epochs))
+        return cls(0.75, add_end, max(add_end + 1, round(0.6 * epochs)), 0.1)
+
     def __post_init__(self) -> None:
         if not 0.0 < self.initial_ratio <= 1.0:
             raise ValueError(f"initial_ratio must be in (0, 1], got {self.initial_ratio}")

@@ -30,6 +30,8 @@ from engine.distill.synthetic import SyntheticSet
 from engine.train.loop import per_sample_loss
 
 Unroll = Literal["checkpoint", "graph"]
+# MTT's fixed upper start epoch under the default 20-epoch experts (its CIFAR runs use 20 of 50 at IPC 10).
+MTT_MAX_START_EPOCH = 10
 
 
 @dataclass
@@ -39,8 +41,9 @@ class TMConfig:
     Attributes:
         syn_steps: student steps per iteration (N, ``syn_steps``).
         expert_epochs: expert epochs the student must cover (M, ``expert_epochs``).
-        min_start_epoch: lowest start epoch (DATM's T-).
-        max_start_epoch: highest start epoch at the beginning (``max_start_epoch``, DATM's T).
+        min_start_epoch: lowest start epoch (DATM's T-); None: the method's default for the IPC (0 here).
+        max_start_epoch: highest start epoch at the beginning (``max_start_epoch``, DATM's T); None: the
+            method's default for the IPC (``MTT_MAX_START_EPOCH`` here). Jobs resolve both in the pipeline.
         max_start_epoch_final: DATM's T+: the upper bound grows linearly to it; None keeps it fixed.
         widen_iterations: iterations over which the upper bound grows from T to T+.
         batch_syn: synthetic minibatch per student step; None uses the whole set.
@@ -53,8 +56,8 @@ class TMConfig:
 
     syn_steps: int = 20
     expert_epochs: int = 2
-    min_start_epoch: int = 0
-    max_start_epoch: int = 10
+    min_start_epoch: int | None = None
+    max_start_epoch: int | None = None
     max_start_epoch_final: int | None = None
     widen_iterations: int = 0
     batch_syn: int | None = None
@@ -136,6 +139,8 @@ class TrajectoryMatcher:
         self.experts = experts
         self.student = FunctionalStudent(model)
         self.config = config
+        self.low = config.min_start_epoch or 0
+        self.high = config.max_start_epoch if config.max_start_epoch is not None else MTT_MAX_START_EPOCH
         self.mask = shallow_mask(self.student.shapes, config.fiem_ratio) if config.fiem_ratio > 0 else None
 
     def param_groups(self, synthetic: SyntheticSet) -> list[dict]:
@@ -152,8 +157,8 @@ class TrajectoryMatcher:
         cfg = self.config
         last = self.experts.epochs - cfg.expert_epochs
         if cfg.max_start_epoch_final is None or cfg.widen_iterations <= 0:
-            return min(cfg.max_start_epoch, last)
-        grown = cfg.max_start_epoch + (cfg.max_start_epoch_final - cfg.max_start_epoch) * min(1.0, iteration / cfg.widen_iterations)
+            return min(self.high, last)
+        grown = self.high + (cfg.max_start_epoch_final - self.high) * min(1.0, iteration / cfg.widen_iterations)
         return min(int(grown), last)
 
     def _batches(self, n: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -180,7 +185,7 @@ class TrajectoryMatcher:
         cfg = self.config
         expert = int(torch.randint(self.experts.params.shape[0], (1,), generator=generator))
         high = self.start_epoch_bound(iteration)
-        start = int(torch.randint(cfg.min_start_epoch, max(high, cfg.min_start_epoch) + 1, (1,), generator=generator))
+        start = int(torch.randint(self.low, max(high, self.low) + 1, (1,), generator=generator))
         device = synthetic.images.device
         theta_start = self.experts.params[expert, start].to(device)
         theta_target = self.experts.params[expert, start + cfg.expert_epochs].to(device)

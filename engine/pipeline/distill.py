@@ -24,10 +24,10 @@ from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, 
 from engine.distill.gradient import GradientMatcher
 from engine.distill.init import noise_images, pick_pruned, pick_real
 from engine.distill.loop import LoopResult, run_loop
-from engine.distill.registry import MethodSpec, get_method
+from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
+from engine.distill.trajectory import MTT_MAX_START_EPOCH, FunctionalStudent, TrajectoryMatcher
 from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, evaluate_training_set
 from engine.evaluate.synthetic import evaluate_synthetic
@@ -72,6 +72,8 @@ class _Resolved:
     soft_labels: bool
     fiem_ratio: float
     schedule: DifficultySchedule | None
+    min_start_epoch: int
+    max_start_epoch: int
     max_start_epoch_final: int | None
     widen_iterations: int
 
@@ -81,31 +83,42 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     groups = parse_strategy(config.dsa_strategy or default_strategy(channels)) if use_dsa else None
     schedule = config.schedule
     if schedule is None and spec.difficulty_schedule:
-        # PAD's CIFAR settings scaled to the expert length: 75% easiest first, all data by 40% of
-        # training, the easiest 10% dropped at once half-way through what remains.
-        epochs = config.experts.epochs
-        add_end = max(1, round(0.4 * epochs))
-        schedule = DifficultySchedule(0.75, add_end, add_end + max(1, (epochs - add_end) // 2), 0.1)
+        schedule = DifficultySchedule.for_experts(config.experts.epochs)
     fiem = spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio
     if spec.family == "distribution" and fiem > 0 and not has_layer_stack(config.model):
         raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
-    tm = config.trajectory
-    final, widen = None, 0
-    if spec.widen_start_range:
-        # DATM: unless set, the start range grows over the whole run up to the last expert epoch
-        # that still has M epochs ahead of it.
-        last = config.experts.epochs - tm.expert_epochs
-        final = tm.max_start_epoch_final if tm.max_start_epoch_final is not None else max(tm.max_start_epoch, last)
-        widen = tm.widen_iterations or config.iterations
+    low, high, final, widen = start_range(spec, config)
     return _Resolved(
         dsa_groups=groups,
         # Soft labels come from expert logits: only trajectory methods have experts to ask.
         soft_labels=spec.uses_experts and (spec.soft_labels if config.soft_labels is None else config.soft_labels),
         fiem_ratio=fiem,
         schedule=schedule if spec.uses_experts else None,
+        min_start_epoch=low,
+        max_start_epoch=high,
         max_start_epoch_final=final,
         widen_iterations=widen,
     )
+
+
+def start_range(spec: MethodSpec, config: DistillConfig) -> tuple[int, int, int | None, int]:
+    """(T-, T, T+, widening iterations): what is set, else the method's default.
+
+    MTT: starts 0..MTT_MAX_START_EPOCH, fixed. DATM-style methods: PAD Table 10's range for the IPC
+    (``START_RANGE_BY_IPC``) scaled to the expert run, T growing to T+ over the whole run. Every bound
+    stays at or below the last expert epoch that still has M epochs ahead of it.
+    """
+    tm = config.trajectory
+    last = max(0, config.experts.epochs - tm.expert_epochs)
+    if not spec.widen_start_range:
+        low = tm.min_start_epoch or 0
+        return low, min(last, tm.max_start_epoch if tm.max_start_epoch is not None else MTT_MAX_START_EPOCH), None, 0
+    fractions = by_ipc(START_RANGE_BY_IPC, config.ipc)
+    low_f, high_f, final_f = (min(last, round(f * config.experts.epochs)) for f in fractions)
+    low = tm.min_start_epoch if tm.min_start_epoch is not None else low_f
+    high = tm.max_start_epoch if tm.max_start_epoch is not None else max(low, high_f)
+    final = tm.max_start_epoch_final if tm.max_start_epoch_final is not None else max(high, final_f)
+    return low, high, final, tm.widen_iterations or config.iterations
 
 
 def _model_factory(dataset: ImageDataset, config: DistillConfig) -> ModelFactory:
@@ -222,6 +235,7 @@ def _matcher(
         return DistributionMatcher(real, new_model, replace(config.dm, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
     assert experts is not None
     tm = replace(config.trajectory, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio,
+                 min_start_epoch=resolved.min_start_epoch, max_start_epoch=resolved.max_start_epoch,
                  max_start_epoch_final=resolved.max_start_epoch_final, widen_iterations=resolved.widen_iterations)
     return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)
 
