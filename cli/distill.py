@@ -77,7 +77,10 @@ def distill(
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
     syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = TMConfig.syn_steps,
     expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = TMConfig.expert_epochs,
-    max_start_epoch: Annotated[int, typer.Option(help="Trajectory methods: highest expert start epoch (T).")] = TMConfig.max_start_epoch,
+    min_start_epoch: Annotated[int | None, typer.Option(help="Trajectory methods: lowest expert start epoch (T-; default: the method's for the IPC).")] = TMConfig.min_start_epoch,
+    max_start_epoch: Annotated[int | None, typer.Option(help="Trajectory methods: highest expert start epoch (T; default: mtt 10, datm/pad by IPC as PAD Table 10).")] = TMConfig.max_start_epoch,
+    max_start_epoch_final: Annotated[int | None, typer.Option(help="datm/pad: T grows to this T+ over the run (default: the method's for the IPC).")] = TMConfig.max_start_epoch_final,
+    lr_labels: Annotated[float, typer.Option(help="datm/pad: soft-label learning rate.")] = TMConfig.lr_labels,
     num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = ExpertConfig.num_experts,
     expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = ExpertConfig.epochs,
     experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
@@ -126,7 +129,10 @@ def distill(
         seed=seed,
         device=device,
     )
-    config.trajectory = replace(config.trajectory, syn_steps=syn_steps, expert_epochs=expert_epochs, max_start_epoch=max_start_epoch)
+    config.trajectory = replace(
+        config.trajectory, syn_steps=syn_steps, expert_epochs=expert_epochs, min_start_epoch=min_start_epoch,
+        max_start_epoch=max_start_epoch, max_start_epoch_final=max_start_epoch_final, lr_labels=lr_labels,
+    )
     if spec.uses_experts and expert_train_epochs <= expert_epochs:
         raise typer.BadParameter("--expert-train-epochs must exceed --expert-epochs (the student matches M epochs ahead)")
     if lr_images is not None:

@@ -70,7 +70,8 @@ def test_distill_defaults_come_from_the_engine(client: TestClient, dataset_id: s
     job = client.post("/v1/jobs", json=spec).json()
     assert job["spec"]["init"] == "real" and job["spec"]["iterations"] == 200 and job["spec"]["width"] == 128
     assert job["spec"]["trajectory"] == {
-        "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 10, "lr": 0.01, "batch_syn": None
+        "syn_steps": 20, "expert_epochs": 2, "min_start_epoch": None, "max_start_epoch": None,
+        "max_start_epoch_final": None, "lr": 0.01, "lr_labels": 5.0, "batch_syn": None,
     }
     assert job["spec"]["experts"] == {"count": 5, "epochs": 20, "lr": 0.01, "batch_size": 256}
     assert job["spec"]["evaluation"]["epochs"] == 300 and job["spec"]["evaluation"]["dsa"] is True
@@ -121,6 +122,9 @@ def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, A
             ({"init": "pruned"}, "init"),  # pruned initialisation is its own kind
             ({"surprise": True}, "surprise"),
             ({"width": 0}, "width"),
+            ({"schedule": {"initial_ratio": 0.75, "addition_end_epoch": 4}}, "schedule"),  # dm trains no experts
+            ({"method": "pad", "schedule": {"initial_ratio": 0, "addition_end_epoch": 4}}, "schedule.initial_ratio"),
+            ({"method": "pad", "trajectory": {"max_start_epoch_final": -1}}, "trajectory.max_start_epoch_final"),
             ({"model": "vgg"}, "model"),
             ({"fiem_ratio": 1.0}, "fiem_ratio"),
             ({"model": "mlp", "fiem_ratio": 0.25}, "fiem_ratio"),  # DM's FIEM drops shallow ConvNet blocks

@@ -26,6 +26,7 @@ from app.schemas.jobs import DistillJobCreate
 from app.services import jobs
 from app.services.experts import BlobExpertStore
 from app.services.auth import tenant_named
+from engine.distill.schedule import DifficultySchedule
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     TINY_EXPERTS,
     TINY_TRAJECTORY,
@@ -254,6 +255,17 @@ def test_spec_becomes_the_engine_config() -> None:
     assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "real", 8)
     assert (config.experts.num_experts, config.experts.epochs) == (2, 3)
     assert (config.trajectory.syn_steps, config.trajectory.expert_epochs, config.trajectory.lr_images) == (5, 1, 50.0)
+    assert (config.trajectory.min_start_epoch, config.trajectory.max_start_epoch) == (None, 1)
+    assert config.schedule is None  # the method's own (pad's FIEX), resolved by the engine
+
+    pad = distill_config(DistillJobCreate.model_validate(tiny_distill_spec(
+        "ds_x", method="pad",
+        trajectory={"min_start_epoch": 1, "max_start_epoch": 2, "max_start_epoch_final": 3, "lr_labels": 2.0},
+        schedule={"initial_ratio": 0.5, "addition_end_epoch": 2, "removal_epoch": 3, "removal_fraction": 0.2},
+    )))
+    t = pad.trajectory
+    assert (t.min_start_epoch, t.max_start_epoch, t.max_start_epoch_final, t.lr_labels) == (1, 2, 3, 2.0)
+    assert pad.schedule == DifficultySchedule(0.5, 2, 3, 0.2)
     assert config.evaluation is not None and config.evaluation.full_data is False
     assert config.dm.lr_images != 50.0  # only the method's own family gets the override
 

@@ -27,6 +27,7 @@ from engine.data.dataset import ImageDataset
 from engine.distill import ExpertConfig
 from engine.distill.distribution import DMConfig
 from engine.distill.gradient import DCConfig
+from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
@@ -150,6 +151,7 @@ def distill_config(spec: DistillJobSpec) -> DistillConfig:
         if trajectory is None
         else from_options(TMConfig, trajectory, lr_init=trajectory.lr, **lr_images),
         experts=ExpertConfig() if experts is None else from_options(ExpertConfig, experts, num_experts=experts.count),
+        schedule=None if spec.schedule is None else from_options(DifficultySchedule, spec.schedule),
         evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
     )
 

@@ -197,9 +197,30 @@ class TrajectoryOptions(StrictModel):
 
     syn_steps: int = Field(TMConfig.syn_steps, ge=1, le=500, description="student steps per iteration (N)")
     expert_epochs: int = Field(TMConfig.expert_epochs, ge=1, le=500, description="expert epochs matched (M)")
-    max_start_epoch: int = Field(TMConfig.max_start_epoch, ge=0, le=1000, description="highest start epoch (T)")
+    min_start_epoch: int | None = Field(
+        TMConfig.min_start_epoch, ge=0, le=1000, description="lowest start epoch (T-); null: the method's for the IPC"
+    )
+    max_start_epoch: int | None = Field(
+        TMConfig.max_start_epoch, ge=0, le=1000,
+        description="highest start epoch at the start (T); null: the method's (mtt 10; datm/pad by IPC, PAD Table 10)",
+    )
+    max_start_epoch_final: int | None = Field(
+        TMConfig.max_start_epoch_final, ge=0, le=1000,
+        description="datm/pad: the highest start epoch grows to T+ over the run; null: the method's for the IPC",
+    )
     lr: float = Field(TMConfig.lr_init, gt=0, le=10, description="initial learnable student learning rate")
+    lr_labels: float = Field(TMConfig.lr_labels, gt=0, le=1e4, description="soft-label learning rate (datm, pad)")
     batch_syn: int | None = Field(None, ge=1, le=100_000, description="synthetic minibatch; null: the whole set")
+
+
+class ScheduleOptions(StrictModel):
+    """PAD's data scheduler for the experts (FIEX): the easiest ``initial_ratio`` first, all data by
+    ``addition_end_epoch``, the easiest ``removal_fraction`` dropped from ``removal_epoch`` on."""
+
+    initial_ratio: float = Field(gt=0, le=1)
+    addition_end_epoch: int = Field(ge=1, le=1000)
+    removal_epoch: int | None = Field(None, ge=1, le=1000, description="null: nothing is removed")
+    removal_fraction: float = Field(0.1, ge=0, lt=1)
 
 
 class ExpertOptions(StrictModel):
@@ -241,6 +262,10 @@ class _DistillJobBase(StrictModel):
     distribution: DistributionOptions | None = Field(None, validate_default=True)
     trajectory: TrajectoryOptions | None = Field(None, validate_default=True)
     experts: ExpertOptions | None = Field(None, validate_default=True)
+    schedule: ScheduleOptions | None = Field(
+        None, description="trajectory methods: PAD's expert data scheduler (FIEX); null: the method's (on for pad, "
+        "PAD Table 10 scaled to the expert epochs)"
+    )
     proxy: ProxyOptions = Field(
         default_factory=ProxyOptions, description="proxy run scoring samples (pruned init, PAD's data scheduler)"
     )
@@ -273,6 +298,14 @@ class _DistillJobBase(StrictModel):
                 f"epochs must exceed trajectory.expert_epochs={trajectory.expert_epochs}: "
                 "the student matches the expert that many epochs ahead"
             )
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_needs_experts(cls, value: ScheduleOptions | None, info: ValidationInfo) -> ScheduleOptions | None:
+        method = info.data.get("method")
+        if value is not None and method is not None and not get_method(method).uses_experts:
+            raise ValueError("the data scheduler orders the experts' training data: only trajectory methods use it")
         return value
 
     @field_validator("fiem_ratio")
