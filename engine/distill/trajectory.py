@@ -72,6 +72,12 @@ class TMConfig:
     unroll: Unroll = "checkpoint"
 
 
+def fixed_start_range(config: TMConfig) -> tuple[int, int]:
+    """(T-, T) with an unset bound at MTT's: 0 and ``MTT_MAX_START_EPOCH``."""
+    high = config.max_start_epoch if config.max_start_epoch is not None else MTT_MAX_START_EPOCH
+    return config.min_start_epoch or 0, high
+
+
 class FunctionalStudent:
     """A registered model evaluated at an explicit flat parameter vector (torch.func.functional_call)."""
 
@@ -139,8 +145,7 @@ class TrajectoryMatcher:
         self.experts = experts
         self.student = FunctionalStudent(model)
         self.config = config
-        self.low = config.min_start_epoch or 0
-        self.high = config.max_start_epoch if config.max_start_epoch is not None else MTT_MAX_START_EPOCH
+        self.low, self.high = fixed_start_range(config)
         self.mask = shallow_mask(self.student.shapes, config.fiem_ratio) if config.fiem_ratio > 0 else None
 
     def param_groups(self, synthetic: SyntheticSet) -> list[dict]:

@@ -27,7 +27,7 @@ from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import MTT_MAX_START_EPOCH, FunctionalStudent, TrajectoryMatcher
+from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
 from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, evaluate_training_set
 from engine.evaluate.synthetic import evaluate_synthetic
@@ -104,15 +104,15 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
 def start_range(spec: MethodSpec, config: DistillConfig) -> tuple[int, int, int | None, int]:
     """(T-, T, T+, widening iterations): what is set, else the method's default.
 
-    MTT: starts 0..MTT_MAX_START_EPOCH, fixed. DATM-style methods: PAD Table 10's range for the IPC
+    MTT: a fixed range (``fixed_start_range``). DATM-style methods: PAD Table 10's range for the IPC
     (``START_RANGE_BY_IPC``) scaled to the expert run, T growing to T+ over the whole run. Every bound
     stays at or below the last expert epoch that still has M epochs ahead of it.
     """
     tm = config.trajectory
     last = max(0, config.experts.epochs - tm.expert_epochs)
     if not spec.widen_start_range:
-        low = tm.min_start_epoch or 0
-        return low, min(last, tm.max_start_epoch if tm.max_start_epoch is not None else MTT_MAX_START_EPOCH), None, 0
+        low, high = fixed_start_range(tm)
+        return low, min(last, high), None, 0
     fractions = by_ipc(START_RANGE_BY_IPC, config.ipc)
     low_f, high_f, final_f = (min(last, round(f * config.experts.epochs)) for f in fractions)
     low = tm.min_start_epoch if tm.min_start_epoch is not None else low_f

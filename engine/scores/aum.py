@@ -7,8 +7,8 @@ AUM, so LOWER is harder: ``higher_is_important`` is False.
 Orientation, decided per use: the score keeps Pleiss et al.'s reading (low AUM = hard or mislabelled),
 which is what noise detection wants, and the selection mode picks the end: ``hardest`` keeps the low end
 (label noise included), ``easiest`` keeps the high end, which is how 002 (Supplementary, baselines) runs AUM
-for pruning ("larger AUM, higher importance"); ``auto``, ``ccs`` and ``window`` avoid the noisy end either
-way. ``report.json`` records the orientation as ``score.higher_is_important``.
+for pruning ("larger AUM, higher importance"); ``ccs`` drops the hardest ``ccs_hard_cutoff`` either way.
+``report.json`` records the orientation as ``score.higher_is_important``.
 """
 
 from __future__ import annotations
