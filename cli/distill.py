@@ -49,12 +49,20 @@ def print_report(report: dict) -> None:
     table = Table(title="Test accuracy")
     for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
         table.add_column(col)
-    rows = [(name, evaluation[name]) for name in ("synthetic", "random", "full") if name in evaluation]
+    rows = [(name, evaluation[name]) for name in ("synthetic", "hard_labels", "random", "full") if name in evaluation]
     rows += [(f"{name} [{arch}]", stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
     for name, stats in rows:
         table.add_row(name, stats["model"], str(stats["train_size"]),
                       f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"])))
     console.print(table)
+    if ranking := report.get("dd_ranking"):
+        figures = {"improvement over random real": ranking["improvement_over_random"],
+                   "hard-label recovery": ranking["hard_label_recovery"]}
+        text = ", ".join(f"{name} {100 * f['mean']:+.2f} ± {100 * f['std']:.2f} points"
+                         for name, f in figures.items() if f is not None)
+        if ranking["label_robust_score"] is not None:
+            text += f", label-robust score {100 * ranking['label_robust_score']['mean']:.1f}"
+        console.print(f"DD-Ranking ({ranking['protocol']}): {text}")
 
 
 def distill(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,16 @@ def test_run_distill_writes_artifacts_that_reload_to_the_same_accuracy(digits: I
     ev = report["evaluation"]
     assert ev["synthetic"]["train_size"] == ev["random"]["train_size"] == 20 and len(ev["synthetic"]["per_seed"]) == 2
     assert ev["full"]["train_size"] == len(digits.y_train)
+    # Hard labels already: the gain and DD-Ranking's figures compare the set as it was evaluated.
+    assert "hard_labels" not in ev
+    ior = np.subtract(ev["synthetic"]["per_seed"], ev["random"]["per_seed"])
+    assert report["gain_over_random"]["per_seed"] == pytest.approx(ior)
+    ranking = report["dd_ranking"]
+    assert ranking["improvement_over_random"]["per_seed"] == pytest.approx(ior)
+    hlr = ev["full"]["mean"] - np.asarray(ev["synthetic"]["per_seed"])
+    assert ranking["hard_label_recovery"]["per_seed"] == pytest.approx(hlr)
+    lrs = (np.exp(0.5 * ior - 0.5 * hlr) - np.exp(-1)) / (np.exp(1) - np.exp(-1))
+    assert ranking["label_robust_score"]["mean"] == pytest.approx(lrs.mean()) and 0 <= lrs.min() <= lrs.max() <= 1
     written = {p.name for p in result.write(tmp_path / "out")}
     assert written == {"synthetic.safetensors", "synthetic.npz", "preview.png", "loss_curve.json", "report.json"}
     curve = json.loads((tmp_path / "out" / "loss_curve.json").read_text())
@@ -127,6 +138,15 @@ def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digi
     assert synthetic.soft and synthetic.labels.shape == (20, 10)
     assert result.report["resolved"]["soft_labels"] is True
     assert torch.equal(synthetic.hard_labels(), torch.arange(10).repeat_interleave(2))
+    # Soft labels: DD-Ranking's figures come from the same images trained on their hard labels.
+    evaluated = run_distill(digits, replace(config, evaluation=replace(TINY_EVAL, full_data=False)),
+                            expert_store=LocalExpertStore(tmp_path)).report
+    ev = evaluated["evaluation"]
+    assert ev["hard_labels"]["per_seed"] != ev["synthetic"]["per_seed"]
+    ior = np.subtract(ev["hard_labels"]["per_seed"], ev["random"]["per_seed"])
+    assert evaluated["dd_ranking"]["improvement_over_random"]["per_seed"] == pytest.approx(ior)
+    assert evaluated["gain_over_random"]["per_seed"] == pytest.approx(ior)
+    assert evaluated["dd_ranking"]["hard_label_recovery"] is None  # no full-data run to recover
     pad = run_distill(digits, _config("pad", iterations=1, init=InitConfig(proxy=TINY_PROXY)))
     assert pad.report["resolved"]["schedule"]["initial_ratio"] == 0.75 and pad.report["resolved"]["fiem_ratio"] == 0.25
 
@@ -166,6 +186,8 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["kind"] == "prune_then_distill" and report["config"]["init"]["selection"]["window"] == [0.7, 0.8]
     assert report["experts"]["trained"] and "Test accuracy" in proc.stdout
+    ior = report["dd_ranking"]["improvement_over_random"]["mean"]
+    assert f"DD-Ranking (hard labels): improvement over random real {100 * ior:+.2f}" in proc.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert again.returncode == 0 and json.loads((out / "report.json").read_text())["experts"]["reused"]
 

@@ -166,6 +166,8 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
         summary["policy"] = selection["policy"]["mode"]
     if "gain_over_random" in report:
         summary["gain_over_random"] = _mean_std(report["gain_over_random"])
+    if "dd_ranking" in report:
+        summary["dd_ranking"] = {key: _mean_std(value) for key, value in report["dd_ranking"].items() if isinstance(value, dict)}
     for name, stats in report.get("evaluation", {}).items():
         if name == "cross_arch":
             summary["cross_arch"] = {arch: {k: _mean_std(v) for k, v in runs.items()} for arch, runs in stats.items()}

@@ -9,11 +9,12 @@ from engine.evaluate.accuracy import (
     test_accuracy,
     train_and_test,
 )
-from engine.evaluate.gain import gain_over_random
+from engine.evaluate.gain import dd_ranking, gain_over_random
 
 __all__ = [
     "AccuracyStats",
     "EvalSpec",
+    "dd_ranking",
     "evaluate_tensors",
     "evaluate_training_set",
     "gain_over_random",

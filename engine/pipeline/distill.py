@@ -29,7 +29,7 @@ from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
 from engine.distill.zca import ZCAWhitening
-from engine.evaluate import AccuracyStats, EvalSpec, evaluate_training_set
+from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
@@ -288,12 +288,18 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
             plan.append(("random", arch))
     if cfg.full_data:
         plan.append(("full", cfg.model))
+    if cfg.compare_random and synthetic.soft:
+        # DD-Ranking compares images, not labels: the soft-labelled set is also trained on its hard labels.
+        plan.append(("hard_labels", cfg.model))
     out: dict = {}
     for i, (name, arch) in enumerate(plan):
         span = tracker.span(i / len(plan), (i + 1) / len(plan))
         spec = eval_spec(cfg, arch, strategy, config.device, full=name == "full")
         if name == "synthetic":
             stats = evaluate_synthetic(dataset, synthetic, spec, base_seed=config.seed + 1000, tracker=span)
+        elif name == "hard_labels":
+            stats = evaluate_synthetic(dataset, replace(synthetic, labels=synthetic.hard_labels()), spec,
+                                       base_seed=config.seed + 1000, tracker=span, stage="evaluate_hard_labels")
         elif name == "random":
             stats = random_real_baseline(dataset, config.ipc, config.seed, spec, span)
         else:
@@ -301,6 +307,14 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
         target = out if arch == cfg.model else out.setdefault("cross_arch", {}).setdefault(arch, {})
         target[name] = stats.to_dict()
     return out
+
+
+def _value_over_random(evaluation: dict) -> dict:
+    """The gain over random real images and DD-Ranking's figures, both with the synthetic set under hard
+    labels, so that the gain is the images' own and not the soft labels' knowledge distillation."""
+    hard = evaluation.get("hard_labels", evaluation["synthetic"])
+    return {"gain_over_random": gain_over_random(hard, evaluation["random"]),
+            "dd_ranking": dd_ranking(hard, evaluation["random"], evaluation.get("full"))}
 
 
 def run_distill(
@@ -391,6 +405,8 @@ def run_distill(
     if config.evaluation is not None:
         t0 = time.perf_counter()
         report["evaluation"] = _evaluate(dataset, synthetic, config, tracker.span(1.0 - eval_share, 1.0))
+        if "random" in report["evaluation"]:
+            report.update(_value_over_random(report["evaluation"]))
         timings["evaluation_seconds"] = time.perf_counter() - t0
     report["timings"] = timings
     tracker.report("done", 1.0, "distill finished")
