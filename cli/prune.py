@@ -100,7 +100,7 @@ def prune(
     out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, preview.png.")],
     method: Annotated[Method, typer.Option(help="Pruning score.")] = Method(PruneConfig.method),  # type: ignore[valid-type]
     keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = SelectionConfig.keep,
-    class_balanced: Annotated[bool, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
+    class_balanced: Annotated[bool | None, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
     mode: Annotated[Mode, typer.Option(help=sentence(help_of(SelectionConfig, "mode")))] = Mode(SelectionConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help="Percentile window LO:HI of the importance ranking, e.g. 0.7:0.8 (implies --mode window).")] = None,
     ccs_cutoff: Annotated[float, typer.Option(help=sentence(help_of(SelectionConfig, "ccs_hard_cutoff")))] = SelectionConfig.ccs_hard_cutoff,

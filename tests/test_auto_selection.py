@@ -41,7 +41,7 @@ def test_prototypes_with_duplicate_features_still_keep_the_count() -> None:
 
 def test_prototype_mode_without_features_names_what_is_missing() -> None:
     with pytest.raises(SelectionError, match="features"):
-        select_indices(np.zeros(10), np.zeros(10, np.int64), 1, SelectionConfig(keep=0.5, mode="prototypes"))
+        select_indices(np.zeros(10), np.zeros(10, np.int64), 1, SelectionConfig(keep=0.5, mode="prototypes", class_balanced=True))
 
 
 @pytest.mark.parametrize(("keep", "mode"), [(0.01, "prototypes"), (0.3, "prototypes"), (PROTOTYPES_UP_TO, "prototypes"), (0.7, "ccs")])

@@ -15,6 +15,7 @@ from engine.pipeline.distill_config import DistillConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.scores import get_score
+from engine.select.auto import resolve_auto
 
 CPU = torch.device("cpu")
 DEFAULT_EPOCHS = ProxyConfig().epochs
@@ -59,6 +60,20 @@ def test_aum_keeps_pleiss_orientation_and_easiest_keeps_002s_end(digits: ImageDa
     assert result.report["score"]["higher_is_important"] is False
     kept = set(result.indices.tolist())
     assert result.scores[list(kept)].mean() > result.scores[[i for i in range(len(result.scores)) if i not in kept]].mean()
+
+
+def test_tdds_selects_over_all_samples_unless_told_and_auto_always_balances(digits: ImageDataset) -> None:
+    # 002 Sec. 4.3 keeps the global top-M; the other scores' default stays within each class.
+    assert get_score("tdds").selects_globally and not get_score("el2n").selects_globally
+    assert SelectionConfig().class_balanced is None
+    proxy = ProxyConfig(width=8, epochs=6)
+    for method, balanced, expected in (("tdds", None, False), ("tdds", True, True), ("el2n", None, True)):
+        config = PruneConfig(method=method, selection=SelectionConfig(keep=0.2, mode="hardest", class_balanced=balanced),
+                             proxy=proxy, evaluation=None)
+        report = run_prune(digits, config).report
+        assert report["selection"]["policy"]["class_balanced"] is expected, (method, balanced)
+    labels = digits.y_train
+    assert resolve_auto(SelectionConfig(keep=0.2), labels, 10, selects_globally=True).selection.class_balanced
 
 
 def test_prune_then_distill_starts_from_the_70th_to_80th_el2n_percentile() -> None:

@@ -79,7 +79,7 @@ def test_percentile_window_keeps_the_block_below_its_upper_edge(labelled) -> Non
 
 def test_class_balanced_window_applies_per_class(labelled) -> None:
     imp, labels = labelled
-    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.1, mode="window", window=(0.7, 0.8)))
+    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.1, mode="window", window=(0.7, 0.8), class_balanced=True))
     for c in range(4):
         members = np.flatnonzero(labels == c)
         pct = np.argsort(np.argsort(imp[members])) / len(members)
@@ -110,7 +110,7 @@ def test_class_budgets_sum_to_total_and_respect_sizes() -> None:
 
 def test_weights_follow_importance_with_mean_one(labelled) -> None:
     imp, labels = labelled
-    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.2, mode="hardest"))
+    idx = select_indices(imp, labels, 4, SelectionConfig(keep=0.2, mode="hardest", class_balanced=True))
     w = coreset_weights(imp, idx)
     assert w.shape == idx.shape and w.mean() == pytest.approx(1.0, rel=1e-5)
     assert np.all(np.diff(w[np.argsort(-imp[idx])]) <= 1e-6)

@@ -138,7 +138,7 @@ class PruneJobCreate(StrictModel):
     keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
     mode: SelectionMode = engine_field(SelectionConfig, "mode")
     window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
-    class_balanced: bool = engine_field(SelectionConfig, "class_balanced")
+    class_balanced: bool | None = engine_field(SelectionConfig, "class_balanced")
     ccs_hard_cutoff: float = engine_field(SelectionConfig, "ccs_hard_cutoff")
     weights: bool = engine_field(SelectionConfig, "weights")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)

@@ -140,7 +140,7 @@ def run_prune(
     report = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
     report.update(environment(device))
     scoring_share = 0.5 if config.evaluation is not None else 0.95
-    policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes)
+    policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes, spec.selects_globally)
 
     scoring = compute_scores(
         dataset,

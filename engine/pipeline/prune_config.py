@@ -57,7 +57,11 @@ class SelectionConfig:
     window: tuple[float, float] | None = setting(
         None, "[lo, hi] quantiles of the importance ranking kept in 'window' mode"
     )
-    class_balanced: bool = setting(True, "select within each class (keeping class proportions) or over all samples")
+    class_balanced: bool | None = setting(
+        None,
+        "select within each class (keeping class proportions) or over all samples; unset: as the score's paper "
+        "does (over all samples for TDDS, within each class otherwise; auto always within each class)",
+    )
     ccs_hard_cutoff: float = setting(0.1, "'ccs' mode: share of the hardest samples dropped first", ge=0, lt=1)
     ccs_strata: int = 50
     weights: bool = setting(False, "also compute importance weights for the kept samples (TDDS Eq. 13)")

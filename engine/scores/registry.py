@@ -28,6 +28,8 @@ class ScoreSpec:
             would otherwise only hit at run time (or that would leave every score equal).
         resolve: the values a run of ``epochs`` actually uses, where a default is derived from the run
             (an early epoch, a window); None when every default is a constant.
+        selects_globally: the score's paper keeps the top samples over the whole dataset rather than
+            within each class; what an unset ``class_balanced`` follows outside ``auto``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class ScoreSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     constraints: Constraints | None = None
     resolve: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
+    selects_globally: bool = False
 
     def resolved_params(self, params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
         """Every parameter as a proxy run of ``epochs`` uses it, for the report."""

@@ -133,5 +133,7 @@ register_score(
         params=PARAMS,
         constraints=check,
         resolve=resolve,
+        # 002 Sec. 4.3 ("after sorting, the top-M samples are selected"): one ranking over the whole dataset.
+        selects_globally=True,
     )
 )

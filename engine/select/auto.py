@@ -48,10 +48,17 @@ class ResolvedSelection:
         }
 
 
-def resolve_auto(selection: SelectionConfig, labels: np.ndarray, num_classes: int) -> ResolvedSelection:
-    """``selection`` with ``mode='auto'`` replaced by the policy for its budget; other modes pass unchanged."""
+def resolve_auto(
+    selection: SelectionConfig, labels: np.ndarray, num_classes: int, selects_globally: bool = False
+) -> ResolvedSelection:
+    """``selection`` with ``mode='auto'`` replaced by the policy for its budget; other modes keep theirs, with
+    an unset ``class_balanced`` resolved to the score's own rule (``selects_globally``, from its registry)."""
     if selection.mode != "auto":
-        return ResolvedSelection(selection, f"mode {selection.mode!r} was requested")
+        if selection.class_balanced is not None:
+            return ResolvedSelection(selection, f"mode {selection.mode!r} was requested")
+        scope = "over all samples, as the score's paper selects" if selects_globally else "within each class"
+        return ResolvedSelection(replace(selection, class_balanced=not selects_globally),
+                                 f"mode {selection.mode!r} was requested, {scope}")
     n = len(labels)
     fraction = resolve_count(selection.keep, n) / n
     sizes = np.bincount(labels, minlength=num_classes)

@@ -137,10 +137,12 @@ def select_indices(
         importance: oriented scores (larger = more important).
         labels: (N,) class labels.
         num_classes: number of classes.
-        config: keep, mode (not ``auto``: resolve it first), window, class balance, CCS parameters.
+        config: keep, mode and class balance (resolved: not ``auto``, not unset), window, CCS parameters.
         seed: for the random draws of CCS and the k-means of prototypes.
         features: (N, D) proxy features, for mode ``prototypes``.
     """
+    if config.class_balanced is None:
+        raise ValueError("class_balanced is unset: resolve the selection with resolve_auto first")
     rng = np.random.default_rng(seed)
     k = resolve_count(config.keep, len(importance))
     if config.class_balanced:
