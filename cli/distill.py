@@ -79,7 +79,7 @@ def distill(
     model: Annotated[Model, typer.Option(help=sentence(help_of(DistillConfig, "model")))] = Model(DistillConfig.model),  # type: ignore[valid-type]
     width: Annotated[int, typer.Option(help=sentence("Matching network " + help_of(DistillConfig, "width")))] = DistillConfig.width,
     dsa: Annotated[bool | None, typer.Option("--dsa/--no-dsa", help=sentence(help_of(DistillConfig, "dsa")))] = DistillConfig.dsa,
-    zca: Annotated[bool, typer.Option("--zca/--no-zca", help=sentence(help_of(DistillConfig, "zca")))] = DistillConfig.zca,
+    zca: Annotated[bool | None, typer.Option("--zca/--no-zca", help=sentence(help_of(DistillConfig, "zca")))] = DistillConfig.zca,
     soft_labels: Annotated[bool | None, typer.Option("--soft-labels/--hard-labels", help=sentence(help_of(DistillConfig, "soft_labels")))] = DistillConfig.soft_labels,
     fiem_ratio: Annotated[float | None, typer.Option(help=sentence(help_of(DistillConfig, "fiem_ratio") + ", in [0, 1)"))] = DistillConfig.fiem_ratio,
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,

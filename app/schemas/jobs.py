@@ -253,7 +253,7 @@ class _DistillJobBase(StrictModel):
     model: ModelName = Field(ModelName(DistillConfig.model), description=help_of(DistillConfig, "model"))
     width: int = engine_field(DistillConfig, "width")
     dsa: bool | None = engine_field(DistillConfig, "dsa")
-    zca: bool = engine_field(DistillConfig, "zca")
+    zca: bool | None = engine_field(DistillConfig, "zca")
     soft_labels: bool | None = engine_field(DistillConfig, "soft_labels")
     fiem_ratio: float | None = engine_field(DistillConfig, "fiem_ratio")
     lr_images: float | None = Field(None, gt=0, le=1e4, description="pixel learning rate; null: the method's")

@@ -76,6 +76,7 @@ class _Resolved:
     max_start_epoch: int
     max_start_epoch_final: int | None
     widen_iterations: int
+    zca: bool
 
 
 def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolved:
@@ -98,6 +99,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         max_start_epoch=high,
         max_start_epoch_final=final,
         widen_iterations=widen,
+        zca=spec.default_zca(channels) if config.zca is None else config.zca,
     )
 
 
@@ -353,7 +355,7 @@ def run_distill(
     prep = tracker.span(0.0, prep_share)
 
     x, y = dataset.train_tensors()
-    zca = ZCAWhitening.fit(x) if config.zca else None
+    zca = ZCAWhitening.fit(x) if resolved.zca else None
     if zca is not None:
         x = zca.apply(x)
     real = RealData(x.to(device), y.to(device), dataset.num_classes)

@@ -99,7 +99,9 @@ class DistillConfig:
     depth: int | None = None
     dsa: bool | None = setting(None, "siamese augmentation while matching (left out: the method's default)")
     dsa_strategy: str | None = None
-    zca: bool = setting(False, "ZCA-whiten real and synthetic images (trajectory matching on natural images)")
+    zca: bool | None = setting(
+        None, "ZCA-whiten real and synthetic images; unset: the method's default (on for DATM and PAD on colour images, as their papers run)"
+    )
     soft_labels: bool | None = setting(
         None, "learn soft labels from expert logits (trajectory methods; left out: the method's default)"
     )
