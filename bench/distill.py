@@ -36,7 +36,7 @@ from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, 
 from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.device import resolve_device
-from engine.distill import LocalExpertStore
+from engine.distill import LocalExpertStore, get_method
 from engine.distill.augment import default_strategy
 from engine.distill.distribution import DMConfig
 from engine.distill.experts import ExpertConfig
@@ -63,7 +63,7 @@ class Scale:
     dm_lr_images: float
     syn_steps: int  # student steps per trajectory-matching iteration
     expert_epochs: int  # M
-    max_start_epoch: int
+    max_start_epoch: int  # MTT's T+ (DATM and PAD take their IPC default)
     batch_syn: int  # synthetic images per student step (at most the whole set)
     num_experts: int
     expert_train_epochs: int
@@ -125,8 +125,10 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
         config.dm = DMConfig(batch_real=scale.batch_real, lr_images=scale.dm_lr_images)
     else:
         config.iterations = budget
+        # MTT's T+ is the scale's; DATM/PAD keep their IPC default (PAD Table 10), as a user's job would.
+        widens = get_method(name).widen_start_range
         config.trajectory = TMConfig(syn_steps=scale.syn_steps, expert_epochs=scale.expert_epochs,
-                                     max_start_epoch=scale.max_start_epoch,
+                                     max_start_epoch=None if widens else scale.max_start_epoch,
                                      batch_syn=min(scale.batch_syn, ipc * num_classes))
         config.experts = ExpertConfig(num_experts=scale.num_experts, epochs=scale.expert_train_epochs)
     proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
