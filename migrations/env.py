@@ -6,7 +6,7 @@ from alembic import context
 
 from app.core.config import get_settings
 from app.core.db import make_engine
-from app.core.migrate import migration_lock
+from app.core.migrate import locked_connection
 from app.models import Base
 
 target_metadata = Base.metadata
@@ -15,7 +15,7 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url") or get_settings().database_url
     engine = make_engine(url, get_settings().dependency_timeout_s)
-    with engine.connect() as connection, migration_lock(connection):
+    with locked_connection(engine) as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -76,6 +76,24 @@ def test_job_runs_to_success(client: TestClient, settings: Settings, job_id: str
     assert client.get(f"/v1/jobs/{job_id}").json() == job
 
 
+class RenewalAfterTheEnd(LeaseKeeper):
+    """A renewal that lands between the job's recorded end and the keeper's stop (a timing the
+    background thread hits now and then): it finds the job no longer running."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert not self.renew()
+        super().__exit__(*exc_info)  # type: ignore[arg-type]
+
+
+def test_a_renewal_after_the_recorded_end_still_cleans_the_work_folder(
+    client: TestClient, settings: Settings, job_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.runner.LeaseKeeper", RenewalAfterTheEnd)
+    run_job_in_process(settings, job_id)
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+    assert not (settings.work_root / job_id).exists()
+
+
 def test_simultaneous_duplicate_deliveries_run_the_job_once(
     client: TestClient, settings: Settings, db: Database, job_id: str
 ) -> None:

@@ -42,17 +42,21 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         # Renew three times per lease, so one slow database round-trip does not lose the job.
-        while not self._stop.wait(self.lease_s / 3):
-            try:
-                with self.db.session() as session:
-                    owned = jobs.renew_lease(session, self.job_id, self.worker_id, self.lease_s)
-            except Exception:
-                log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
-                continue
-            if not owned:
-                log.warning("job %s is no longer leased to %s; stopping it", self.job_id, self.worker_id)
-                self.lost.set()
-                return
+        while not self._stop.wait(self.lease_s / 3) and self.renew():
+            pass
+
+    def renew(self) -> bool:
+        """One renewal; False once the job is no longer this worker's (``lost`` is then set)."""
+        try:
+            with self.db.session() as session:
+                owned = jobs.renew_lease(session, self.job_id, self.worker_id, self.lease_s)
+        except Exception:
+            log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+            return True
+        if not owned:
+            log.warning("job %s is no longer leased to %s; stopping it", self.job_id, self.worker_id)
+            self.lost.set()
+        return owned
 
 
 class Reaper:

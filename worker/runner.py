@@ -230,13 +230,14 @@ def _run_engine(
     return distilled.report, distilled.write
 
 
-def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, error: dict[str, str] | None) -> None:
-    """Records how the job ended. When the database refuses the record itself (not an outage, which the
-    reaper's re-queue covers), a plain one is recorded instead: a job whose end cannot be written would
-    otherwise stay ``running`` until its lease expires and be retried as if its worker had been lost."""
+def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, error: dict[str, str] | None) -> bool:
+    """Records how the job ended; False when the job was no longer this worker's to end. When the database
+    refuses the record itself (not an outage, which the reaper's re-queue covers), a plain one is recorded
+    instead: a job whose end cannot be written would otherwise stay ``running`` until its lease expires
+    and be retried as if its worker had been lost."""
     try:
         with ctx.db.session() as session:
-            jobs.finish(session, job_id, worker_id, status, error=error)
+            return jobs.finish(session, job_id, worker_id, status, error=error)
     except Exception as exc:
         if database_unavailable(exc) or error is None:
             raise
@@ -247,7 +248,7 @@ def _fail(ctx: WorkerContext, job_id: str, worker_id: str, status: JobStatus, er
             f"({type(exc).__name__}); the worker's log has it",
         }
         with ctx.db.session() as session:
-            jobs.finish(session, job_id, worker_id, status, error=cause)
+            return jobs.finish(session, job_id, worker_id, status, error=cause)
 
 
 def _error(ctx: WorkerContext, type_: str, exc: BaseException) -> dict[str, str]:
@@ -267,13 +268,15 @@ def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
             return
     log.info("running job %s as %s", job_id, worker_id)
     with LeaseKeeper(ctx.db, job_id, worker_id, ctx.settings.lease_s) as lease:
+        recorded = False  # whether this worker wrote the job's outcome
         try:
             _execute(ctx, job_id, worker_id, lease, deadline)
+            recorded = True
         except (CancelledError, JobStopped):
             if not lease.lost.is_set():
-                _fail(ctx, job_id, worker_id, JobStatus.CANCELED, None)
+                recorded = _fail(ctx, job_id, worker_id, JobStatus.CANCELED, None)
         except (JobTimedOut, SoftTimeLimitExceeded):
-            _fail(
+            recorded = _fail(
                 ctx,
                 job_id,
                 worker_id,
@@ -281,10 +284,13 @@ def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
                 {"type": "timeout", "message": f"the job ran past its time limit of {time_limit_s} s"},
             )
         except DatasetError as exc:
-            _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, "dataset_invalid", exc))
+            recorded = _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, "dataset_invalid", exc))
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, type(exc).__name__, exc))
-    # Kept when the outcome could not be recorded (the database is down): the re-queued job resumes from it.
-    if not lease.lost.is_set():
+            recorded = _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, type(exc).__name__, exc))
+    # Kept when the outcome could not be recorded (the database is down: this raised before here) or the
+    # job was taken back by the reaper: its next worker resumes from it. A lease renewal that runs just
+    # after this worker recorded the outcome also finds the job no longer running, so "lost" alone would
+    # keep the folder of every job whose end landed between two renewals.
+    if recorded or not lease.lost.is_set():
         shutil.rmtree(ctx.settings.work_root / job_id, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from app.core.db import database_unavailable
 
@@ -33,33 +33,38 @@ def startup_step(name: str) -> Iterator[None]:
 
 
 @contextmanager
-def migration_lock(connection: Connection) -> Iterator[None]:
-    """Makes concurrent upgrades of one database run one after another: the API and the workers all
-    migrate at start-up, and two processes started together would otherwise both find the database
-    empty and both create its tables (the second fails). The one that waited then finds it at head.
+def locked_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection of ``engine`` under the migration lock, so concurrent upgrades of one database run
+    one after another: the API and the workers all migrate at start-up, and two processes started
+    together would otherwise both find the database empty and both create its tables (the second
+    fails). The one that waited then finds it at head.
 
     PostgreSQL: a session-level advisory lock, held across Alembic's own transaction (the server drops
     it if the process dies). SQLite: an exclusive ``flock`` on a file beside the database (the kernel
-    drops it if the process dies); its DDL is not transactional, so a lock inside the database would not do.
+    drops it if the process dies), taken before connecting: its DDL is not transactional, so a lock
+    inside the database would not do, and opening a fresh file switches it to WAL, which fails with
+    "database is locked" rather than waiting when several processes do it at the same instant.
     """
-    dialect = connection.dialect.name
-    database = connection.engine.url.database
-    if dialect == "postgresql":
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        path = Path(database)
+        with path.with_name(f"{path.name}.migrate-lock").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+            with engine.connect() as connection:
+                yield connection
+        return
+    with engine.connect() as connection:
+        if engine.dialect.name != "postgresql":
+            yield connection
+            return
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         connection.commit()  # Alembic commits only a transaction it began itself
         try:
-            yield
+            yield connection
         finally:
             if not connection.invalidated:  # a lost connection has released the lock already
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK})
                 connection.commit()
-    elif dialect == "sqlite" and database and database != ":memory:":
-        path = Path(database)
-        with path.with_name(f"{path.name}.migrate-lock").open("a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
-            yield
-    else:
-        yield
 
 
 def alembic_config(database_url: str) -> Config:
