@@ -144,7 +144,8 @@ def run_cell(job: dict) -> dict:
     """One (dataset, IPC, method) run, in this process; returns its row."""
     scale = Scale(**job["scale"])
     data = load(Path(job["root"]), job["dataset"], scale.per_class)
-    config = method_config(job["method"], job["ipc"], scale, job["budget"], data.num_classes, job["device"])
+    config = replace(method_config(job["method"], job["ipc"], scale, job["budget"], data.num_classes, job["device"]),
+                     **job.get("overrides", {}))
     device = resolve_device(job["device"])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -169,6 +170,8 @@ def run_cell(job: dict) -> dict:
         "expert_train_epochs": scale.expert_train_epochs if _family(job["method"]) == "trajectory" else None,
         "label_model": report.get("label_model"),
         "threads": torch.get_num_threads(),
+        "resolved": report["resolved"],  # the method defaults this run resolved to (FIEM's alpha, FIEX's schedule...)
+        **{key: job[key] for key in ("overrides", "variant") if key in job},
     }
 
 
@@ -215,24 +218,29 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
             log(f"{name}: full data {mean_std(res['full']['accuracy'])}; random "
                 + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()))
             save()
-            jobs = [_job(args, scale, root, name, ipc, method, experts) for method in methods for ipc in ipcs]
+            jobs = [cell_job(args.scale, scale, root, name, ipc, method, experts, args.iterations, args.device)
+                    for method in methods for ipc in ipcs]
 
             def keep(row: dict, res: dict = res) -> None:
                 res["rows"] = [r for r in res["rows"] if not _same(r, row)] + [row]
                 log(_row_line(row))
                 save()
 
-            _run_jobs(jobs, args.jobs, keep)
+            run_jobs(jobs, args.jobs, keep)
 
 
-def _job(args: argparse.Namespace, scale: Scale, root: Path, name: str, ipc: int, method: str, experts: str) -> dict:
-    family_budget = FULL_ITERATIONS[_family(method)] if args.scale == "full" and not args.iterations else None
+def cell_job(
+    scale_name: str, scale: Scale, root: Path, name: str, ipc: int, method: str, experts: str,
+    iterations: int | None, device: str,
+) -> dict:
+    """One cell's run, as ``run_cell`` takes it; an ``overrides`` entry added to it replaces config fields."""
+    family_budget = FULL_ITERATIONS[_family(method)] if scale_name == "full" and not iterations else None
     return {"root": str(root), "dataset": name, "ipc": ipc, "method": method,
-            "budget": args.iterations or family_budget or scale.iterations, "scale": asdict(scale),
-            "device": args.device, "experts": experts}
+            "budget": iterations or family_budget or scale.iterations, "scale": asdict(scale),
+            "device": device, "experts": experts}
 
 
-def _run_jobs(jobs: list[dict], side_by_side: int, keep) -> None:
+def run_jobs(jobs: list[dict], side_by_side: int, keep) -> None:
     """Runs each job in its own process and hands its row to ``keep``; experts first, alone: the
     trajectory runs that follow reuse them instead of racing to train them."""
     def kind(job: dict) -> tuple:
@@ -264,7 +272,8 @@ def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
                 "jobs": args.jobs}
     rows = section.setdefault("rows", [])
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
-        jobs = [_job(args, replace(scale, expert_train_epochs=e), root, name, args.label_ipc, method, experts)
+        jobs = [cell_job(args.scale, replace(scale, expert_train_epochs=e), root, name, args.label_ipc, method, experts,
+                         args.iterations, args.device)
                 for name in args.datasets.split(",") for e in lengths for method in ("mtt", *SOFT_LABEL_METHODS)]
 
         def key(row: dict) -> tuple:
@@ -275,7 +284,7 @@ def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
             log(_row_line(row) + f", experts of {row['expert_train_epochs']} epochs")
             save()
 
-        _run_jobs(jobs, args.jobs, keep)
+        run_jobs(jobs, args.jobs, keep)
 
 
 def _family(method: str) -> str:

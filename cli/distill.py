@@ -82,6 +82,7 @@ def distill(
     zca: Annotated[bool | None, typer.Option("--zca/--no-zca", help=sentence(help_of(DistillConfig, "zca")))] = DistillConfig.zca,
     soft_labels: Annotated[bool | None, typer.Option("--soft-labels/--hard-labels", help=sentence(help_of(DistillConfig, "soft_labels")))] = DistillConfig.soft_labels,
     fiem_ratio: Annotated[float | None, typer.Option(help=sentence(help_of(DistillConfig, "fiem_ratio") + ", in [0, 1)"))] = DistillConfig.fiem_ratio,
+    fiex_ratio: Annotated[float, typer.Option(help=sentence(help_of(DistillConfig, "fiex_ratio") + ", in [0, 1)"))] = DistillConfig.fiex_ratio,
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
     syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = TMConfig.syn_steps,
     expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = TMConfig.expert_epochs,
@@ -107,8 +108,9 @@ def distill(
     spec = get_method(method.value)
     if window is not None:
         prune_mode = PruneMode("window")
-    if fiem_ratio is not None and not 0.0 <= fiem_ratio < 1.0:
-        raise typer.BadParameter("--fiem-ratio must be in [0, 1), e.g. 0.25")
+    for option, share in (("--fiem-ratio", fiem_ratio), ("--fiex-ratio", fiex_ratio)):
+        if share is not None and not 0.0 <= share < 1.0:
+            raise typer.BadParameter(f"{option} must be in [0, 1), e.g. 0.25")
     config = DistillConfig(
         method=method.value,
         ipc=ipc,
@@ -128,6 +130,7 @@ def distill(
         zca=zca,
         soft_labels=soft_labels,
         fiem_ratio=fiem_ratio,
+        fiex_ratio=fiex_ratio,
         experts=ExpertConfig(num_experts=num_experts, epochs=expert_train_epochs),
         evaluation=DistillEvalConfig(
             seeds=eval_seeds, epochs=eval_epochs, width=eval_width, compare_random=compare_random,

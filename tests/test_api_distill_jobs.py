@@ -128,6 +128,8 @@ def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, A
             ({"model": "vgg"}, "model"),
             ({"fiem_ratio": 1.0}, "fiem_ratio"),
             ({"model": "mlp", "fiem_ratio": 0.25}, "fiem_ratio"),  # DM's FIEM drops shallow ConvNet blocks
+            ({"fiex_ratio": 1.0}, "fiex_ratio"),
+            ({"method": "pad", "fiex_ratio": 0.2}, "fiex_ratio"),  # trajectory methods filter through the schedule
             ({"lr_images": 0}, "lr_images"),
             ({"evaluation": {"seeds": 0}}, "evaluation.seeds"),
             ({"evaluation": {"archs": ["vgg"]}}, "evaluation.archs.0"),

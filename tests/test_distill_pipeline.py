@@ -23,6 +23,7 @@ from engine.distill.trajectory import TMConfig
 from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
+from engine.pipeline import distill as pipeline_distill
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
@@ -151,6 +152,39 @@ def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digi
     assert pad.report["resolved"]["schedule"]["initial_ratio"] == 0.75 and pad.report["resolved"]["fiem_ratio"] == 0.25
 
 
+@pytest.mark.parametrize(("ipc", "drops"), [(2, "hardest"), (51, "easiest")])
+def test_dc_and_dm_fiex_leaves_one_end_of_each_class_out_of_matching(
+    digits: ImageDataset, ipc: int, drops: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """003 App. A.1: hard samples out at small IPC, easy ones at large; each class loses the same share."""
+    seen = []
+    real_matcher = pipeline_distill.DistributionMatcher
+    monkeypatch.setattr(pipeline_distill, "DistributionMatcher", lambda real, *a: seen.append(real) or real_matcher(real, *a))
+    report = run_distill(digits, _config("dm", ipc=ipc, iterations=1, fiex_ratio=0.2)).report
+    assert report["resolved"]["fiex_drops"] == drops and report["fiex"]["drops"] == drops
+
+    # The same EL2N the job scored (its proxy and seed); each class's top or bottom fifth is what goes.
+    el2n = compute_scores(digits, ["el2n"], TINY_PROXY, seed=0).scores["el2n"]
+    expected = []
+    for c in range(10):
+        members = np.flatnonzero(digits.y_train == c)
+        order = members[np.argsort(el2n[members], kind="stable")]
+        cut = int(0.2 * len(order))
+        expected.append(order[: len(order) - cut] if drops == "hardest" else order[cut:])
+    kept = np.sort(np.concatenate(expected))
+    x, _ = digits.train_tensors()
+    assert torch.equal(seen[0].x.cpu(), x[kept])
+    assert report["fiex"]["kept"] == len(kept) and report["fiex"]["removed"] == len(digits.y_train) - len(kept)
+
+    plain = run_distill(digits, _config("dm", ipc=ipc, iterations=1))
+    assert plain.report["resolved"]["fiex_drops"] is None and "fiex" not in plain.report
+
+
+def test_fiex_ratio_is_refused_for_trajectory_methods(digits: ImageDataset) -> None:
+    with pytest.raises(ValueError, match="schedule"):
+        run_distill(digits, _config("mtt", fiex_ratio=0.2))
+
+
 def test_run_distill_cancels_and_resumes(digits: ImageDataset, tmp_path: Path) -> None:
     events = []
     tracker = Tracker(on_progress=events.append, should_cancel=lambda: any(e.stage == "distill" and e.message.startswith("iteration 2/") for e in events))
@@ -192,7 +226,7 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
     assert again.returncode == 0 and json.loads((out / "report.json").read_text())["experts"]["reused"]
 
 
-@pytest.mark.parametrize("args", [["--ipc", "1000"], ["--window", "0.9"], ["--method", "nope"], ["--fiem-ratio", "1.5"]])
+@pytest.mark.parametrize("args", [["--ipc", "1000"], ["--window", "0.9"], ["--method", "nope"], ["--fiem-ratio", "1.5"], ["--fiex-ratio", "1"]])
 def test_cli_distill_rejects_bad_input_with_exit_2(tmp_path: Path, args: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "cli", "distill", "builtin:digits", "--out", str(tmp_path / "o"), *args],
                           capture_output=True, text=True, timeout=120)
@@ -212,7 +246,7 @@ def test_cli_distill_help_documents_every_option() -> None:
     proc = subprocess.run([sys.executable, "-m", "cli", "distill", "--help"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "COLUMNS": "200"})
     for option in ("--method", "--ipc", "--init", "--prune-method", "--window", "--iterations", "--out", "--zca",
-                   "--soft-labels", "--fiem-ratio", "--syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
+                   "--soft-labels", "--fiem-ratio", "--fiex-ratio", "--syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
         assert option in proc.stdout
     for name in method_names():
         assert name in proc.stdout

@@ -106,6 +106,7 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
         "zca": (DistillConfig, "zca"),
         "soft_labels": (DistillConfig, "soft_labels"),
         "fiem_ratio": (DistillConfig, "fiem_ratio"),
+        "fiex_ratio": (DistillConfig, "fiex_ratio"),
         "syn_steps": (TMConfig, "syn_steps"),
         "expert_epochs": (TMConfig, "expert_epochs"),
         "min_start_epoch": (TMConfig, "min_start_epoch"),

@@ -256,6 +256,7 @@ class _DistillJobBase(StrictModel):
     zca: bool | None = engine_field(DistillConfig, "zca")
     soft_labels: bool | None = engine_field(DistillConfig, "soft_labels")
     fiem_ratio: float | None = engine_field(DistillConfig, "fiem_ratio")
+    fiex_ratio: float = engine_field(DistillConfig, "fiex_ratio")
     lr_images: float | None = Field(None, gt=0, le=1e4, description="pixel learning rate; null: the method's")
     # Options of the other families are refused; the method's own are filled with their defaults.
     gradient: GradientOptions | None = Field(None, validate_default=True)
@@ -315,6 +316,15 @@ class _DistillJobBase(StrictModel):
         if value and method is not None and model is not None and get_method(method).family == "distribution" \
                 and not has_layer_stack(model.value):
             raise ValueError(f"{FIEM_NEEDS}; choose a convnet model or leave fiem_ratio out")
+        return value
+
+    @field_validator("fiex_ratio")
+    @classmethod
+    def _fiex_filters_real_images(cls, value: float, info: ValidationInfo) -> float:
+        method = info.data.get("method")
+        if value and method is not None and get_method(method).uses_experts:
+            raise ValueError("only DC, DSA and DM filter the real images they match; trajectory methods filter "
+                             "their experts' data with schedule (on for pad): leave fiex_ratio out")
         return value
 
     @field_validator("soft_labels")

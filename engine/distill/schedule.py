@@ -4,6 +4,9 @@ Samples are ranked easy to hard (EL2N ascending). An expert first trains on the 
 ``initial_ratio`` of the data, harder samples are added linearly until ``addition_end_epoch``
 (when all data is in), and from ``removal_epoch`` on the easiest ``removal_fraction`` is dropped
 in a single step (PAD found one-shot removal better than gradual removal; Appendix A.2).
+
+Gradient and distribution matching have no experts to schedule; for them FIEX leaves a share of each
+class's real images out of matching instead (``filter_real``, 003 App. A.1).
 """
 
 from __future__ import annotations
@@ -51,6 +54,30 @@ class DifficultySchedule:
         end = min(n, math.ceil(self.fraction(epoch) * n))
         start = int(self.removal_fraction * n) if self.removal_epoch is not None and epoch >= self.removal_epoch else 0
         return easy_to_hard[start:end]
+
+
+# 003 App. A.1 removes hard samples "when IPC is small" and easy ones "when IPC becomes large", and Table 6
+# tries IPC 1 and 10 (hard removed) against 500 (easy removed); it names no boundary. Ours is IPC 50, the
+# bound FIEM_BY_IPC already draws between PAD's small and large settings.
+FIEX_DROPS_HARDEST_UP_TO_IPC = 50
+
+
+def fiex_drops(ipc: int) -> str:
+    """Which end of the EL2N order FIEX leaves out of DC/DM matching at this IPC."""
+    return "hardest" if ipc <= FIEX_DROPS_HARDEST_UP_TO_IPC else "easiest"
+
+
+def filter_real(el2n: np.ndarray, labels: np.ndarray, num_classes: int, ratio: float, drops: str) -> np.ndarray:
+    """Indices of the real images DC/DM match against after FIEX (003 App. A.1, Table 6): ``ratio`` of
+    each class removed from its ``drops`` end of the EL2N order, so the class balance is kept; every
+    class keeps at least one image."""
+    kept = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        ordered = members[easy_to_hard(el2n[members])]
+        removed = min(len(ordered) - 1, int(ratio * len(ordered)))
+        kept.append(ordered[: len(ordered) - removed] if drops == "hardest" else ordered[removed:])
+    return np.sort(np.concatenate(kept))
 
 
 def easy_to_hard(el2n: np.ndarray) -> np.ndarray:

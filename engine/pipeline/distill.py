@@ -25,7 +25,7 @@ from engine.distill.gradient import GradientMatcher
 from engine.distill.init import noise_images, pick_pruned, pick_real
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
-from engine.distill.schedule import DifficultySchedule, easy_to_hard
+from engine.distill.schedule import DifficultySchedule, easy_to_hard, fiex_drops, filter_real
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
 from engine.distill.zca import ZCAWhitening
@@ -72,6 +72,7 @@ class _Resolved:
     soft_labels: bool
     fiem_ratio: float
     schedule: DifficultySchedule | None
+    fiex_drops: str | None  # DC/DM's FIEX: which end of each class's EL2N order is left out of matching
     min_start_epoch: int
     max_start_epoch: int
     max_start_epoch_final: int | None
@@ -88,6 +89,9 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     fiem = spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio
     if spec.family == "distribution" and fiem > 0 and not has_layer_stack(config.model):
         raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
+    if config.fiex_ratio and spec.uses_experts:
+        raise ValueError("fiex_ratio filters the real images DC, DSA and DM match; trajectory methods filter "
+                         "their experts' data with the schedule (on for pad)")
     low, high, final, widen = start_range(spec, config)
     return _Resolved(
         dsa_groups=groups,
@@ -95,6 +99,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         soft_labels=spec.uses_experts and (spec.soft_labels if config.soft_labels is None else config.soft_labels),
         fiem_ratio=fiem,
         schedule=schedule if spec.uses_experts else None,
+        fiex_drops=fiex_drops(config.ipc) if config.fiex_ratio else None,
         min_start_epoch=low,
         max_start_epoch=high,
         max_start_epoch_final=final,
@@ -133,7 +138,7 @@ def _scores_needed(config: DistillConfig, resolved: _Resolved) -> list[str]:
     needed = []
     if config.init.mode == "pruned":
         needed.append(config.init.prune_method)
-    if resolved.schedule is not None and "el2n" not in needed:
+    if (resolved.schedule is not None or resolved.fiex_drops is not None) and "el2n" not in needed:
         needed.append("el2n")
     return needed
 
@@ -225,6 +230,19 @@ def _expert_soft_labels(logits: torch.Tensor, classes: torch.Tensor) -> torch.Te
     top_values, own_values = labels[rows, top].clone(), labels[rows, classes].clone()
     labels[rows, top], labels[rows, classes] = own_values, top_values
     return labels
+
+
+def _matched_real(real: RealData, dataset: ImageDataset, config: DistillConfig, resolved: _Resolved,
+                  scores: dict[str, np.ndarray], report: dict) -> RealData:
+    """The real images the matcher sees: all of them, or what DC/DM's FIEX keeps (the initial images
+    are drawn before, from every real image, as without it)."""
+    if resolved.fiex_drops is None:
+        return real
+    kept = filter_real(scores["el2n"], dataset.y_train, dataset.num_classes, config.fiex_ratio, resolved.fiex_drops)
+    report["fiex"] = {"drops": resolved.fiex_drops, "ratio": config.fiex_ratio, "kept": int(len(kept)),
+                      "removed": int(len(dataset.y_train) - len(kept))}
+    index = torch.from_numpy(kept).to(real.x.device)
+    return RealData(real.x[index], real.y[index], real.num_classes)
 
 
 def _matcher(
@@ -351,7 +369,7 @@ def run_distill(
     report.update(environment(device))
     timings: dict[str, float] = {}
     eval_share = 0.3 if config.evaluation is not None else 0.0
-    prep_share = 0.25 if (spec.uses_experts or config.init.mode == "pruned") else 0.02
+    prep_share = 0.25 if (spec.uses_experts or config.init.mode == "pruned" or config.fiex_ratio) else 0.02
     prep = tracker.span(0.0, prep_share)
 
     x, y = dataset.train_tensors()
@@ -393,7 +411,8 @@ def run_distill(
         report["label_model"] = label_model.summary
     synthetic, init_indices = _initial_set(dataset, config, real, scores, label_model, zca)
     report["init"] = {"mode": config.init.mode, "indices": init_indices.tolist() if init_indices is not None else None}
-    matcher = _matcher(spec, config, resolved, real, new_model, experts)
+    matcher = _matcher(spec, config, resolved, _matched_real(real, dataset, config, resolved, scores, report),
+                       new_model, experts)
     loop: LoopResult = run_loop(
         matcher, synthetic, config.iterations, seed=config.seed, tracker=tracker.span(prep_share, 1.0 - eval_share),
         checkpoint=_checkpoint(workdir, dataset, config), checkpoint_every=config.checkpoint_every,

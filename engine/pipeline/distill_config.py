@@ -111,6 +111,13 @@ class DistillConfig:
         ge=0,
         lt=1,
     )
+    fiex_ratio: float = setting(
+        0.0,
+        "DC, DSA and DM: share of each class's real images left out of matching by EL2N (PAD's FIEX, 003 App. A.1): "
+        "the hardest up to IPC 50, the easiest above; 0 matches all, as DC and DM run",
+        ge=0,
+        lt=1,
+    )
     schedule: DifficultySchedule | None = None
     dc: DCConfig = field(default_factory=DCConfig)
     dm: DMConfig = field(default_factory=DMConfig)
