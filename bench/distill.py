@@ -222,6 +222,8 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
                     for method in methods for ipc in ipcs]
 
             def keep(row: dict, res: dict = res) -> None:
+                # A replaced row is kept beside its successor: the table shows what a change of defaults did.
+                res.setdefault("rows_before", []).extend(r for r in res["rows"] if _same(r, row))
                 res["rows"] = [r for r in res["rows"] if not _same(r, row)] + [row]
                 log(_row_line(row))
                 save()
@@ -442,6 +444,13 @@ def markdown(payload: dict, scale_name: str) -> str:
                     lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {cell} | "
                                  f"{gap} | {row['wall_seconds']:.0f} | {row['seconds_per_iteration']:.2f} | {row['peak_mb']:.0f} |")
             lines.append("")
+            if before := res.get("rows_before"):
+                lines += ["Rows an earlier run measured with the defaults of its day, replaced by the rows above "
+                          "(the latest earlier run first):\n", "| method | IPC | before | now |", "|---|---|---|---|"]
+                for old in reversed(before):
+                    now = next(r for r in res["rows"] if _same(r, old))
+                    lines.append(f"| {TITLES[old['method']]} | {old['ipc']} | {mean_std(old['accuracy'])} | {mean_std(now['accuracy'])} |")
+                lines.append("")
             if below:
                 lines.append(f"Where a published figure exists, this budget ({tab['budget']} updates, "
                              f"{res['full']['train_samples']} real images, width {payload['scale_settings']['width']}, "

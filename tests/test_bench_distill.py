@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, method_config
+from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, markdown, method_config
 from engine.distill.gradient import loop_lengths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,3 +74,18 @@ def test_full_scale_carries_the_papers_settings(ipc: int) -> None:
         # "auto": the GPU wherever one is present (engine.device).
         assert config.width == 128 and config.device == "auto"
         assert config.evaluation is not None and (config.evaluation.epochs, config.evaluation.seeds) == (1000, 5)
+
+
+def _row(method: str, accuracy: list[float]) -> dict:
+    return {"ipc": 1, "method": method, "accuracy": accuracy, "mean": sum(accuracy) / len(accuracy),
+            "wall_seconds": 1.0, "seconds_per_iteration": 0.1, "peak_mb": 1.0}
+
+
+def test_a_replaced_row_stays_beside_its_successor() -> None:
+    res = {"full": {"train_samples": 10, "accuracy": [0.9], "epochs": 1}, "random": {"1": {"accuracy": [0.5], "mean": 0.5}},
+           "rows": [_row("pad", [0.7]), _row("dm", [0.6])], "rows_before": [_row("pad", [0.65])]}
+    tables = {"commands": ["c"], "budget": 1, "jobs": 1, "threads_per_run": 1, "ipcs": [1], "methods": ["dm", "pad"],
+              "results": {"mnist": res}}
+    table = markdown({"scale_settings": {"width": 8}, "published": {}, "tables": tables}, "smoke")
+    assert "| PAD | 1 | 65.00 ± 0.00 | 70.00 ± 0.00 |" in table
+    assert "| DM | 1 | 60.00 ± 0.00 | 70.00" not in table  # only replaced rows are listed
