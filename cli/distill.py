@@ -20,6 +20,7 @@ from engine.data import DatasetError, load_dataset
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
 from engine.distill.init import InitMode
+from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
@@ -65,6 +66,19 @@ def print_report(report: dict) -> None:
         console.print(f"DD-Ranking ({ranking['protocol']}): {text}")
 
 
+def _schedule(uses_experts: bool, expert_epochs: int, **given: float | int | None) -> DifficultySchedule | None:
+    """FIEX's scheduler from the options given, the rest PAD's defaults for the expert run; None: the method's."""
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return None
+    if not uses_experts:
+        raise typer.BadParameter("--schedule-* options order the experts' training data: only trajectory methods have experts")
+    try:
+        return replace(DifficultySchedule.for_experts(expert_epochs), **given)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--schedule-*: {exc}") from None
+
+
 def distill(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json, report.json.")],
@@ -90,6 +104,10 @@ def distill(
     max_start_epoch: Annotated[int | None, typer.Option(help="Trajectory methods: highest expert start epoch (T; default: mtt 10, datm/pad by IPC as PAD Table 10).")] = TMConfig.max_start_epoch,
     max_start_epoch_final: Annotated[int | None, typer.Option(help="datm/pad: T grows to this T+ over the run (default: the method's for the IPC).")] = TMConfig.max_start_epoch_final,
     lr_labels: Annotated[float, typer.Option(help="datm/pad: soft-label learning rate.")] = TMConfig.lr_labels,
+    schedule_initial_ratio: Annotated[float | None, typer.Option(help="Trajectory methods: FIEX's data scheduler (on for pad): share of the easiest samples an expert starts on (default: the method's, PAD Table 10).", min=0.0, max=1.0)] = None,
+    schedule_addition_end: Annotated[int | None, typer.Option(help="FIEX: the expert epoch by which all data is in (default: a fifth of the expert run).", min=1)] = None,
+    schedule_removal_epoch: Annotated[int | None, typer.Option(help="FIEX: the expert epoch from which the easiest samples are dropped (default: 60% of the expert run).", min=1)] = None,
+    schedule_removal_fraction: Annotated[float | None, typer.Option(help="FIEX: share of the easiest samples dropped then (default: 0.1), in [0, 1).", min=0.0)] = None,
     num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = ExpertConfig.num_experts,
     expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = ExpertConfig.epochs,
     experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
@@ -146,6 +164,9 @@ def distill(
     )
     if spec.uses_experts and expert_train_epochs <= expert_epochs:
         raise typer.BadParameter("--expert-train-epochs must exceed --expert-epochs (the student matches M epochs ahead)")
+    config.schedule = _schedule(spec.uses_experts, expert_train_epochs, initial_ratio=schedule_initial_ratio,
+                                addition_end_epoch=schedule_addition_end, removal_epoch=schedule_removal_epoch,
+                                removal_fraction=schedule_removal_fraction)
     if lr_images is not None:
         config.dc.lr_images = config.dm.lr_images = config.trajectory.lr_images = lr_images
     try:

@@ -212,7 +212,8 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "cli", "distill", "builtin:digits", "--method", "pad", "--ipc", "2", "--iterations", "3",
            "--init", "pruned", "--window", "0.7:0.8", "--proxy-epochs", "2", "--width", "16", "--syn-steps", "3",
            "--num-experts", "1", "--expert-train-epochs", "4", "--max-start-epoch", "1", "--eval-seeds", "1",
-           "--eval-epochs", "5", "--eval-width", "16", "--no-full", "--out", str(out)]
+           "--eval-epochs", "5", "--eval-width", "16", "--no-full", "--schedule-initial-ratio", "0.5",
+           "--schedule-removal-epoch", "3", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("synthetic.safetensors", "synthetic.npz", "preview.png", "loss_curve.json", "report.json"):
@@ -220,13 +221,19 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["kind"] == "prune_then_distill" and report["config"]["init"]["selection"]["window"] == [0.7, 0.8]
     assert report["experts"]["trained"] and "Test accuracy" in proc.stdout
+    # The options given, the rest PAD's for a 4-epoch expert run (all data in by its first fifth).
+    assert report["resolved"]["schedule"] == {"initial_ratio": 0.5, "addition_end_epoch": 1, "removal_epoch": 3,
+                                              "removal_fraction": 0.1}
     ior = report["dd_ranking"]["improvement_over_random"]["mean"]
     assert f"DD-Ranking (hard labels): improvement over random real {100 * ior:+.2f}" in proc.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert again.returncode == 0 and json.loads((out / "report.json").read_text())["experts"]["reused"]
 
 
-@pytest.mark.parametrize("args", [["--ipc", "1000"], ["--window", "0.9"], ["--method", "nope"], ["--fiem-ratio", "1.5"], ["--fiex-ratio", "1"]])
+@pytest.mark.parametrize("args", [
+    ["--ipc", "1000"], ["--window", "0.9"], ["--method", "nope"], ["--fiem-ratio", "1.5"], ["--fiex-ratio", "1"],
+    ["--method", "dm", "--schedule-initial-ratio", "0.5"], ["--method", "pad", "--schedule-initial-ratio", "0"],
+])
 def test_cli_distill_rejects_bad_input_with_exit_2(tmp_path: Path, args: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "cli", "distill", "builtin:digits", "--out", str(tmp_path / "o"), *args],
                           capture_output=True, text=True, timeout=120)
@@ -246,7 +253,7 @@ def test_cli_distill_help_documents_every_option() -> None:
     proc = subprocess.run([sys.executable, "-m", "cli", "distill", "--help"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "COLUMNS": "200"})
     for option in ("--method", "--ipc", "--init", "--prune-method", "--window", "--iterations", "--out", "--zca",
-                   "--soft-labels", "--fiem-ratio", "--fiex-ratio", "--syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
+                   "--soft-labels", "--fiem-ratio", "--fiex-ratio", "--schedule-initial-ratio", "--syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
         assert option in proc.stdout
     for name in method_names():
         assert name in proc.stdout
