@@ -128,10 +128,16 @@ def el2n_windows(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds
         hi = 1.0 - decile / DECILES
         selection = SelectionConfig(keep=0.1, mode="window", window=(hi - 1 / DECILES, hi), class_balanced=True)
         rows.append(_cell(data, _select(data, scores["el2n"], "el2n", selection), scale, seeds,
-                          name=f"{10 * decile}-{10 * (decile + 1)}% highest EL2N",
-                          decile=decile, keep=0.1))
+                          name=percentile_label(decile), decile=decile, keep=0.1))
         log(f"  EL2N decile {decile}: {mean_std(rows[-1]['accuracy'])}")
     return rows
+
+
+def percentile_label(decile: int) -> str:
+    """001's name for a decile window: percentiles of the EL2N order counted from the lowest score, so its
+    "70th-80th percentile" is the third decile from the top (decile 2 here, counting from the highest)."""
+    lo = 100 - 10 * (decile + 1)
+    return f"EL2N percentiles {lo}-{lo + 10}" + {0: " (highest)", DECILES - 1: " (lowest)"}.get(decile, "")
 
 
 def class_balance(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, log) -> list[dict]:
@@ -212,7 +218,8 @@ def markdown(payload: dict) -> str:
                 for row in (r for r in res["rows"] if r["keep"] == keep):
                     gain = 100 * (np.asarray(row["accuracy"]) - np.asarray(random[keep]["accuracy"]))
                     vs = "" if row["name"] == "random" else f"{gain.mean():+.2f} ± {gain.std():.2f}"
-                    lines.append(f"| {row['name']} | {keep:.0%} | {row['kept']} | {mean_std(row['accuracy'])} | {vs} | "
+                    label = percentile_label(row["decile"]) if "decile" in row else row["name"]
+                    lines.append(f"| {label} | {keep:.0%} | {row['kept']} | {mean_std(row['accuracy'])} | {vs} | "
                                  f"{row['class_kl']:.6f} |")
             lines.append("")
     notes = {
