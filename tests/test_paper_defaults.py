@@ -107,8 +107,11 @@ def test_datm_and_pad_start_ranges_follow_the_ipc(ipc: int, expected: tuple[int,
         config = DistillConfig(method=method, ipc=ipc, iterations=50, experts=ExpertConfig(epochs=100))
         low, high, final, widen = start_range(get_method(method), config)
         assert (low, high, final, widen) == (*expected, 50)
-    # Under the default 20-epoch experts the IPC-1 range stays small: starts 0..1, not up to epoch 18.
-    assert start_range(get_method("pad"), DistillConfig(method="pad", ipc=1))[:3] == (0, 1, 1)
+    # Shorter expert runs cap the range at the last start with M epochs ahead (18 of the default 20); the
+    # IPC-1 range stays small, starts 0..4, not up to epoch 18.
+    assert start_range(get_method("pad"), DistillConfig(method="pad", ipc=1))[:3] == (0, 4, 4)
+    assert start_range(get_method("datm"), DistillConfig(method="datm", ipc=10))[:3] == (0, 10, 18)
+    assert start_range(get_method("datm"), DistillConfig(method="datm", ipc=50))[:3] == (0, 18, 18)
 
 
 def test_a_start_range_that_is_set_wins_and_mtt_keeps_its_fixed_range() -> None:

@@ -112,16 +112,15 @@ def start_range(spec: MethodSpec, config: DistillConfig) -> tuple[int, int, int 
     """(T-, T, T+, widening iterations): what is set, else the method's default.
 
     MTT: a fixed range (``fixed_start_range``). DATM-style methods: PAD Table 10's range for the IPC
-    (``START_RANGE_BY_IPC``) scaled to the expert run, T growing to T+ over the whole run. Every bound
-    stays at or below the last expert epoch that still has M epochs ahead of it.
+    (``START_RANGE_BY_IPC``), T growing to T+ over the whole run. Every bound stays at or below the last
+    expert epoch that still has M epochs ahead of it.
     """
     tm = config.trajectory
     last = max(0, config.experts.epochs - tm.expert_epochs)
     if not spec.widen_start_range:
         low, high = fixed_start_range(tm)
         return low, min(last, high), None, 0
-    fractions = by_ipc(START_RANGE_BY_IPC, config.ipc)
-    low_f, high_f, final_f = (min(last, round(f * config.experts.epochs)) for f in fractions)
+    low_f, high_f, final_f = (min(last, epoch) for epoch in by_ipc(START_RANGE_BY_IPC, config.ipc))
     low = tm.min_start_epoch if tm.min_start_epoch is not None else low_f
     high = tm.max_start_epoch if tm.max_start_epoch is not None else max(low, high_f)
     final = tm.max_start_epoch_final if tm.max_start_epoch_final is not None else max(high, final_f)
