@@ -199,6 +199,13 @@ def distill_part(part: str, args: argparse.Namespace, root: Path, payload: dict,
             distill_bench.run_jobs(jobs, args.jobs, keep)
 
 
+def _starts(resolved: dict) -> str:
+    """The trajectory start epochs a run resolved to (defaults change; the row keeps what it ran)."""
+    if resolved.get("max_start_epoch_final") is None:
+        return ""
+    return f"{resolved['min_start_epoch']}, {resolved['max_start_epoch']}, {resolved['max_start_epoch_final']}"
+
+
 def markdown(payload: dict) -> str:
     lines = ["## The seed papers' experiments at CPU scale\n"]
     for part in PARTS[:3]:
@@ -236,15 +243,15 @@ def markdown(payload: dict) -> str:
         lines += [f"### {title}\n", f"Command: `{sec['command']}`; scale {sec['scale']}\n", f"Quoted: {QUOTED[part]}\n",
                   f"{note}\n"]
         for name, res in sec["results"].items():
-            lines += [f"#### {name}\n", f"| run | IPC | {knob} | accuracy | vs random real (points) | wall s |",
-                      "|---|---|---|---|---|---|"]
+            lines += [f"#### {name}\n", f"| run | IPC | {knob} | start epochs (T-, T, T+) | accuracy | vs random real (points) | wall s |",
+                      "|---|---|---|---|---|---|---|"]
             for ipc in sec["ipcs"]:
                 random = res["random"][str(ipc)]
-                lines.append(f"| random real | {ipc} | | {mean_std(random['accuracy'])} | | |")
+                lines.append(f"| random real | {ipc} | | | {mean_std(random['accuracy'])} | | |")
                 for row in (r for r in res["rows"] if r["ipc"] == ipc):
                     gain = 100 * (row["mean"] - random["mean"])
-                    lines.append(f"| {row['variant']} | {ipc} | {row['overrides'][knob]} | {mean_std(row['accuracy'])} | "
-                                 f"{gain:+.2f} | {row['wall_seconds']:.0f} |")
+                    lines.append(f"| {row['variant']} | {ipc} | {row['overrides'][knob]} | {_starts(row['resolved'])} | "
+                                 f"{mean_std(row['accuracy'])} | {gain:+.2f} | {row['wall_seconds']:.0f} |")
             lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -262,6 +269,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run; the others are kept from the previous results file")
+    parser.add_argument("--render", action="store_true", help="only write the Markdown again from the results file")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files (read and written)")
     args = parser.parse_args()
     keep_freed_memory()  # as the worker does
@@ -284,6 +292,12 @@ def main() -> None:
 
     def save() -> None:
         write_results("bench.papers", name, payload, markdown(payload), folder)
+
+    if args.render:
+        saved = json.loads(previous.read_text())
+        header = f"Command: `{saved['command']}`\n\nMachine: {json.dumps(saved['machine'])}\n\nFinished: {saved['finished_at']}\n\n"
+        (folder / f"{name}.md").write_text(header + markdown(payload))
+        return
 
     prune_parts = [p for p in parts if p not in DISTILL_PARTS]
     for part in prune_parts:

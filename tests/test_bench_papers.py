@@ -66,3 +66,10 @@ def test_every_part_runs_through_the_bench_command(shared_datasets: Path, tmp_pa
                     "003 App. A.1, Table 6"):
         assert heading in table
     assert "| FIEX + FIEM (PAD) | 1 | 0.25 |" in table
+
+    # --render writes the Markdown again from the results file alone, keeping the run's own header.
+    (tmp_path / "papers-smoke.md").unlink()
+    render = subprocess.run([sys.executable, "-m", "bench.papers", "--scale", "smoke", "--render", "--results", str(tmp_path)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert render.returncode == 0, render.stderr[-3000:]
+    assert (tmp_path / "papers-smoke.md").read_text() == table
