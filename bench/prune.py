@@ -1,7 +1,7 @@
 """Prune benchmark: every score x keep fraction x class balance on MNIST and Fashion-MNIST, beside
 the default job's policy (``mode: auto``).
 
-    python -m bench.prune                 # reduced CPU scale (documented below), about an hour on 2 cores
+    python -m bench.prune                 # reduced CPU scale (documented below); the tables took 28 min on 2 cores
     python -m bench.prune --scale full    # the literature's scale, for GPU machines
 
 One proxy run per dataset records every dynamics-based score at once, each with its default
