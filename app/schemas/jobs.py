@@ -23,6 +23,7 @@ from engine.distill.gradient import DCConfig
 from engine.distill.init import UnprunedInitMode
 from engine.distill.registry import Family, get_method
 from engine.distill.registry import method_names as distill_method_names
+from engine.distill.schedule import FIEX_NEEDS
 from engine.distill.trajectory import TMConfig
 from engine.models.registry import model_names
 from engine.pipeline.distill_config import (
@@ -323,8 +324,7 @@ class _DistillJobBase(StrictModel):
     def _fiex_filters_real_images(cls, value: float, info: ValidationInfo) -> float:
         method = info.data.get("method")
         if value and method is not None and get_method(method).uses_experts:
-            raise ValueError("only DC, DSA and DM filter the real images they match; trajectory methods filter "
-                             "their experts' data with schedule (on for pad): leave fiex_ratio out")
+            raise ValueError(f"{FIEX_NEEDS}: leave fiex_ratio out")
         return value
 
     @field_validator("soft_labels")

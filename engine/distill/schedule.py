@@ -60,6 +60,8 @@ class DifficultySchedule:
 # tries IPC 1 and 10 (hard removed) against 500 (easy removed); it names no boundary. Ours is IPC 50, the
 # bound FIEM_BY_IPC already draws between PAD's small and large settings.
 FIEX_DROPS_HARDEST_UP_TO_IPC = 50
+FIEX_NEEDS = ("fiex_ratio filters the real images DC, DSA and DM match; trajectory methods filter their experts' "
+              "data with the schedule (on for pad)")
 
 
 def fiex_drops(ipc: int) -> str:

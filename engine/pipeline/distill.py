@@ -25,7 +25,7 @@ from engine.distill.gradient import GradientMatcher
 from engine.distill.init import noise_images, pick_pruned, pick_real
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
-from engine.distill.schedule import DifficultySchedule, easy_to_hard, fiex_drops, filter_real
+from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
 from engine.distill.zca import ZCAWhitening
@@ -90,8 +90,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     if spec.family == "distribution" and fiem > 0 and not has_layer_stack(config.model):
         raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
     if config.fiex_ratio and spec.uses_experts:
-        raise ValueError("fiex_ratio filters the real images DC, DSA and DM match; trajectory methods filter "
-                         "their experts' data with the schedule (on for pad)")
+        raise ValueError(FIEX_NEEDS)
     low, high, final, widen = start_range(spec, config)
     return _Resolved(
         dsa_groups=groups,
