@@ -50,6 +50,10 @@ def write_results(module: str, name: str, payload: dict, markdown: str, folder: 
     json_path = folder / f"{name}.json"
     md_path = folder / f"{name}.md"
     json_path.write_text(json.dumps(payload, indent=2))
-    header = f"Command: `{payload['command']}`\n\nMachine: {json.dumps(payload['machine'])}\n\nFinished: {payload['finished_at']}\n\n"
-    md_path.write_text(header + markdown)
+    md_path.write_text(markdown_header(payload) + markdown)
     return json_path, md_path
+
+
+def markdown_header(payload: dict) -> str:
+    """The lines a results Markdown starts with: the command, machine and time its JSON records."""
+    return f"Command: `{payload['command']}`\n\nMachine: {json.dumps(payload['machine'])}\n\nFinished: {payload['finished_at']}\n\n"

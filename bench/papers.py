@@ -24,6 +24,7 @@ Accuracy is mean ± std over the evaluation seeds; random cells draw one subset 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 import time
@@ -36,7 +37,7 @@ import numpy as np
 
 from bench import distill as distill_bench
 from bench import prune as prune_bench
-from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
+from bench.common import RESULTS, command_line, find_shared_datasets, markdown_header, mean_std, write_results
 from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset
 from engine.distill.registry import FIEM_BY_IPC, by_ipc
@@ -110,19 +111,28 @@ def _select(data: ImageDataset, scores: np.ndarray, name: str, selection: Select
     return select_indices(importance, data.y_train, data.num_classes, selection, seed=0)
 
 
-def _random_cell(data: ImageDataset, scores: dict[str, np.ndarray], keep: float, scale, seeds: int) -> dict:
-    idx = _select(data, scores["random"], "random", SelectionConfig(keep=keep, mode="hardest", class_balanced=True))
-    return _cell(data, idx, scale, seeds, name="random", keep=keep)
+def random_cells(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int) -> Callable[[float], dict]:
+    """The random class-balanced cell of each keep, trained once and shared by every part."""
+
+    @functools.cache
+    def cell(keep: float) -> dict:
+        idx = _select(data, scores["random"], "random", SelectionConfig(keep=keep, mode="hardest", class_balanced=True))
+        return _cell(data, idx, scale, seeds, name="random", keep=keep)
+
+    return cell
+
+
+def _proxy(scale: prune_bench.Scale) -> ProxyConfig:
+    return ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
 
 
 def el2n_and_random(data: ImageDataset, scale: prune_bench.Scale) -> dict[str, np.ndarray]:
     """EL2N with its defaults (the early epoch averaged over seeds, 001 Alg. 1) and a random score."""
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
-    return compute_scores(data, ["random", "el2n"], proxy, seed=0).scores
+    return compute_scores(data, ["random", "el2n"], _proxy(scale), seed=0).scores
 
 
-def el2n_windows(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, log) -> list[dict]:
-    rows = [_random_cell(data, scores, 0.1, scale, seeds)]
+def el2n_windows(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, random, log) -> list[dict]:
+    rows = [random(0.1)]
     for decile in range(DECILES):
         # Decile 0 holds the highest EL2N scores (001 Fig. 1's left bin); quantiles are of the importance order.
         hi = 1.0 - decile / DECILES
@@ -140,8 +150,8 @@ def percentile_label(decile: int) -> str:
     return f"EL2N percentiles {lo}-{lo + 10}" + {0: " (highest)", DECILES - 1: " (lowest)"}.get(decile, "")
 
 
-def class_balance(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, log) -> list[dict]:
-    rows = [_random_cell(data, scores, 0.1, scale, seeds)]
+def class_balance(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, random, log) -> list[dict]:
+    rows = [random(0.1)]
     for balanced in (False, True):
         selection = SelectionConfig(keep=0.1, mode="hardest", class_balanced=balanced)
         rows.append(_cell(data, _select(data, scores["el2n"], "el2n", selection), scale, seeds,
@@ -151,13 +161,12 @@ def class_balance(data: ImageDataset, scores: dict[str, np.ndarray], scale, seed
     return rows
 
 
-def tdds_sweep(data: ImageDataset, scores: dict[str, np.ndarray], scale, seeds: int, keeps: list[float], log) -> list[dict]:
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
-    rows = [_random_cell(data, scores, keep, scale, seeds) for keep in keeps]
+def tdds_sweep(data: ImageDataset, scale, seeds: int, keeps: list[float], random, log) -> list[dict]:
+    rows = [random(keep) for keep in keeps]
     for name, variant in TDDS_VARIANTS.items():
         params = variant(scale.proxy_epochs)
         # Same seed, so every variant scores the same proxy trajectory.
-        tdds = compute_scores(data, ["tdds"], proxy, params={"tdds": params}, seed=0).scores["tdds"]
+        tdds = compute_scores(data, ["tdds"], _proxy(scale), params={"tdds": params}, seed=0).scores["tdds"]
         for keep in keeps:
             selection = SelectionConfig(keep=keep, mode="hardest", class_balanced=False)  # 002 selects globally
             rows.append(_cell(data, _select(data, tdds, "tdds", selection), scale, seeds,
@@ -176,27 +185,31 @@ def fiex_variants(ipc: int) -> list[tuple[str, str, dict[str, float]]]:
             for method in ("dc", "dm") for fiex in (False, True)]
 
 
-def distill_part(part: str, args: argparse.Namespace, root: Path, payload: dict, save, log) -> None:
-    """Each variant of ``part`` at every IPC, beside random real images of the same IPC."""
-    variants = {"pad_ablation": pad_variants, "fiex_dc_dm": fiex_variants}[part]
+def distill_parts(parts: list[str], args: argparse.Namespace, root: Path, payload: dict, save, log) -> None:
+    """Each variant of each part at every IPC, beside random real images of the same IPC (trained once
+    per dataset for all the parts)."""
     scale = replace(distill_bench.SCALES[args.distill_scale], seeds=args.seeds)
     ipcs = [int(i) for i in args.ipcs.split(",")]
-    section = payload[part] = {"command": command_line("bench.papers"), "scale": asdict(scale), "ipcs": ipcs, "results": {}}
+    for part in parts:
+        payload[part] = {"command": command_line("bench.papers"), "scale": asdict(scale), "ipcs": ipcs, "results": {}}
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
         for name in args.datasets.split(","):
             data = distill_bench.load(root, name, scale.per_class)
-            res = section["results"][name] = distill_bench.baselines(data, scale, ipcs, args.device) | {"rows": []}
-            log(f"{name}: random real " + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()))
-            jobs = [distill_bench.cell_job(args.distill_scale, scale, root, name, ipc, method, experts, args.iterations,
-                                           args.device) | {"overrides": overrides, "variant": variant}
-                    for ipc in ipcs for variant, method, overrides in variants(ipc)]
+            baselines = distill_bench.baselines(data, scale, ipcs, args.device)
+            log(f"{name}: random real " + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in baselines["random"].items()))
+            for part in parts:
+                variants = {"pad_ablation": pad_variants, "fiex_dc_dm": fiex_variants}[part]
+                res = payload[part]["results"][name] = baselines | {"rows": []}
+                jobs = [distill_bench.cell_job(args.distill_scale, scale, root, name, ipc, method, experts, args.iterations,
+                                               args.device) | {"overrides": overrides, "variant": variant}
+                        for ipc in ipcs for variant, method, overrides in variants(ipc)]
 
-            def keep(row: dict, res: dict = res) -> None:
-                res["rows"].append(row)
-                log(f"  {name} IPC {row['ipc']} {row['variant']} {row['overrides']}: {mean_std(row['accuracy'])}")
-                save()
+                def keep(row: dict, res: dict = res) -> None:
+                    res["rows"].append(row)
+                    log(f"  {name} IPC {row['ipc']} {row['variant']} {row['overrides']}: {mean_std(row['accuracy'])}")
+                    save()
 
-            distill_bench.run_jobs(jobs, args.jobs, keep)
+                distill_bench.run_jobs(jobs, args.jobs, keep)
 
 
 def _starts(resolved: dict) -> str:
@@ -294,9 +307,7 @@ def main() -> None:
         write_results("bench.papers", name, payload, markdown(payload), folder)
 
     if args.render:
-        saved = json.loads(previous.read_text())
-        header = f"Command: `{saved['command']}`\n\nMachine: {json.dumps(saved['machine'])}\n\nFinished: {saved['finished_at']}\n\n"
-        (folder / f"{name}.md").write_text(header + markdown(payload))
+        (folder / f"{name}.md").write_text(markdown_header(json.loads(previous.read_text())) + markdown(payload))
         return
 
     prune_parts = [p for p in parts if p not in DISTILL_PARTS]
@@ -305,16 +316,18 @@ def main() -> None:
     for ds in args.datasets.split(",") if prune_parts else []:
         data = _subset(load_dataset(root / ds), scale)
         scores = el2n_and_random(data, scale)
+        random = random_cells(data, scores, scale, args.seeds)
         log(f"{ds}: scored {len(data.y_train)} samples")
         for part in prune_parts:
             if part == "tdds_sweep":
-                rows = tdds_sweep(data, scores, scale, args.seeds, [float(k) for k in args.tdds_keeps.split(",")], log)
+                rows = tdds_sweep(data, scale, args.seeds, [float(k) for k in args.tdds_keeps.split(",")], random, log)
             else:
-                rows = {"el2n_windows": el2n_windows, "class_balance": class_balance}[part](data, scores, scale, args.seeds, log)
+                run = {"el2n_windows": el2n_windows, "class_balance": class_balance}[part]
+                rows = run(data, scores, scale, args.seeds, random, log)
             payload[part]["results"][ds] = {"train_samples": int(len(data.y_train)), "rows": rows}
             save()
-    for part in (p for p in parts if p in DISTILL_PARTS):
-        distill_part(part, args, root, payload, save, log)
+    if distilled := [p for p in parts if p in DISTILL_PARTS]:
+        distill_parts(distilled, args, root, payload, save, log)
     save()
     log(f"wrote {folder / name}.json and .md")
 
