@@ -46,7 +46,7 @@ from engine.distill.trajectory import TMConfig
 from engine.evaluate import evaluate_training_set
 from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig
 
 METHODS = ["dc", "dsa", "dm", "mtt", "datm", "pad", "ptd"]
 TITLES = {"dc": "DC", "dsa": "DSA", "dm": "DM", "mtt": "MTT", "datm": "DATM-style", "pad": "PAD",
@@ -133,8 +133,8 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
         config.experts = ExpertConfig(num_experts=scale.num_experts, epochs=scale.expert_train_epochs)
     proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
     if method == "ptd":
-        config.init = InitConfig(mode="pruned", prune_method="el2n",
-                                 selection=SelectionConfig(mode="window", window=(0.7, 0.8)), proxy=proxy)
+        # The engine's own start (EL2N's 70th-80th percentile window per class), as a job gets it.
+        config.init = InitConfig(mode="pruned", proxy=proxy)
     else:
         config.init = InitConfig(mode="real", proxy=proxy)
     return config
