@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -27,6 +24,7 @@ from engine.distill.augment import DSAugment
 from engine.distill.base import ModelFactory, RealData
 from engine.distill.schedule import DifficultySchedule
 from engine.progress import Tracker
+from engine.store import FileStore, LocalFileStore
 from engine.train.loop import iterate_minibatches, per_sample_loss
 
 
@@ -43,38 +41,9 @@ class ExpertConfig:
     augment: bool = True
 
 
-class ExpertStore(Protocol):
-    """Files by key. ``get`` copies the stored file to ``dest`` and says whether it existed."""
-
-    def get(self, key: str, dest: Path) -> bool: ...
-
-    def put(self, key: str, src: Path) -> None: ...
-
-
-class LocalExpertStore:
-    """An ExpertStore in a local folder (one ``<key>.safetensors`` per expert set)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, key: str) -> Path:
-        if not key.replace("-", "").isalnum():
-            raise ValueError(f"expert key must be alphanumeric, got {key!r}")
-        return self.root / f"{key}.safetensors"
-
-    def get(self, key: str, dest: Path) -> bool:
-        path = self._path(key)
-        if not path.exists():
-            return False
-        shutil.copyfile(path, dest)
-        return True
-
-    def put(self, key: str, src: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, self._path(key))
+# The expert store is a plain file store; the names say what it holds where it is used.
+ExpertStore = FileStore
+LocalExpertStore = LocalFileStore
 
 
 @dataclass

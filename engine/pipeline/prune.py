@@ -14,6 +14,7 @@ from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, random_subset_like
 from engine.pipeline.prune_config import EvalConfig, PruneConfig
+from engine.pipeline.proxy_runs import ProxyRunInfo, scores_from_store
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
@@ -27,6 +28,7 @@ from engine.select import (
     select_indices,
 )
 from engine.select.auto import resolve_auto
+from engine.store import FileStore
 
 
 def method_names() -> list[str]:
@@ -124,7 +126,11 @@ def _gains(evaluation: dict) -> dict | None:
 
 
 def run_prune(
-    dataset: ImageDataset, config: PruneConfig, tracker: Tracker | None = None, workdir: Path | None = None
+    dataset: ImageDataset,
+    config: PruneConfig,
+    tracker: Tracker | None = None,
+    workdir: Path | None = None,
+    proxy_runs: FileStore | None = None,
 ) -> PruneResult:
     """Score, select and (optionally) evaluate.
 
@@ -133,6 +139,9 @@ def run_prune(
         config: the full job configuration; recorded in the report.
         tracker: progress and cancellation (raises ``CancelledError`` between steps).
         workdir: checkpoint folder; a re-run with the same folder resumes the proxy training.
+        proxy_runs: where recorded proxy runs are kept; with one, the job records every dynamics score
+            and reuses a stored run of the same data and proxy instead of training
+            (``engine.pipeline.proxy_runs``).
     """
     tracker = tracker or Tracker()
     spec = get_score(config.method)
@@ -142,17 +151,24 @@ def run_prune(
     scoring_share = 0.5 if config.evaluation is not None else 0.95
     policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes, spec.selects_globally)
 
-    scoring = compute_scores(
-        dataset,
-        [config.method],
-        config.proxy,
-        params={config.method: config.score_params},
-        seed=config.seed,
-        device=config.device,
-        tracker=tracker.span(0.0, scoring_share),
-        workdir=workdir,
-        features=policy.selection.mode == "prototypes",
-    )
+    proxy_run: ProxyRunInfo | None = None
+    if proxy_runs is not None:
+        scoring, proxy_run = scores_from_store(
+            proxy_runs, dataset, config.method, config.proxy, method_params=config.score_params, seed=config.seed,
+            device=config.device, tracker=tracker.span(0.0, scoring_share), workdir=workdir,
+        )
+    else:
+        scoring = compute_scores(
+            dataset,
+            [config.method],
+            config.proxy,
+            params={config.method: config.score_params},
+            seed=config.seed,
+            device=config.device,
+            tracker=tracker.span(0.0, scoring_share),
+            workdir=workdir,
+            features=policy.selection.mode == "prototypes",
+        )
     scores = scoring.scores[config.method].astype(np.float64)
 
     t0 = time.perf_counter()
@@ -170,7 +186,7 @@ def run_prune(
         "title": spec.title,
         "reference": spec.reference,
         "higher_is_important": spec.higher_is_important,
-        "params": spec.resolved_params(config.score_params.get(config.method, {}), config.proxy.epochs),
+        "params": spec.resolved_params(config.score_params, config.proxy.epochs),
     }
     report["selection"] = {
         "policy": policy.to_dict(config.selection.mode),
@@ -183,6 +199,8 @@ def run_prune(
     }
     report["timings"] = {"scoring_seconds": scoring.seconds, "selection_seconds": selection_seconds}
     report["proxy"] = {"history": scoring.proxy_history, "resumed_from_epoch": scoring.resumed_from_epoch}
+    if proxy_run is not None:
+        report["proxy_run"] = proxy_run.to_dict()
     if config.evaluation is not None:
         t1 = time.perf_counter()
         report["evaluation"] = _evaluate(dataset, indices, weights, config, tracker.span(scoring_share, 1.0))
