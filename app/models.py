@@ -1,5 +1,5 @@
 """Database tables: tenants and their API keys; datasets, jobs, their progress events and their artifacts,
-and reusable expert trajectories, each owned by one tenant; the blobs their files are stored in."""
+reusable expert trajectories and proxy runs, each owned by one tenant; the blobs their files are stored in."""
 
 from __future__ import annotations
 
@@ -205,6 +205,30 @@ class ExpertSet(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     # The job that trained them, so a reusing job can say whose experts it used.
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProxyRun(Base):
+    """A recorded proxy run (every dynamics score and the proxy's features) kept for reuse by later prune jobs.
+
+    ``key`` is the engine's proxy-run key (a hash of the exact training data, proxy model and schedule,
+    seed and every recorded score's parameters); ``summary`` is what the listing shows of those inputs.
+    Per tenant, as expert sets are. ``id`` is the public, time-ordered handle.
+    """
+
+    __tablename__ = "proxy_runs"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key: Mapped[str] = mapped_column(String(80))
+    blob_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The job that trained it, so a reusing job can say whose run it used.
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -42,7 +42,8 @@ def owned(client: TestClient, settings: Settings) -> dict[str, str]:
     run_job_in_process(settings, job_id)
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job["error"]
-    return {"dataset_id": dataset_id, "job_id": job_id, "name": "report.json"}
+    run_id = client.get("/v1/proxy-runs").json()["data"][0]["id"]  # the proxy run the job recorded
+    return {"dataset_id": dataset_id, "job_id": job_id, "name": "report.json", "run_id": run_id}
 
 
 def v1_operations(client: TestClient) -> set[tuple[str, str]]:
@@ -76,7 +77,7 @@ def test_another_tenant_sees_nothing_on_any_endpoint(
             assert response.status_code == 404, (method, template, response.text)
             if method != "HEAD":
                 assert response.json()["type"] == "urn:condense:problem:not-found"
-        elif (method, template) in {("GET", "/v1/datasets"), ("GET", "/v1/jobs")}:
+        elif (method, template) in {("GET", "/v1/datasets"), ("GET", "/v1/jobs"), ("GET", "/v1/proxy-runs")}:
             assert response.status_code == 200
             assert not {item["id"] for item in response.json()["data"]} & set(owned.values())
         elif (method, template) == ("POST", "/v1/jobs"):
@@ -92,6 +93,7 @@ def test_another_tenant_sees_nothing_on_any_endpoint(
     assert job["status"] == "succeeded" and not job["cancel_requested"] and job["artifacts"]
     assert client.get(f"/v1/datasets/{owned['dataset_id']}").status_code == 200
     assert [d["id"] for d in client.get("/v1/datasets").json()["data"]] == [owned["dataset_id"]]
+    assert [r["id"] for r in client.get("/v1/proxy-runs").json()["data"]] == [owned["run_id"]]
 
 
 def test_the_same_upload_by_two_tenants_is_two_datasets(

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import Artifact, Dataset, ExpertSet
+from app.models import Artifact, Dataset, ExpertSet, ProxyRun
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     PRUNE_ARTIFACTS,
     TERMINAL,
@@ -79,7 +79,7 @@ def _referenced_blobs(settings: Settings) -> set[str]:
         with db.session() as session:
             return {
                 key
-                for model in (Dataset, Artifact, ExpertSet)
+                for model in (Dataset, Artifact, ExpertSet, ProxyRun)
                 for key in session.scalars(select(model.blob_key))
                 if key is not None
             }

@@ -24,7 +24,7 @@ from app.core.db import Database
 from app.models import ExpertSet, Job, JobStatus, utcnow
 from app.schemas.jobs import DistillJobCreate
 from app.services import jobs
-from app.services.experts import BlobExpertStore
+from app.services.reusable import BlobExpertStore
 from app.services.auth import tenant_named
 from engine.distill.schedule import DifficultySchedule
 from tests.service_fixtures import (  # noqa: F401 - fixtures

@@ -21,7 +21,7 @@ from app.core.db import Database, database_unavailable
 from app.models import Job, JobStatus
 from app.schemas.jobs import DistillJobSpec, JobCreate, JobSpec, PruneJobCreate, PruneThenDistillJobCreate
 from app.services import datasets, jobs
-from app.services.experts import BlobExpertStore
+from app.services.reusable import BlobExpertStore, BlobProxyRunStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
 from engine.distill import ExpertConfig
@@ -33,6 +33,7 @@ from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.proxy_runs import proxy_run_summary
 from engine.progress import CancelledError, ProgressEvent, Tracker
 from worker.artifacts import store_artifacts, write_prune_artifacts
 from worker.lease import LeaseKeeper
@@ -187,6 +188,8 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
         summary["experts"] = {
             key: report["experts"][key] for key in ("reused", "trained", "count", "epochs", "trained_by_job")
         }
+    if "proxy_run" in report:
+        summary["proxy_run"] = {key: report["proxy_run"].get(key) for key in ("reused", "trained_by_job")}
     summary["timings"] = report.get("timings", {})
     return summary
 
@@ -220,7 +223,11 @@ def _run_engine(
 ) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
     if isinstance(spec, PruneJobCreate):
-        pruned = run_prune(dataset, prune_config(spec), tracker, workdir=workdir)
+        config = prune_config(spec)
+        runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, spec.dataset_id, proxy_run_summary(config))
+        pruned = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs)
+        if proxy_run := pruned.report.get("proxy_run"):
+            proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return pruned.report, lambda out_dir: write_prune_artifacts(pruned, dataset, out_dir)
     store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id)
     distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)

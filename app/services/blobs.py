@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.blobstore import Blob, BlobStore, sha256_file
-from app.models import Artifact, Dataset, ExpertSet, StoredBlob
+from app.models import Artifact, Dataset, ExpertSet, ProxyRun, StoredBlob
 from app.services.locks import lock_row
 
 
@@ -42,10 +42,10 @@ def store(session: Session, blobs: BlobStore, src: Path, *, suffix: str = "", sh
 
 
 def blob_referenced(session: Session, key: str) -> bool:
-    """Whether any dataset, artifact or expert set row points at blob ``key``."""
+    """Whether any dataset, artifact, expert set or proxy run row points at blob ``key``."""
     return any(
         session.scalar(select(model.blob_key).where(model.blob_key == key).limit(1)) is not None
-        for model in (Dataset, Artifact, ExpertSet)
+        for model in (Dataset, Artifact, ExpertSet, ProxyRun)
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.problems import ProblemError
-from app.models import ACTIVE_STATUSES, Artifact, Dataset, ExpertSet, Job, Tenant
+from app.models import ACTIVE_STATUSES, Artifact, Dataset, ExpertSet, Job, ProxyRun, Tenant
 
 
 def _tenant(session: Session, tenant_id: str, *, lock: bool = False) -> Tenant:
@@ -22,15 +22,18 @@ def _tenant(session: Session, tenant_id: str, *, lock: bool = False) -> Tenant:
 
 
 def stored_bytes(session: Session, tenant_id: str) -> int:
-    """Uploaded dataset files, job artifacts and expert sets; built-in datasets store nothing."""
+    """Uploaded dataset files, job artifacts, expert sets and proxy runs; built-in datasets store nothing."""
     uploads = select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(
         Dataset.tenant_id == tenant_id, Dataset.blob_key.is_not(None)
     )
     artifacts = (
         select(func.coalesce(func.sum(Artifact.size_bytes), 0)).join(Job).where(Job.tenant_id == tenant_id)
     )
-    experts = select(func.coalesce(func.sum(ExpertSet.size_bytes), 0)).where(ExpertSet.tenant_id == tenant_id)
-    return sum(int(session.scalar(q) or 0) for q in (uploads, artifacts, experts))
+    reusable = [
+        select(func.coalesce(func.sum(model.size_bytes), 0)).where(model.tenant_id == tenant_id)
+        for model in (ExpertSet, ProxyRun)
+    ]
+    return sum(int(session.scalar(q) or 0) for q in (uploads, artifacts, *reusable))
 
 
 def check_storage(session: Session, settings: Settings, tenant_id: str, incoming: int) -> None:

@@ -1,0 +1,95 @@
+"""Recorded proxy runs through the API and the worker's runner: a second prune job on the same data reuses
+the first job's run, whatever its score and keep; runs are listed, counted in storage and deletable."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.services.auth import LOCAL_TENANT, tenant_named
+from app.services.quotas import stored_bytes
+from tests.service_fixtures import (  # noqa: F401 - fixtures
+    backend,
+    client,
+    db,
+    other_client,
+    run_job_in_process,
+    settings,
+    tiny_prune_spec,
+)
+
+
+def run(client: TestClient, settings: Settings, spec: dict) -> dict:
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.text
+    run_job_in_process(settings, response.json()["id"])
+    job = client.get(f"/v1/jobs/{response.json()['id']}").json()
+    assert job["status"] == "succeeded", job["error"]
+    return job
+
+
+def report(client: TestClient, job: dict) -> dict:
+    url = next(a["url"] for a in job["artifacts"] if a["name"] == "report.json")
+    return json.loads(client.get(url).content)
+
+
+def test_a_second_prune_job_reuses_the_first_job_s_proxy_run(client: TestClient, settings: Settings, db: Database) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    first = run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    assert first["metrics"]["proxy_run"] == {"reused": False, "trained_by_job": first["id"]}
+    listed = client.get("/v1/proxy-runs").json()["data"]
+    assert len(listed) == 1
+    stored = listed[0]
+    assert stored["dataset_id"] == dataset_id and stored["job_id"] == first["id"] and stored["size_bytes"] > 0
+    # The tiny job's 1-epoch proxy records every score that can run on one epoch (not TDDS's windows).
+    assert {"el2n", "forgetting", "aum", "entropy"} <= set(stored["scores"]) and "tdds" not in stored["scores"]
+    assert client.get(f"/v1/proxy-runs/{stored['id']}").json() == stored
+    with db.session() as session:
+        assert stored_bytes(session, tenant_named(session, LOCAL_TENANT).id) >= stored["size_bytes"] + sum(
+            a["size_bytes"] for a in first["artifacts"]
+        )
+
+    second = run(client, settings, tiny_prune_spec(dataset_id, method="forgetting", keep_fraction=0.1, mode="hardest",
+                                                   evaluation=None))
+    assert second["metrics"]["proxy_run"] == {"reused": True, "trained_by_job": first["id"]}
+    second_report = report(client, second)
+    assert second_report["proxy_run"]["key"] == report(client, first)["proxy_run"]["key"]
+    assert second_report["proxy"]["history"] == report(client, first)["proxy"]["history"]
+    assert len(client.get("/v1/proxy-runs").json()["data"]) == 1
+
+    # Another proxy setting is another run.
+    run(client, settings, tiny_prune_spec(dataset_id, proxy={"epochs": 3, "width": 4}, evaluation=None))
+    assert len(client.get("/v1/proxy-runs", params={"dataset_id": dataset_id}).json()["data"]) == 2
+
+
+def test_a_deleted_proxy_run_frees_its_storage_and_is_trained_again(
+    client: TestClient, settings: Settings, db: Database
+) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    stored = client.get("/v1/proxy-runs").json()["data"][0]
+    with db.session() as session:
+        before = stored_bytes(session, tenant_named(session, LOCAL_TENANT).id)
+    assert client.delete(f"/v1/proxy-runs/{stored['id']}").status_code == 204
+    with db.session() as session:
+        assert stored_bytes(session, tenant_named(session, LOCAL_TENANT).id) == before - stored["size_bytes"]
+    assert not (settings.blob_root / stored["id"]).exists()
+    assert client.get(f"/v1/proxy-runs/{stored['id']}").status_code == 404
+    assert client.delete(f"/v1/proxy-runs/{stored['id']}").json()["type"] == "urn:condense:problem:not-found"
+    again = run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    assert again["metrics"]["proxy_run"]["reused"] is False
+
+
+def test_another_tenant_does_not_reuse_a_proxy_run(
+    client: TestClient, other_client: TestClient, settings: Settings
+) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    theirs = other_client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    job = run(other_client, settings, tiny_prune_spec(theirs, evaluation=None))
+    assert job["metrics"]["proxy_run"]["reused"] is False
+    assert len(other_client.get("/v1/proxy-runs").json()["data"]) == 1  # its own (the walk in test_api_tenants
+    # shows that it sees none of the owner's)
