@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from engine.data.dataset import ImageDataset
 from engine.distill.experts import data_fingerprint
-from engine.pipeline.prune_config import ProxyConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
@@ -64,6 +64,15 @@ def proxy_run_key(dataset: ImageDataset, proxy: ProxyConfig, seed: int, params: 
     payload = {"dataset": dataset.content_hash, "data": data_fingerprint(x, y), "proxy": asdict(proxy), "seed": seed,
                "params": params}
     return "proxy-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def proxy_run_summary(config: PruneConfig) -> dict[str, Any]:
+    """The inputs of the run a prune job with ``config`` records, as a listing of stored runs shows them."""
+    return {
+        "proxy": asdict(config.proxy),
+        "seed": config.seed,
+        "scores": recorded_params(config.method, config.score_params, config.proxy.epochs),
+    }
 
 
 @dataclass
