@@ -20,6 +20,7 @@ from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfi
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
 from engine.select import SelectionError
+from engine.store import LocalFileStore
 from engine.visualize import save_selection_preview
 
 console = Console()
@@ -121,6 +122,7 @@ def prune(
     seed: Annotated[int, typer.Option(help=sentence(help_of(PruneConfig, "seed")))] = PruneConfig.seed,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = PruneConfig.device,
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
+    proxy_runs: Annotated[Path | None, typer.Option(help="Folder that keeps recorded proxy runs (every score at once): a later prune of the same data with the same proxy and seed selects without training.")] = None,
 ) -> None:
     """Score every training sample, keep the best subset, and report what it is worth."""
     if window is not None:
@@ -165,7 +167,8 @@ def prune(
     keep_freed_memory()
     try:
         with progress_bar(f"prune {method.value}") as on_progress:
-            result = run_prune(dataset, config, Tracker(on_progress=on_progress), workdir=_checkpoints(out))
+            result = run_prune(dataset, config, Tracker(on_progress=on_progress), workdir=_checkpoints(out),
+                               proxy_runs=LocalFileStore(proxy_runs) if proxy_runs is not None else None)
     except SelectionError as exc:
         console.print(f"[red]error[/] in selection: {exc}")
         raise typer.Exit(2) from None

@@ -66,6 +66,22 @@ def test_cli_prune_writes_the_documented_files(tmp_path: Path) -> None:
     assert "Test accuracy" in proc.stdout
 
 
+def test_cli_reuses_a_recorded_proxy_run_from_its_folder(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    base = [sys.executable, "-m", "cli", "prune", "builtin:digits", "--epochs", "2", "--proxy-width", "8", "--eval-seeds", "0",
+            "--proxy-runs", str(runs)]
+    reports = []
+    for method, keep in (("el2n", "0.2"), ("forgetting", "0.4")):
+        out = tmp_path / method
+        proc = subprocess.run([*base, "--method", method, "--keep", keep, "--out", str(out)], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        reports.append(json.loads((out / "report.json").read_text()))
+    assert [r["proxy_run"]["reused"] for r in reports] == [False, True]
+    assert reports[0]["proxy_run"]["key"] == reports[1]["proxy_run"]["key"]
+    assert [p.suffix for p in runs.iterdir()] == [".safetensors"]
+
+
 def test_cli_reports_bad_input_with_a_hint(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 8, 8), np.uint8), y=np.zeros(3, np.int64))
