@@ -1,0 +1,194 @@
+"""Performance ratios of the service and the engine, each measured side by side in one run.
+
+    python -m bench.perf                      # every part, on this machine's CPU
+    python -m bench.perf --parts reuse        # one part
+    python -m bench.perf --device cuda        # the engine parts on a GPU
+
+Parts:
+- ``reuse``: a second prune job on the same dataset with another score and keep fraction vs the first,
+  through the API and a real Celery worker (embedded default), evaluation off; times are each job's
+  ``started_at`` to ``finished_at``. The first job records every dynamics score and keeps the run;
+  the second selects from it (issue 18, target <= 0.1).
+- ``record_all``: what the first job pays for that: one in-process prune job recording every score into
+  a store vs the same job recording only its own score, interleaved repeats, medians.
+
+Data: the first ``--per-class`` MNIST training images of each class from ``../shared/datasets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from app import launch
+from bench.common import RESULTS, command_line, find_shared_datasets, write_results
+from engine.data import ImageDataset, load_dataset
+from engine.data.export import save_npz
+from engine.pipeline.prune import run_prune
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.store import LocalFileStore
+
+MODULE = "bench.perf"
+PARTS = ("reuse", "record_all")
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def first_per_class(dataset: ImageDataset, per_class: int) -> ImageDataset:
+    idx = np.concatenate([np.flatnonzero(dataset.y_train == c)[:per_class] for c in range(dataset.num_classes)])
+    return dataset.with_train_subset(np.sort(idx))
+
+
+def npz_bytes(dataset: ImageDataset) -> bytes:
+    """The subset as an upload, with its own test split."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_npz(Path(tmp) / "subset.npz", dataset.x_train, dataset.y_train, x_test=dataset.x_test,
+                        y_test=dataset.y_test, classes=dataset.classes)
+        return path.read_bytes()
+
+
+def prune_spec(dataset_id: str, method: str, keep: float, proxy: ProxyConfig, device: str) -> dict[str, Any]:
+    return {"kind": "prune", "dataset_id": dataset_id, "method": method, "keep_fraction": keep, "device": device,
+            "proxy": {"epochs": proxy.epochs, "width": proxy.width}, "evaluation": None}
+
+
+def run_job(client: httpx.Client, spec: dict[str, Any], timeout_s: float = 3600) -> dict[str, Any]:
+    response = client.post("/v1/jobs", json=spec)
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in TERMINAL:
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
+            return job
+        time.sleep(0.5)
+    raise TimeoutError(job_id)
+
+
+def job_seconds(job: dict[str, Any]) -> float:
+    return (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+
+
+def reuse(data: ImageDataset, proxy: ProxyConfig, device: str, log) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="condense-perf-"))
+    overrides = {"CONDENSE_DATA_DIR": str(root / "data")}
+    env = launch.service_env(overrides, isolated=True)
+    port = launch.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    api = launch.start_api(env, port, root / "api.log")
+    worker = None
+    try:
+        launch.wait_ready(base_url, api)
+        worker = launch.start_worker(env, root / "worker.log", concurrency=1)
+        headers = launch.local_auth_headers(root / "data")
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+            upload = client.post("/v1/datasets", files={"file": ("mnist-subset.npz", npz_bytes(data))})
+            upload.raise_for_status()
+            dataset_id = upload.json()["id"]
+            first = run_job(client, prune_spec(dataset_id, "el2n", 0.3, proxy, device))
+            log(f"reuse: first job {job_seconds(first):.1f}s, proxy run reused: {first['metrics']['proxy_run']['reused']}")
+            second = run_job(client, prune_spec(dataset_id, "forgetting", 0.1, proxy, device))
+            log(f"reuse: second job {job_seconds(second):.1f}s, reused: {second['metrics']['proxy_run']['reused']}")
+            runs = client.get("/v1/proxy-runs").json()["data"]
+    finally:
+        for proc in (worker, api):
+            if proc is not None:
+                launch.stop(proc)
+    return {
+        "samples": len(data.y_train), "proxy": proxy.__dict__,
+        "first": {"method": "el2n", "keep": 0.3, "seconds": job_seconds(first), "proxy_run": first["metrics"]["proxy_run"]},
+        "second": {"method": "forgetting", "keep": 0.1, "seconds": job_seconds(second),
+                   "proxy_run": second["metrics"]["proxy_run"]},
+        "ratio": job_seconds(second) / job_seconds(first),
+        "stored_run_bytes": runs[0]["size_bytes"] if runs else None,
+    }
+
+
+def record_all(data: ImageDataset, proxy: ProxyConfig, device: str, repeats: int, log) -> dict[str, Any]:
+    config = PruneConfig(method="el2n", selection=SelectionConfig(keep=0.3), proxy=proxy, evaluation=None, device=device)
+    seconds: dict[str, list[float]] = {"every score, stored": [], "own score only": []}
+    for r in range(repeats):
+        for kind in seconds:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = LocalFileStore(Path(tmp)) if kind.startswith("every") else None
+                start = time.perf_counter()
+                run_prune(data, config, proxy_runs=store)
+                seconds[kind].append(time.perf_counter() - start)
+            log(f"record_all repeat {r + 1}: {kind} {seconds[kind][-1]:.1f}s")
+    medians = {kind: float(np.median(v)) for kind, v in seconds.items()}
+    return {"samples": len(data.y_train), "proxy": proxy.__dict__, "seconds": seconds, "medians": medians,
+            "ratio": medians["every score, stored"] / medians["own score only"]}
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    lines = ["## Performance ratios\n"]
+    if "reuse" in payload:
+        r = payload["reuse"]
+        lines += [
+            "### Second prune job reusing the first one's proxy run\n",
+            f"Command: `{r['command']}`\n",
+            f"{r['samples']} MNIST images, proxy {r['proxy']['model']} width {r['proxy']['width']}, {r['proxy']['epochs']} "
+            "epochs, evaluation off; through the API and one Celery worker (embedded default); job started to finished.\n",
+            "| job | score | keep | seconds | proxy run reused |", "|---|---|---|---|---|",
+            *(f"| {name} | {j['method']} | {j['keep']:.0%} | {j['seconds']:.1f} | {j['proxy_run']['reused']} |"
+              for name, j in (("first", r["first"]), ("second", r["second"]))),
+            "", f"**Ratio second / first: {r['ratio']:.3f}** (target <= 0.1). Stored run: {r['stored_run_bytes']} bytes.\n",
+        ]
+    if "record_all" in payload:
+        r = payload["record_all"]
+        lines += [
+            "### What recording every score costs the first job\n",
+            f"Command: `{r['command']}`\n",
+            f"One in-process EL2N prune job (keep 30%, evaluation off, {r['samples']} MNIST images, proxy width "
+            f"{r['proxy']['width']}, {r['proxy']['epochs']} epochs) recording every dynamics score into a store vs recording "
+            f"its own score only; medians of {len(r['seconds']['own score only'])} interleaved repeats.\n",
+            "| run | median seconds |", "|---|---|",
+            *(f"| {kind} | {m:.1f} |" for kind, m in r["medians"].items()),
+            "", f"**Ratio: {r['ratio']:.3f}**\n",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files (read and written)")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    started = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f}s] {msg}", flush=True)
+
+    data = first_per_class(load_dataset(find_shared_datasets() / "mnist"), args.per_class)
+    proxy = ProxyConfig(model="convnet", width=args.width, epochs=args.epochs)
+    name = "perf-cpu" if args.device == "cpu" else f"perf-{args.device}"
+    previous = args.results / f"{name}.json"
+    payload = {k: v for k, v in (json.loads(previous.read_text()) if previous.is_file() else {}).items() if k in PARTS}
+    command = command_line(MODULE)
+    if "reuse" in parts:
+        payload["reuse"] = {"command": command, **reuse(data, proxy, args.device, log)}
+    if "record_all" in parts:
+        payload["record_all"] = {"command": command, **record_all(data, proxy, args.device, args.repeats, log)}
+    paths = write_results(MODULE, name, payload, markdown(payload), folder=args.results)
+    log(f"wrote {paths[0]} and {paths[1]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""bench.perf end to end at toy size (real MNIST, a real API and worker): the ratios it records are measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_both_parts_run_and_the_second_job_reuses_the_first_one_s_proxy_run(shared_datasets: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "2", "--width", "8", "--repeats", "1",
+         "--results", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    payload = json.loads((tmp_path / "perf-cpu.json").read_text())
+    reuse = payload["reuse"]
+    assert reuse["first"]["proxy_run"]["reused"] is False and reuse["second"]["proxy_run"]["reused"] is True
+    assert reuse["ratio"] == pytest.approx(reuse["second"]["seconds"] / reuse["first"]["seconds"])
+    assert reuse["stored_run_bytes"] > 0
+    record = payload["record_all"]
+    assert set(record["medians"]) == {"every score, stored", "own score only"} and record["ratio"] > 0
+    assert "Ratio second / first" in (tmp_path / "perf-cpu.md").read_text()
