@@ -33,7 +33,7 @@ from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_traini
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
-from engine.pipeline.prune import _atomic
+from engine.pipeline.prune import write_atomic
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
@@ -59,8 +59,8 @@ class DistillResult:
             self.synthetic.save_safetensors(out_dir / "synthetic.safetensors"),
             self.synthetic.save_npz(out_dir / "synthetic.npz"),
             save_png(grid, out_dir / "preview.png"),
-            _atomic(out_dir / "loss_curve.json", lambda f: f.write(curve.encode())),
-            _atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode())),
+            write_atomic(out_dir / "loss_curve.json", lambda f: f.write(curve.encode())),
+            write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode())),
         ]
 
 

@@ -12,7 +12,9 @@ import numpy as np
 
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
+from engine.distill.experts import data_fingerprint
 from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, random_subset_like
+from engine.evaluate.baselines import BaselineStore, baseline_key
 from engine.pipeline.prune_config import EvalConfig, PruneConfig
 from engine.pipeline.proxy_runs import ProxyRunInfo, scores_from_store
 from engine.pipeline.report import environment
@@ -51,14 +53,14 @@ class PruneResult:
             arrays["weights.npy"] = self.weights
         written = []
         for name, arr in arrays.items():
-            written.append(_atomic(out_dir / name, lambda f, a=arr: np.save(f, a, allow_pickle=False)))
+            written.append(write_atomic(out_dir / name, lambda f, a=arr: np.save(f, a, allow_pickle=False)))
         written.append(
-            _atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
+            write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
         )
         return written
 
 
-def _atomic(path: Path, write) -> Path:
+def write_atomic(path: Path, write) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         write(f)
@@ -80,7 +82,12 @@ def _eval_spec(cfg: EvalConfig, model: str | None, device: str) -> EvalSpec:
 
 
 def _evaluate(
-    dataset: ImageDataset, indices: np.ndarray, weights: np.ndarray | None, config: PruneConfig, tracker: Tracker
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    weights: np.ndarray | None,
+    config: PruneConfig,
+    tracker: Tracker,
+    baselines: BaselineStore | None = None,
 ) -> dict:
     cfg = config.evaluation
     assert cfg is not None
@@ -96,22 +103,37 @@ def _evaluate(
         plan.append((f"subset@{arch}", arch, indices, k))
         if cfg.compare_random:
             plan.append((f"random@{arch}", arch, random_idx, k))
+    fingerprint = data_fingerprint(*dataset.train_tensors()) if baselines is not None else ""
+    counts = np.bincount(dataset.y_train[indices], minlength=dataset.num_classes)
     total = sum(size for *_, size in plan)
     out: dict = {}
     done = 0
     for label, arch, idx, size in plan:
         span = tracker.span(done / total, (done + size) / total)
-        stats = evaluate_training_set(
-            dataset,
-            idx,
-            _eval_spec(cfg, arch, config.device),
-            base_seed=config.seed + 1000,
-            sample_weights=weights if label.startswith("subset") else None,
-            tracker=span,
-            stage=f"evaluate_{label.split('@')[0]}",
-        )
         name, _, arch_name = label.partition("@")
-        (out.setdefault("cross_arch", {}).setdefault(arch_name, {}) if arch_name else out)[name] = stats.to_dict()
+        spec = _eval_spec(cfg, arch, config.device)
+        # The random subset and the full data do not depend on the score or policy: reusable baselines.
+        key = (
+            baseline_key(fingerprint, name, spec, counts if name == "random" else None, config.seed)
+            if baselines is not None and name != "subset"
+            else None
+        )
+        if key is not None and (stored := baselines.get(key)) is not None:
+            stats = {**stored, "reused": True}
+            span.report(f"evaluate_{name}", 1.0, f"reused the {name} baseline")
+        else:
+            stats = evaluate_training_set(
+                dataset,
+                idx,
+                spec,
+                base_seed=config.seed + 1000,
+                sample_weights=weights if name == "subset" else None,
+                tracker=span,
+                stage=f"evaluate_{name}",
+            ).to_dict()
+            if key is not None:
+                baselines.put(key, stats)
+        (out.setdefault("cross_arch", {}).setdefault(arch_name, {}) if arch_name else out)[name] = stats
         done += size
     return out
 
@@ -131,6 +153,7 @@ def run_prune(
     tracker: Tracker | None = None,
     workdir: Path | None = None,
     proxy_runs: FileStore | None = None,
+    baselines: BaselineStore | None = None,
 ) -> PruneResult:
     """Score, select and (optionally) evaluate.
 
@@ -142,6 +165,9 @@ def run_prune(
         proxy_runs: where recorded proxy runs are kept; with one, the job records every dynamics score
             and reuses a stored run of the same data and proxy instead of training
             (``engine.pipeline.proxy_runs``).
+        baselines: where random-subset and full-data accuracies are kept; with one, a baseline already
+            measured under the same data, protocol, per-class counts and seed is taken from it
+            (``engine.evaluate.baselines``).
     """
     tracker = tracker or Tracker()
     spec = get_score(config.method)
@@ -203,7 +229,9 @@ def run_prune(
         report["proxy_run"] = proxy_run.to_dict()
     if config.evaluation is not None:
         t1 = time.perf_counter()
-        report["evaluation"] = _evaluate(dataset, indices, weights, config, tracker.span(scoring_share, 1.0))
+        report["evaluation"] = _evaluate(
+            dataset, indices, weights, config, tracker.span(scoring_share, 1.0), baselines
+        )
         if (gain := _gains(report["evaluation"])) is not None:
             report["gain_over_random"] = gain
         report["timings"]["evaluation_seconds"] = time.perf_counter() - t1
