@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -12,6 +14,7 @@ from app.core.db import Database
 from app.services.auth import LOCAL_TENANT, tenant_named
 from app.services.quotas import stored_bytes
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    assert_problem,
     backend,
     client,
     db,
@@ -93,3 +96,39 @@ def test_another_tenant_does_not_reuse_a_proxy_run(
     assert job["metrics"]["proxy_run"]["reused"] is False
     assert len(other_client.get("/v1/proxy-runs").json()["data"]) == 1  # its own (the walk in test_api_tenants
     # shows that it sees none of the owner's)
+
+
+def test_a_sweep_job_returns_its_table_and_curve_and_shares_the_proxy_run(
+    client: TestClient, settings: Settings
+) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    tiny = tiny_prune_spec(dataset_id)
+    spec = {"kind": "prune_sweep", "dataset_id": dataset_id, "methods": ["el2n", "forgetting"], "keep_fractions": [0.1, 0.3],
+            "device": "cpu", "proxy": tiny["proxy"], "evaluation": tiny["evaluation"]}
+    job = run(client, settings, spec)
+    points = job["metrics"]["points"]
+    assert [p["point"] for p in points] == ["el2n@0.1", "el2n@0.3", "forgetting@0.1", "forgetting@0.3"]
+    assert all(p["gain_over_random"] == pytest.approx(p["accuracy"] - p["random"]) for p in points)
+    names = {a["name"]: a["content_type"] for a in job["artifacts"]}
+    assert names == {"sweep.json": "application/json", "sweep.csv": "text/csv; charset=utf-8", "report.json": "application/json",
+                     "selections.npz": "application/zip", "curve.png": "image/png"}
+    assert job["metrics"]["proxy_run"] == {"reused": False, "trained_by_job": job["id"]}
+    # A later prune job on the same data and proxy takes the sweep's run.
+    later = run(client, settings, tiny_prune_spec(dataset_id, method="aum", evaluation=None))
+    assert later["metrics"]["proxy_run"] == {"reused": True, "trained_by_job": job["id"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"methods": []}, "methods"),
+        ({"methods": ["el2n", "el2n"]}, "methods"),
+        ({"keep_fractions": [0.1, 1.0]}, "keep_fractions.1"),
+        ({"keep_fractions": [0.2, 0.2]}, "keep_fractions"),
+        ({"methods": ["tdds"], "proxy": {"epochs": 1}}, "proxy.epochs"),
+        ({"methods": ["nope"]}, "methods.0"),
+    ],
+)
+def test_a_bad_sweep_is_refused_naming_the_field(client: TestClient, change: dict, field: str) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    assert_problem(client.post("/v1/jobs", json={"kind": "prune_sweep", "dataset_id": dataset_id} | change), 422, field)

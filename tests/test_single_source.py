@@ -24,6 +24,7 @@ from app.schemas.jobs import (
     ProxyOptions,
     PruneJobCreate,
     PruneThenDistillJobCreate,
+    SweepJobCreate,
     TrajectoryOptions,
 )
 from cli.main import app as cli_app
@@ -43,6 +44,7 @@ from engine.pipeline.prune_config import (
     PruneKind,
     SelectionConfig,
 )
+from engine.pipeline.sweep import SweepConfig, SweepKind
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -54,6 +56,8 @@ SAME_NAMES: list[tuple[type[BaseModel], type[DataclassInstance]]] = [
     (DistillEvaluationOptions, DistillEvalConfig),
     (PruneJobCreate, SelectionConfig),
     (PruneJobCreate, PruneConfig),
+    (SweepJobCreate, SelectionConfig),
+    (SweepJobCreate, PruneConfig),
     (DistillJobCreate, DistillConfig),
     (PruneThenDistillJobCreate, DistillConfig),
     (PruneThenDistillJobCreate, PrunedStartConfig),
@@ -219,7 +223,12 @@ def test_init_modes_are_the_engines() -> None:
 
 
 def test_job_kinds_are_the_engines() -> None:
-    engine_kinds = {*get_args(PruneKind), *get_args(DistillKind)}
+    engine_kinds = {*get_args(PruneKind), *get_args(SweepKind), *get_args(DistillKind)}
     assert JOB_KINDS == engine_kinds
     assert set(TypeAdapter(JobCreate).json_schema()["discriminator"]["mapping"]) == engine_kinds
-    assert PruneConfig().kind in engine_kinds and DistillConfig().kind in engine_kinds
+    assert {PruneConfig().kind, SweepConfig().kind, DistillConfig().kind} <= engine_kinds
+
+
+def test_a_sweep_s_default_scores_and_keeps_are_the_engines() -> None:
+    spec = SweepJobCreate.model_validate({"kind": "prune_sweep", "dataset_id": "ds_x"})
+    assert [m.value for m in spec.methods] == SweepConfig().methods and spec.keep_fractions == SweepConfig().keeps

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +20,14 @@ from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database, database_unavailable
 from app.models import Job, JobStatus
-from app.schemas.jobs import DistillJobSpec, JobCreate, JobSpec, PruneJobCreate, PruneThenDistillJobCreate
+from app.schemas.jobs import (
+    DistillJobSpec,
+    JobCreate,
+    JobSpec,
+    PruneJobCreate,
+    PruneThenDistillJobCreate,
+    SweepJobCreate,
+)
 from app.services import datasets, jobs
 from app.services.reusable import BlobExpertStore, BlobProxyRunStore
 from engine.data import DatasetError
@@ -31,9 +39,10 @@ from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
-from engine.pipeline.prune import run_prune
+from engine.pipeline.prune import PruneResult, run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.pipeline.proxy_runs import proxy_run_summary
+from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
 from engine.progress import CancelledError, ProgressEvent, Tracker
 from worker.artifacts import store_artifacts, write_prune_artifacts
 from worker.lease import LeaseKeeper
@@ -117,9 +126,15 @@ def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
     return config(**options.model_dump(mode="json", include=names), **overrides)
 
 
-def prune_config(spec: PruneJobCreate) -> PruneConfig:
-    # A count stays an int: resolve_count reads the float 1.0 as the fraction "everything".
-    keep = spec.keep_fraction if spec.keep_fraction is not None else spec.keep_count or 0
+def prune_config(spec: PruneJobCreate | SweepJobCreate) -> PruneConfig:
+    """A prune job's config; for a sweep, the base every point shares (its method and keep are the first point's)."""
+    if isinstance(spec, SweepJobCreate):
+        keep: float | int = spec.keep_fractions[0]
+        overrides: dict[str, Any] = {"method": spec.methods[0].value}
+    else:
+        # A count stays an int: resolve_count reads the float 1.0 as the fraction "everything".
+        keep = spec.keep_fraction if spec.keep_fraction is not None else spec.keep_count or 0
+        overrides = {}
     return from_options(
         PruneConfig,
         spec,
@@ -127,7 +142,12 @@ def prune_config(spec: PruneJobCreate) -> PruneConfig:
         selection=from_options(SelectionConfig, spec, keep=keep, window=spec.window),
         proxy=from_options(ProxyConfig, spec.proxy),
         evaluation=None if spec.evaluation is None else from_options(EvalConfig, spec.evaluation),
+        **overrides,
     )
+
+
+def sweep_config(spec: SweepJobCreate) -> SweepConfig:
+    return SweepConfig(methods=[m.value for m in spec.methods], keeps=list(spec.keep_fractions), base=prune_config(spec))
 
 
 def distill_config(spec: DistillJobSpec) -> DistillConfig:
@@ -165,6 +185,9 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
     }
     if "policy" in selection:
         summary["policy"] = selection["policy"]["mode"]
+    if "rows" in report:  # a sweep: one line per point
+        keys = ("point", "policy", "kept", "accuracy", "random", "gain_over_random")
+        summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
     if "gain_over_random" in report:
         summary["gain_over_random"] = _mean_std(report["gain_over_random"])
     if "dd_ranking" in report:
@@ -222,13 +245,19 @@ def _run_engine(
     ctx: WorkerContext, job: Job, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path
 ) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
-    if isinstance(spec, PruneJobCreate):
+    if isinstance(spec, PruneJobCreate | SweepJobCreate):
         config = prune_config(spec)
         runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, spec.dataset_id, proxy_run_summary(config))
-        pruned = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs)
-        if proxy_run := pruned.report.get("proxy_run"):
+        result: PruneResult | SweepResult
+        if isinstance(spec, SweepJobCreate):
+            result = run_sweep(dataset, sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs)
+            write = result.write
+        else:
+            result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs)
+            write = partial(write_prune_artifacts, result, dataset)
+        if proxy_run := result.report.get("proxy_run"):
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
-        return pruned.report, lambda out_dir: write_prune_artifacts(pruned, dataset, out_dir)
+        return result.report, write
     store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id)
     distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)
     if experts := distilled.report.get("experts"):

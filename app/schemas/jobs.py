@@ -45,6 +45,7 @@ from engine.pipeline.prune_config import (
     SelectionConfig,
     SelectionMode,
 )
+from engine.pipeline.sweep import SweepConfig, SweepKind
 from engine.scores import ParamProblem, check_score_params, describe_params
 
 if TYPE_CHECKING:
@@ -129,14 +130,11 @@ class EvaluationOptions(StrictModel):
     )
 
 
-class PruneJobCreate(StrictModel):
-    """Score every training sample, keep a subset, and evaluate it."""
+class _SelectionJobBase(StrictModel):
+    """What ``prune`` and ``prune_sweep`` share: the data, the selection policy, the proxy and the evaluation."""
 
-    kind: PruneKind
+    kind: PruneKind | SweepKind  # narrowed by each kind; declared here so it comes first
     dataset_id: ObjectId
-    method: PruneMethod = Field(PruneMethod(PruneConfig.method), description=help_of(PruneConfig, "method"))
-    keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
-    keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
     mode: SelectionMode = engine_field(SelectionConfig, "mode")
     window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
     class_balanced: bool | None = engine_field(SelectionConfig, "class_balanced")
@@ -144,13 +142,22 @@ class PruneJobCreate(StrictModel):
     weights: bool = engine_field(SelectionConfig, "weights")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
-    score_params: dict[str, ScoreParamValue] = Field(
-        default_factory=dict, max_length=32, description=SCORE_PARAMS_DOC
-    )
     seed: int = engine_field(PruneConfig, "seed")
     device: Device = Field(PruneConfig.device)
 
     _check_window = field_validator("window")(_window_matches_mode)
+
+
+class PruneJobCreate(_SelectionJobBase):
+    """Score every training sample, keep a subset, and evaluate it."""
+
+    kind: PruneKind
+    method: PruneMethod = Field(PruneMethod(PruneConfig.method), description=help_of(PruneConfig, "method"))
+    keep_fraction: float | None = Field(None, gt=0, lt=1, description="share of the training set to keep")
+    keep_count: int | None = Field(None, ge=1, description="number of training samples to keep")
+    score_params: dict[str, ScoreParamValue] = Field(
+        default_factory=dict, max_length=32, description=SCORE_PARAMS_DOC
+    )
 
     @model_validator(mode="after")
     def _check_keep(self) -> PruneJobCreate:
@@ -161,6 +168,35 @@ class PruneJobCreate(StrictModel):
     @model_validator(mode="after")
     def _check_score_params(self) -> PruneJobCreate:
         _refuse(self, check_score_params(self.method.value, self.score_params, self.proxy.epochs))
+        return self
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise ValueError("list each value once")
+    return values
+
+
+class SweepJobCreate(_SelectionJobBase):
+    """Several scores x several keep fractions from one proxy run: a table and an accuracy-vs-kept curve,
+    each point against random at the same size. Scores run with their default parameters."""
+
+    kind: SweepKind
+    methods: list[PruneMethod] = Field(
+        default_factory=lambda: [PruneMethod(m) for m in SweepConfig().methods], min_length=1, max_length=10,
+        description="scores to compare",
+    )
+    keep_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: SweepConfig().keeps, min_length=1, max_length=10,
+        description="shares of the training set to keep, each compared with a random subset of that size",
+    )
+
+    _check_unique = field_validator("methods", "keep_fractions")(_unique)
+
+    @model_validator(mode="after")
+    def _check_proxy_run(self) -> SweepJobCreate:
+        # Every score runs with its default parameters: the proxy run must be long enough for each.
+        _refuse(self, [p for m in self.methods for p in check_score_params(m.value, {}, self.proxy.epochs)])
         return self
 
 
@@ -369,7 +405,7 @@ class PruneThenDistillJobCreate(_DistillJobBase):
         return self
 
 
-JobSpec = PruneJobCreate | DistillJobCreate | PruneThenDistillJobCreate
+JobSpec = PruneJobCreate | SweepJobCreate | DistillJobCreate | PruneThenDistillJobCreate
 DistillJobSpec = DistillJobCreate | PruneThenDistillJobCreate
 JobCreate = Annotated[JobSpec, Field(discriminator="kind")]  # a new kind joins JobSpec
 JOB_KINDS = frozenset(kind for spec in get_args(JobSpec) for kind in get_args(spec.model_fields["kind"].annotation))

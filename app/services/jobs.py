@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
-from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate
+from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate, SweepJobCreate
 from app.services import blobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
@@ -56,6 +56,8 @@ def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> N
             raise invalid_field(
                 "keep_count", f"must be at most the {dataset.num_train} training samples of the dataset"
             )
+        return
+    if isinstance(spec, SweepJobCreate):
         return
     smallest = min(dataset.class_counts)
     if spec.ipc > smallest:
