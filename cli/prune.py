@@ -16,6 +16,7 @@ from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.models import model_names
 from engine.pipeline.prune import run_prune
+from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
 from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
@@ -75,6 +76,23 @@ def check_params(method: str, params: dict[str, float | int], epochs: int) -> No
         raise typer.Exit(2)
 
 
+def _percent(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def print_sweep(rows: list[dict]) -> None:
+    table = Table(title="Sweep: test accuracy (%) of each score x keep vs random at the same size")
+    for col in ("score", "keep", "policy", "kept", "accuracy", "random", "gain (points)"):
+        table.add_column(col)
+    for r in rows:
+        gain = "-" if r["gain_over_random"] is None else f"{100 * r['gain_over_random']:+.2f} ± {100 * r['gain_std']:.2f}"
+        table.add_row(r["method"], f"{r['keep']:g}", r["policy"], str(r["kept"]), _percent(r["accuracy"], r["accuracy_std"]),
+                      _percent(r["random"], r["random_std"]), gain)
+    console.print(table)
+
+
 def print_report(report: dict) -> None:
     sel = report["selection"]
     console.print(
@@ -99,8 +117,8 @@ def print_report(report: dict) -> None:
 def prune(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, preview.png.")],
-    method: Annotated[Method, typer.Option(help="Pruning score.")] = Method(PruneConfig.method),  # type: ignore[valid-type]
-    keep: Annotated[float, typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2.")] = SelectionConfig.keep,
+    method: Annotated[list[Method], typer.Option(help="Pruning score; repeat it (or --keep) for a sweep of every score x keep.")] = [Method(PruneConfig.method)],  # type: ignore[valid-type]  # noqa: B006
+    keep: Annotated[list[float], typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2; repeatable.")] = [SelectionConfig.keep],  # noqa: B006
     class_balanced: Annotated[bool | None, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
     mode: Annotated[Mode, typer.Option(help=sentence(help_of(SelectionConfig, "mode")))] = Mode(SelectionConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help="Percentile window LO:HI of the importance ranking, e.g. 0.7:0.8 (implies --mode window).")] = None,
@@ -124,15 +142,28 @@ def prune(
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
     proxy_runs: Annotated[Path | None, typer.Option(help="Folder that keeps recorded proxy runs (every score at once): a later prune of the same data with the same proxy and seed selects without training.")] = None,
 ) -> None:
-    """Score every training sample, keep the best subset, and report what it is worth."""
+    """Score every training sample, keep the best subset, and report what it is worth.
+
+    Several --method or --keep values run a sweep: one proxy run for every score x keep, a table and
+    curve.png of accuracy against the kept fraction, each point against random at the same size.
+
+    Example: condense prune builtin:digits --keep 0.1 --out pruned/
+    """
     if window is not None:
         mode = Mode("window")
     score_params = parse_params(score_param)
-    check_params(method.value, score_params, epochs)
+    methods = list(dict.fromkeys(m.value for m in method))
+    keeps = [int(k) if k >= 2 and k.is_integer() else k for k in dict.fromkeys(keep)]
+    sweep = len(methods) * len(keeps) > 1
+    if sweep and score_params:
+        console.print("[red]error[/] in --score-param: a sweep runs every score with its defaults")
+        raise typer.Exit(2)
+    for name in methods:
+        check_params(name, score_params, epochs)
     config = PruneConfig(
-        method=method.value,
+        method=methods[0],
         selection=SelectionConfig(
-            keep=int(keep) if keep >= 2 and keep.is_integer() else keep,
+            keep=keeps[0],
             mode=mode.value,
             window=parse_window(window),
             class_balanced=class_balanced,
@@ -165,16 +196,24 @@ def prune(
         f"{dataset.num_classes} classes, images {dataset.image_shape}"
     )
     keep_freed_memory()
+    store = LocalFileStore(proxy_runs) if proxy_runs is not None else None
     try:
-        with progress_bar(f"prune {method.value}") as on_progress:
-            result = run_prune(dataset, config, Tracker(on_progress=on_progress), workdir=_checkpoints(out),
-                               proxy_runs=LocalFileStore(proxy_runs) if proxy_runs is not None else None)
+        with progress_bar(f"sweep of {len(methods) * len(keeps)}" if sweep else f"prune {methods[0]}") as on_progress:
+            tracker = Tracker(on_progress=on_progress)
+            if sweep:
+                result = run_sweep(dataset, SweepConfig(methods, keeps, config), tracker, workdir=_checkpoints(out),
+                                   proxy_runs=store)
+            else:
+                result = run_prune(dataset, config, tracker, workdir=_checkpoints(out), proxy_runs=store)
     except SelectionError as exc:
         console.print(f"[red]error[/] in selection: {exc}")
         raise typer.Exit(2) from None
     result.write(out)
-    save_selection_preview(dataset, result.ranking, result.indices, out / "preview.png")
-    print_report(result.report)
+    if isinstance(result, SweepResult):
+        print_sweep(result.rows)
+    else:
+        save_selection_preview(dataset, result.ranking, result.indices, out / "preview.png")
+        print_report(result.report)
     console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
 
 

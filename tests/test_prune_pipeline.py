@@ -82,6 +82,23 @@ def test_cli_reuses_a_recorded_proxy_run_from_its_folder(tmp_path: Path) -> None
     assert [p.suffix for p in runs.iterdir()] == [".safetensors"]
 
 
+def test_cli_runs_a_sweep_when_given_several_scores_or_keeps(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "cli", "prune", "builtin:digits", "--method", "el2n", "--method", "aum", "--keep", "0.1",
+           "--keep", "0.3", "--epochs", "2", "--proxy-width", "8", "--eval-seeds", "1", "--eval-epochs", "1", "--eval-width", "8",
+           "--no-full", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {p.name for p in out.iterdir() if p.is_file()} == {"sweep.json", "sweep.csv", "selections.npz", "curve.png",
+                                                              "report.json"}
+    rows = json.loads((out / "sweep.json").read_text())
+    assert [r["point"] for r in rows] == ["el2n@0.1", "el2n@0.3", "aum@0.1", "aum@0.3"]
+    assert "Sweep" in proc.stdout and "aum" in proc.stdout
+    refused = subprocess.run([*cmd[:-2], "--score-param", "epoch=1", "--out", str(tmp_path / "x")], capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "--score-param" in refused.stdout
+
+
 def test_cli_reports_bad_input_with_a_hint(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 8, 8), np.uint8), y=np.zeros(3, np.int64))

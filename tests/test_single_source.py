@@ -143,7 +143,10 @@ def _api_default(model: type[BaseModel], name: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """An enum member (the API's and the CLI's choices) as the engine's name for it."""
+    """An enum member (the API's and the CLI's choices) as the engine's name for it; a repeatable option's
+    one default value as that value."""
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
     return value.value if isinstance(value, Enum) else value
 
 
