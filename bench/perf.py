@@ -11,6 +11,8 @@ Parts:
   the second selects from it (issue 18, target <= 0.1).
 - ``record_all``: what the first job pays for that: one in-process prune job recording every score into
   a store vs the same job recording only its own score, interleaved repeats, medians.
+- ``sweep``: one sweep of 5 scores x 3 keep fractions vs the 15 prune jobs it stands for, each on its own
+  (in process, evaluation off; target <= 0.15 of their summed time).
 
 Data: the first ``--per-class`` MNIST training images of each class from ``../shared/datasets``.
 """
@@ -34,10 +36,13 @@ from engine.data import ImageDataset, load_dataset
 from engine.data.export import save_npz
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.sweep import SweepConfig, run_sweep
 from engine.store import LocalFileStore
 
 MODULE = "bench.perf"
-PARTS = ("reuse", "record_all")
+PARTS = ("reuse", "record_all", "sweep")
+SWEEP_METHODS = ["el2n", "forgetting", "aum", "entropy", "tdds"]
+SWEEP_KEEPS = [0.1, 0.3, 0.5]
 TERMINAL = {"succeeded", "failed", "canceled"}
 
 
@@ -129,6 +134,22 @@ def record_all(data: ImageDataset, proxy: ProxyConfig, device: str, repeats: int
             "ratio": medians["every score, stored"] / medians["own score only"]}
 
 
+def sweep_vs_jobs(data: ImageDataset, proxy: ProxyConfig, device: str, log) -> dict[str, Any]:
+    base = PruneConfig(proxy=proxy, evaluation=None, device=device)
+    start = time.perf_counter()
+    run_sweep(data, SweepConfig(SWEEP_METHODS, SWEEP_KEEPS, base))
+    sweep_seconds = time.perf_counter() - start
+    log(f"sweep: {len(SWEEP_METHODS) * len(SWEEP_KEEPS)} points in {sweep_seconds:.1f}s")
+    jobs = []
+    for point in SweepConfig(SWEEP_METHODS, SWEEP_KEEPS, base).points():
+        start = time.perf_counter()
+        run_prune(data, point)
+        jobs.append(time.perf_counter() - start)
+    log(f"sweep: the 15 separate jobs took {sum(jobs):.1f}s")
+    return {"samples": len(data.y_train), "proxy": proxy.__dict__, "methods": SWEEP_METHODS, "keeps": SWEEP_KEEPS,
+            "sweep_seconds": sweep_seconds, "job_seconds": jobs, "ratio": sweep_seconds / sum(jobs)}
+
+
 def markdown(payload: dict[str, Any]) -> str:
     lines = ["## Performance ratios\n"]
     if "reuse" in payload:
@@ -154,6 +175,18 @@ def markdown(payload: dict[str, Any]) -> str:
             "| run | median seconds |", "|---|---|",
             *(f"| {kind} | {m:.1f} |" for kind, m in r["medians"].items()),
             "", f"**Ratio: {r['ratio']:.3f}**\n",
+        ]
+    if "sweep" in payload:
+        r = payload["sweep"]
+        lines += [
+            "### A sweep vs the separate jobs it stands for\n",
+            f"Command: `{r['command']}`\n",
+            f"{len(r['methods'])} scores ({', '.join(r['methods'])}) x keeps {r['keeps']} on {r['samples']} MNIST images, proxy "
+            f"width {r['proxy']['width']}, {r['proxy']['epochs']} epochs, evaluation off, in process.\n",
+            "| run | seconds |", "|---|---|",
+            f"| one sweep | {r['sweep_seconds']:.1f} |",
+            f"| {len(r['job_seconds'])} separate prune jobs (sum) | {sum(r['job_seconds']):.1f} |",
+            "", f"**Ratio: {r['ratio']:.3f}** (target <= 0.15)\n",
         ]
     return "\n".join(lines) + "\n"
 
@@ -186,6 +219,8 @@ def main() -> None:
         payload["reuse"] = {"command": command, **reuse(data, proxy, args.device, log)}
     if "record_all" in parts:
         payload["record_all"] = {"command": command, **record_all(data, proxy, args.device, args.repeats, log)}
+    if "sweep" in parts:
+        payload["sweep"] = {"command": command, **sweep_vs_jobs(data, proxy, args.device, log)}
     paths = write_results(MODULE, name, payload, markdown(payload), folder=args.results)
     log(f"wrote {paths[0]} and {paths[1]}")
 

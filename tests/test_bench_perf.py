@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_both_parts_run_and_the_second_job_reuses_the_first_one_s_proxy_run(shared_datasets: Path, tmp_path: Path) -> None:
+def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(shared_datasets: Path, tmp_path: Path) -> None:
     env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "2", "--width", "8", "--repeats", "1",
+        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1",
          "--results", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -29,4 +29,6 @@ def test_both_parts_run_and_the_second_job_reuses_the_first_one_s_proxy_run(shar
     assert reuse["stored_run_bytes"] > 0
     record = payload["record_all"]
     assert set(record["medians"]) == {"every score, stored", "own score only"} and record["ratio"] > 0
+    sweep = payload["sweep"]
+    assert len(sweep["job_seconds"]) == 15 and sweep["ratio"] == pytest.approx(sweep["sweep_seconds"] / sum(sweep["job_seconds"]))
     assert "Ratio second / first" in (tmp_path / "perf-cpu.md").read_text()
