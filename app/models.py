@@ -233,6 +233,18 @@ class ProxyRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Baseline(Base):
+    """A random-subset or full-data accuracy kept for reuse (``engine.evaluate.baselines``): the same data,
+    evaluation protocol, per-class counts and seed give the same figures whatever score a job used."""
+
+    __tablename__ = "baselines"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StoredBlob(Base):
     """A file in the blob store, which any number of dataset, artifact and expert-set rows (of any tenant)
     may reference by its content-addressed key.

@@ -9,8 +9,10 @@ import pytest
 
 from fastapi.testclient import TestClient
 
+from app.blobstore import LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database
+from app.models import ProxyRun
 from app.services.auth import LOCAL_TENANT, tenant_named
 from app.services.quotas import stored_bytes
 from tests.service_fixtures import (  # noqa: F401 - fixtures
@@ -19,6 +21,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     client,
     db,
     other_client,
+    random_npz_bytes,
     run_job_in_process,
     settings,
     tiny_prune_spec,
@@ -76,14 +79,32 @@ def test_a_deleted_proxy_run_frees_its_storage_and_is_trained_again(
     stored = client.get("/v1/proxy-runs").json()["data"][0]
     with db.session() as session:
         before = stored_bytes(session, tenant_named(session, LOCAL_TENANT).id)
+        blob_key = session.get(ProxyRun, stored["id"]).blob_key
+    blobs = LocalBlobStore(settings.blob_root)
+    assert blobs.exists(blob_key)
     assert client.delete(f"/v1/proxy-runs/{stored['id']}").status_code == 204
     with db.session() as session:
         assert stored_bytes(session, tenant_named(session, LOCAL_TENANT).id) == before - stored["size_bytes"]
-    assert not (settings.blob_root / stored["id"]).exists()
+    assert not blobs.exists(blob_key)
     assert client.get(f"/v1/proxy-runs/{stored['id']}").status_code == 404
     assert client.delete(f"/v1/proxy-runs/{stored['id']}").json()["type"] == "urn:condense:problem:not-found"
     again = run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
     assert again["metrics"]["proxy_run"]["reused"] is False
+
+
+def test_deleting_a_dataset_deletes_the_proxy_runs_recorded_on_it(client: TestClient, settings: Settings, db: Database) -> None:
+    kept = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    upload = client.post("/v1/datasets", files={"file": ("mine.npz", random_npz_bytes())}).json()["id"]
+    for dataset_id in (kept, upload):
+        run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    gone = client.get("/v1/proxy-runs", params={"dataset_id": upload}).json()["data"][0]
+    assert client.delete(f"/v1/datasets/{upload}").status_code == 204
+    assert [r["dataset_id"] for r in client.get("/v1/proxy-runs").json()["data"]] == [kept]
+    assert client.get(f"/v1/proxy-runs/{gone['id']}").status_code == 404
+    with db.session() as session:
+        assert stored_bytes(session, tenant_named(session, LOCAL_TENANT).id) == sum(
+            r["size_bytes"] for r in client.get("/v1/proxy-runs").json()["data"]
+        ) + sum(a["size_bytes"] for j in client.get("/v1/jobs").json()["data"] for a in j["artifacts"])
 
 
 def test_another_tenant_does_not_reuse_a_proxy_run(
@@ -132,3 +153,17 @@ def test_a_sweep_job_returns_its_table_and_curve_and_shares_the_proxy_run(
 def test_a_bad_sweep_is_refused_naming_the_field(client: TestClient, change: dict, field: str) -> None:
     dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
     assert_problem(client.post("/v1/jobs", json={"kind": "prune_sweep", "dataset_id": dataset_id} | change), 422, field)
+
+
+def test_random_and_full_data_baselines_are_measured_once_per_protocol(client: TestClient, settings: Settings) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    evaluation = {"seeds": 1, "epochs": 1, "width": 8, "compare_random": True, "full_data": True}
+    first = report(client, run(client, settings, tiny_prune_spec(dataset_id, evaluation=evaluation)))
+    second = report(client, run(client, settings, tiny_prune_spec(dataset_id, method="forgetting", evaluation=evaluation)))
+    for name in ("random", "full"):
+        assert "reused" not in first["evaluation"][name] and second["evaluation"][name]["reused"] is True
+        assert second["evaluation"][name]["per_seed"] == first["evaluation"][name]["per_seed"]
+    assert "reused" not in second["evaluation"]["subset"]
+    # Another evaluation protocol measures its own.
+    longer = report(client, run(client, settings, tiny_prune_spec(dataset_id, evaluation=evaluation | {"epochs": 2})))
+    assert "reused" not in longer["evaluation"]["random"]

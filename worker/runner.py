@@ -29,7 +29,7 @@ from app.schemas.jobs import (
     SweepJobCreate,
 )
 from app.services import datasets, jobs
-from app.services.reusable import BlobExpertStore, BlobProxyRunStore
+from app.services.reusable import BlobExpertStore, BlobProxyRunStore, DatabaseBaselineStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
 from engine.distill import ExpertConfig
@@ -248,12 +248,13 @@ def _run_engine(
     if isinstance(spec, PruneJobCreate | SweepJobCreate):
         config = prune_config(spec)
         runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, spec.dataset_id, proxy_run_summary(config))
+        baselines = DatabaseBaselineStore(ctx.db, job.tenant_id)
         result: PruneResult | SweepResult
         if isinstance(spec, SweepJobCreate):
-            result = run_sweep(dataset, sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs)
+            result = run_sweep(dataset, sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
             write = result.write
         else:
-            result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs)
+            result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
             write = partial(write_prune_artifacts, result, dataset)
         if proxy_run := result.report.get("proxy_run"):
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id

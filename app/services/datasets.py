@@ -19,7 +19,7 @@ from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
-from app.models import Dataset, DatasetStatus
+from app.models import Dataset, DatasetStatus, ProxyRun
 from app.services import blobs, jobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
@@ -203,6 +203,10 @@ def delete_dataset(session: Session, store: BlobStore, tenant_id: str, dataset_i
         raise ProblemError(
             409, f"dataset {dataset_id!r} is used by a queued or running job; cancel it first", slug="dataset-in-use"
         )
-    blob_key = dataset.blob_key
+    # The proxy runs recorded on it are per-sample facts about its data: they go with it.
+    runs = list(session.scalars(select(ProxyRun).where(ProxyRun.dataset_id == dataset_id)))
+    keys = [key for key in {dataset.blob_key, *(run.blob_key for run in runs)} if key is not None]
+    for run in runs:
+        session.delete(run)
     session.delete(dataset)
-    blobs.release(session, store, [blob_key] if blob_key else [])
+    blobs.release(session, store, keys)

@@ -1,8 +1,9 @@
-"""Expert trajectories and recorded proxy runs as reusable assets: the engine's file store on the blob store.
+"""Expert trajectories, recorded proxy runs and evaluation baselines as reusable assets, per tenant.
 
 The files are content-addressed blobs like every other file; a table per kind (``expert_sets``,
-``proxy_runs``) maps the engine's key (a hash of everything the file depends on) to the blob, per tenant,
-so a later job with the same key loads the file instead of training it again.
+``proxy_runs``) maps the engine's key (a hash of everything the file depends on) to the blob, so a later
+job with the same key loads the file instead of training it again. Baselines are a few numbers each and
+live in their table (``baselines``) as JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.blobstore import BlobStore, sha256_file
 from app.core.db import Database
 from app.core.ids import new_id
-from app.models import ExpertSet, ProxyRun
+from app.models import Baseline, ExpertSet, ProxyRun
 from app.services import blobs
 
 SUFFIX = ".safetensors"
@@ -109,3 +110,23 @@ class BlobProxyRunStore(BlobFileStore):
     def _new_row(self, key: str) -> ProxyRun:
         return ProxyRun(id=new_id("prx"), tenant_id=self.tenant_id, key=key, dataset_id=self.dataset_id,
                         summary=self.summary)
+
+
+class DatabaseBaselineStore:
+    """A tenant's random-subset and full-data accuracies (implements ``engine.evaluate.baselines.BaselineStore``)."""
+
+    def __init__(self, db: Database, tenant_id: str) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            row = session.get(Baseline, (self.tenant_id, key))
+            return None if row is None else dict(row.stats)
+
+    def put(self, key: str, stats: dict[str, Any]) -> None:
+        try:
+            with self.db.session() as session:
+                session.add(Baseline(tenant_id=self.tenant_id, key=key, stats=stats))
+        except IntegrityError:
+            pass  # a concurrent job measured the same baseline first: the same protocol gives the same figures

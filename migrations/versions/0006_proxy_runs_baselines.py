@@ -1,4 +1,5 @@
-"""proxy runs: recorded proxy runs kept for reuse by later prune jobs (engine proxy-run key -> blob)
+"""proxy runs and baselines: recorded proxy runs kept for reuse by later prune jobs (engine proxy-run key ->
+blob), and random-subset / full-data accuracies kept for reuse by later evaluations
 
 Revision ID: 0006
 Revises: 0005
@@ -38,8 +39,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "key"),
     )
     op.create_index(op.f("ix_proxy_runs_tenant_id"), "proxy_runs", ["tenant_id"], unique=False)
+    op.create_table(
+        "baselines",
+        sa.Column("tenant_id", sa.String(length=40), nullable=False),
+        sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("stats", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        sa.PrimaryKeyConstraint("tenant_id", "key"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("baselines")
     op.drop_index(op.f("ix_proxy_runs_tenant_id"), table_name="proxy_runs")
     op.drop_table("proxy_runs")
