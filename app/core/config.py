@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(64 * 1024, ge=1)
     dataset_test_fraction: float = Field(0.2, gt=0, lt=1)
     dataset_split_seed: int = 0
+    # Decoded datasets kept on each worker's disk (under data_dir/cache/datasets, or dataset_cache_dir) so a
+    # job does not decode an archive another job decoded; least recently used first out; 0 turns it off.
+    dataset_cache_bytes: int = Field(8 * 2**30, ge=0)
+    dataset_cache_dir: Path | None = None
     # engine.data.LoadLimits, field by field (``dataset_`` + its name); None keeps the engine's
     # default, which stays written in one place (and config.py need not import the engine).
     dataset_max_samples: int | None = Field(None, ge=1)
@@ -104,6 +108,10 @@ class Settings(BaseSettings):
     def blob_root(self) -> Path:
         assert self.blob_dir is not None  # filled by the validator
         return self.blob_dir
+
+    @property
+    def dataset_cache_root(self) -> Path:
+        return (self.dataset_cache_dir or self.data_dir / "cache" / "datasets").resolve()
 
     @property
     def work_root(self) -> Path:

@@ -7,7 +7,7 @@ that exists in the database is one a worker can load; a refused upload leaves no
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,6 +34,7 @@ from engine.data import (
     inspect_dataset,
     load_dataset,
 )
+from engine.data.cache import DecodedCache, cache_key
 from engine.data.names import name_problem
 
 BUILTIN_PREFIX = "builtin:"
@@ -78,7 +79,13 @@ def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> Imag
             f"the stored file of dataset {dataset.id!r} is missing", field="file", hint="upload the dataset again"
         )
     source: str | Path = BUILTIN_PREFIX + dataset.builtin if dataset.builtin else store.path_for(dataset.blob_key or "")
-    return _read(load_dataset, source, settings, dataset.name)
+    if settings.dataset_cache_bytes == 0:
+        return _read(load_dataset, source, settings, dataset.name)
+    key = cache_key(dataset.content_hash, test_fraction=settings.dataset_test_fraction, split_seed=settings.dataset_split_seed)
+    cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
+    decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
+    # The same bytes registered under another name (another tenant's upload) share the entry.
+    return replace(decoded, name=dataset.name)
 
 
 def _display_name(name: str | None, filename: str) -> str:
