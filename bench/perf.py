@@ -11,6 +11,8 @@ Parts:
   the second selects from it (issue 18, target <= 0.1).
 - ``record_all``: what the first job pays for that: one in-process prune job recording every score into
   a store vs the same job recording only its own score, interleaved repeats, medians.
+- ``decode``: loading the full MNIST training and test sets by decoding their IDX files vs reading them back
+  from the worker's decoded-dataset cache (interleaved repeats, medians).
 - ``sweep``: one sweep of 5 scores x 3 keep fractions vs the 15 prune jobs it stands for, each on its own
   (in process, evaluation off; target <= 0.15 of their summed time).
 
@@ -33,6 +35,7 @@ import numpy as np
 from app import launch
 from bench.common import RESULTS, command_line, find_shared_datasets, write_results
 from engine.data import ImageDataset, load_dataset
+from engine.data.cache import DecodedCache, cache_key
 from engine.data.export import save_npz
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
@@ -40,7 +43,7 @@ from engine.pipeline.sweep import SweepConfig, run_sweep
 from engine.store import LocalFileStore
 
 MODULE = "bench.perf"
-PARTS = ("reuse", "record_all", "sweep")
+PARTS = ("reuse", "record_all", "sweep", "decode")
 SWEEP_METHODS = ["el2n", "forgetting", "aum", "entropy", "tdds"]
 SWEEP_KEEPS = [0.1, 0.3, 0.5]
 TERMINAL = {"succeeded", "failed", "canceled"}
@@ -150,6 +153,30 @@ def sweep_vs_jobs(data: ImageDataset, proxy: ProxyConfig, device: str, log) -> d
             "sweep_seconds": sweep_seconds, "job_seconds": jobs, "ratio": sweep_seconds / sum(jobs)}
 
 
+def decode_vs_cache(root: Path, repeats: int, log) -> dict[str, Any]:
+    seconds: dict[str, list[float]] = {"decode": [], "cache": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = DecodedCache(Path(tmp), max_bytes=2**34)
+        key = cache_key("mnist", test_fraction=0.2, split_seed=0)
+        cache.get_or_load(key, lambda: load_dataset(root / "mnist"))  # fill it
+        for r in range(repeats):
+            # Each load is timed until every pixel was read once: a memory-mapped entry would otherwise defer
+            # its reads past the stopwatch.
+            start = time.perf_counter()
+            data = load_dataset(root / "mnist")
+            float(data.x_train.sum() + data.x_test.sum())
+            seconds["decode"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            cached = cache.get_or_load(key, lambda: load_dataset(root / "mnist"))
+            float(cached.x_train.sum() + cached.x_test.sum())
+            seconds["cache"].append(time.perf_counter() - start)
+            log(f"decode repeat {r + 1}: decode {seconds['decode'][-1]:.2f}s, cache {seconds['cache'][-1]:.2f}s")
+        entry_bytes = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
+    medians = {kind: float(np.median(v)) for kind, v in seconds.items()}
+    return {"samples": len(data.y_train) + len(data.y_test), "seconds": seconds, "medians": medians,
+            "ratio": medians["cache"] / medians["decode"], "entry_bytes": entry_bytes}
+
+
 def markdown(payload: dict[str, Any]) -> str:
     lines = ["## Performance ratios\n"]
     if "reuse" in payload:
@@ -188,6 +215,17 @@ def markdown(payload: dict[str, Any]) -> str:
             f"| {len(r['job_seconds'])} separate prune jobs (sum) | {sum(r['job_seconds']):.1f} |",
             "", f"**Ratio: {r['ratio']:.3f}** (target <= 0.15)\n",
         ]
+    if "decode" in payload:
+        r = payload["decode"]
+        lines += [
+            "### Decoding a dataset vs the worker's decoded cache\n",
+            f"Command: `{r['command']}`\n",
+            f"MNIST from its gzip'd IDX files ({r['samples']} images) vs the cache entry ({r['entry_bytes'] / 2**20:.0f} MiB); "
+            f"medians of {len(r['seconds']['decode'])} interleaved repeats.\n",
+            "| load | median seconds |", "|---|---|",
+            *(f"| {kind} | {m:.2f} |" for kind, m in r["medians"].items()),
+            "", f"**Ratio cache / decode: {r['ratio']:.3f}**\n",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +257,8 @@ def main() -> None:
         payload["reuse"] = {"command": command, **reuse(data, proxy, args.device, log)}
     if "record_all" in parts:
         payload["record_all"] = {"command": command, **record_all(data, proxy, args.device, args.repeats, log)}
+    if "decode" in parts:
+        payload["decode"] = {"command": command, **decode_vs_cache(find_shared_datasets(), max(args.repeats, 1), log)}
     if "sweep" in parts:
         payload["sweep"] = {"command": command, **sweep_vs_jobs(data, proxy, args.device, log)}
     paths = write_results(MODULE, name, payload, markdown(payload), folder=args.results)

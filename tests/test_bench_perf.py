@@ -31,4 +31,6 @@ def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(sha
     assert set(record["medians"]) == {"every score, stored", "own score only"} and record["ratio"] > 0
     sweep = payload["sweep"]
     assert len(sweep["job_seconds"]) == 15 and sweep["ratio"] == pytest.approx(sweep["sweep_seconds"] / sum(sweep["job_seconds"]))
+    decode = payload["decode"]
+    assert decode["samples"] == 70_000 and decode["ratio"] == pytest.approx(decode["medians"]["cache"] / decode["medians"]["decode"])
     assert "Ratio second / first" in (tmp_path / "perf-cpu.md").read_text()
