@@ -13,10 +13,13 @@ Parts:
   a store vs the same job recording only its own score, interleaved repeats, medians.
 - ``decode``: loading the full MNIST training and test sets by decoding their IDX files vs reading them back
   from the worker's decoded-dataset cache (interleaved repeats, medians).
+- ``batched``: an evaluation's 5 seed models trained together (vmap over stacked parameters) vs one after
+  another, at ConvNet widths 16 and 64, interleaved repeats; the accuracies side by side.
 - ``sweep``: one sweep of 5 scores x 3 keep fractions vs the 15 prune jobs it stands for, each on its own
   (in process, evaluation off; target <= 0.15 of their summed time).
 
-Data: the first ``--per-class`` MNIST training images of each class from ``../shared/datasets``.
+Data: the first ``--per-class`` MNIST training images of each class from ``../shared/datasets`` (300: the
+separate jobs of ``sweep`` and the models of ``batched`` keep the whole command in minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,17 +37,18 @@ import httpx
 import numpy as np
 
 from app import launch
-from bench.common import RESULTS, command_line, find_shared_datasets, write_results
+from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from engine.data import ImageDataset, load_dataset
 from engine.data.cache import DecodedCache, cache_key
 from engine.data.export import save_npz
+from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.pipeline.sweep import SweepConfig, run_sweep
 from engine.store import LocalFileStore
 
 MODULE = "bench.perf"
-PARTS = ("reuse", "record_all", "sweep", "decode")
+PARTS = ("reuse", "record_all", "sweep", "decode", "batched")
 SWEEP_METHODS = ["el2n", "forgetting", "aum", "entropy", "tdds"]
 SWEEP_KEEPS = [0.1, 0.3, 0.5]
 TERMINAL = {"succeeded", "failed", "canceled"}
@@ -177,6 +182,25 @@ def decode_vs_cache(root: Path, repeats: int, log) -> dict[str, Any]:
             "ratio": medians["cache"] / medians["decode"], "entry_bytes": entry_bytes}
 
 
+def batched_vs_sequential(data: ImageDataset, device: str, repeats: int, log, widths: list[int]) -> dict[str, Any]:
+    rows = []
+    for width in widths:
+        spec = EvalSpec(model="convnet", width=width, epochs=3, seeds=5, device=device)
+        seconds: dict[str, list[float]] = {"sequential": [], "batched": []}
+        accuracy: dict[str, list[float]] = {}
+        for r in range(repeats):
+            for kind in seconds:
+                stats = evaluate_training_set(data, None, replace(spec, batched=kind == "batched"), base_seed=0)
+                seconds[kind].append(stats.seconds)
+                accuracy[kind] = stats.per_seed
+            log(f"batched width {width} repeat {r + 1}: sequential {seconds['sequential'][-1]:.1f}s, "
+                f"batched {seconds['batched'][-1]:.1f}s")
+        medians = {kind: float(np.median(v)) for kind, v in seconds.items()}
+        rows.append({"width": width, "epochs": spec.epochs, "seeds": spec.seeds, "seconds": seconds, "medians": medians,
+                     "accuracy": accuracy, "ratio": medians["batched"] / medians["sequential"]})
+    return {"samples": len(data.y_train), "device": device, "rows": rows}
+
+
 def markdown(payload: dict[str, Any]) -> str:
     lines = ["## Performance ratios\n"]
     if "reuse" in payload:
@@ -226,6 +250,20 @@ def markdown(payload: dict[str, Any]) -> str:
             *(f"| {kind} | {m:.2f} |" for kind, m in r["medians"].items()),
             "", f"**Ratio cache / decode: {r['ratio']:.3f}**\n",
         ]
+    if "batched" in payload:
+        r = payload["batched"]
+        lines += [
+            "### Evaluation seeds trained together vs one after another\n",
+            f"Command: `{r['command']}`\n",
+            f"5 ConvNets (one per seed) trained 3 epochs on {r['samples']} MNIST images on {r['device']}; medians of "
+            "interleaved repeats. Batched: parameters stacked and the passes vectorised over seeds (same initial weights, "
+            "batch orders and steps as sequential).\n",
+            "| width | sequential s | batched s | **ratio** | accuracy sequential (%) | accuracy batched (%) |",
+            "|---|---|---|---|---|---|",
+            *(f"| {row['width']} | {row['medians']['sequential']:.1f} | {row['medians']['batched']:.1f} | **{row['ratio']:.3f}** | "
+              f"{mean_std(row['accuracy']['sequential'])} | {mean_std(row['accuracy']['batched'])} |" for row in r["rows"]),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -233,10 +271,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--per-class", type=int, default=1000)
-    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batched-widths", default="16,64", help="ConvNet widths of the batched part")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files (read and written)")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -259,6 +298,9 @@ def main() -> None:
         payload["record_all"] = {"command": command, **record_all(data, proxy, args.device, args.repeats, log)}
     if "decode" in parts:
         payload["decode"] = {"command": command, **decode_vs_cache(find_shared_datasets(), max(args.repeats, 1), log)}
+    if "batched" in parts:
+        payload["batched"] = {"command": command, **batched_vs_sequential(
+            data, args.device, max(args.repeats, 1), log, widths=[int(w) for w in args.batched_widths.split(",")])}
     if "sweep" in parts:
         payload["sweep"] = {"command": command, **sweep_vs_jobs(data, proxy, args.device, log)}
     paths = write_results(MODULE, name, payload, markdown(payload), folder=args.results)

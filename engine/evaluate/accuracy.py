@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from engine.data.dataset import ImageDataset
+from engine.evaluate.batched import train_and_test_seeds
 from engine.device import resolve_device
 from engine.distill.augment import DSAugment
 from engine.models import create_model
@@ -33,6 +34,9 @@ class EvalSpec:
     device: str = "auto"
     # DSA on every training batch, as distilled sets are evaluated in the literature (e.g. "color_crop").
     dsa_strategy: str | None = None
+    # Train the seeds' models together, vectorised over the seed axis (engine.evaluate.batched), where the
+    # model and the spec allow it; the same models either way.
+    batched: bool = False
 
 
 @dataclass
@@ -138,14 +142,23 @@ def evaluate_tensors(
     """Accuracy mean and std over ``spec.seeds`` fresh models trained on given tensors (e.g. a synthetic set)."""
     start = time.perf_counter()
     tracker = tracker or Tracker()
-    accs, per_class = [], []
-    for s in range(spec.seeds):
-        acc, pc = train_and_test(
-            dataset, x, y, spec, seed=base_seed + s, sample_weights=sample_weights,
-            tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage=stage, test_transform=test_transform,
-        )
-        accs.append(acc)
-        per_class.append(pc)
+    seeds = [base_seed + s for s in range(spec.seeds)]
+    together = (
+        train_and_test_seeds(dataset, x, y, spec, seeds, sample_weights, tracker, stage, test_transform)
+        if spec.batched
+        else None
+    )
+    if together is not None:
+        accs, per_class = [a for a, _ in together], [pc for _, pc in together]
+    else:
+        accs, per_class = [], []
+        for s, seed in enumerate(seeds):
+            acc, pc = train_and_test(
+                dataset, x, y, spec, seed=seed, sample_weights=sample_weights,
+                tracker=tracker.span(s / spec.seeds, (s + 1) / spec.seeds), stage=stage, test_transform=test_transform,
+            )
+            accs.append(acc)
+            per_class.append(pc)
     return AccuracyStats(
         mean=float(np.mean(accs)),
         std=float(np.std(accs)),
