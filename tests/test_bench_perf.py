@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(shared_datasets: Path, tmp_path: Path) -> None:
     env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1", "--batched-widths", "8",
-         "--results", str(tmp_path)],
+        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1",
+         "--batched-widths", "8", "--results", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
