@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -126,3 +127,22 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def running_service(root: Path, overrides: Mapping[str, str], worker_concurrency: int = 1) -> Iterator[str]:
+    """An API and one Celery worker on loopback with these ``CONDENSE_*`` overrides, logging under ``root``;
+    yields the API's base URL and stops both on exit."""
+    env = service_env(overrides, isolated=True)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    api = start_api(env, port, root / "api.log")
+    worker = None
+    try:
+        wait_ready(base_url, api)
+        worker = start_worker(env, root / "worker.log", concurrency=worker_concurrency)
+        yield base_url
+    finally:
+        for proc in (worker, api):
+            if proc is not None:
+                stop(proc)

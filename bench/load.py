@@ -138,14 +138,7 @@ def main() -> None:
     overrides = {"CONDENSE_DATA_DIR": str(root / "data")}
     if args.database_url:
         overrides |= {"CONDENSE_DATABASE_URL": args.database_url, "CONDENSE_BROKER_URL": args.broker_url}
-    env = launch.service_env(overrides, isolated=True)
-    port = launch.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    api = launch.start_api(env, port, root / "api.log")
-    worker = None
-    try:
-        launch.wait_ready(base_url, api)
-        worker = launch.start_worker(env, root / "worker.log", concurrency=args.worker_concurrency)
+    with launch.running_service(root, overrides, worker_concurrency=args.worker_concurrency) as base_url:
         settings = Settings.from_variables(overrides)
         db = Database(settings.database_url)
         with db.session() as session:
@@ -161,10 +154,6 @@ def main() -> None:
         asyncio.run(run_all())
         elapsed = time.monotonic() - started
         final = asyncio.run(settle(base_url, record))
-    finally:
-        for proc in (worker, api):
-            if proc is not None:
-                launch.stop(proc)
 
     requests = sum(len(v) for v in record.latencies.values())
     submitted = len(record.submitted)

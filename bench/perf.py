@@ -93,15 +93,7 @@ def job_seconds(job: dict[str, Any]) -> float:
 
 def reuse(data: ImageDataset, proxy: ProxyConfig, device: str, log) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="condense-perf-"))
-    overrides = {"CONDENSE_DATA_DIR": str(root / "data")}
-    env = launch.service_env(overrides, isolated=True)
-    port = launch.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    api = launch.start_api(env, port, root / "api.log")
-    worker = None
-    try:
-        launch.wait_ready(base_url, api)
-        worker = launch.start_worker(env, root / "worker.log", concurrency=1)
+    with launch.running_service(root, {"CONDENSE_DATA_DIR": str(root / "data")}) as base_url:
         headers = launch.local_auth_headers(root / "data")
         with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
             upload = client.post("/v1/datasets", files={"file": ("mnist-subset.npz", npz_bytes(data))})
@@ -112,10 +104,6 @@ def reuse(data: ImageDataset, proxy: ProxyConfig, device: str, log) -> dict[str,
             second = run_job(client, prune_spec(dataset_id, "forgetting", 0.1, proxy, device))
             log(f"reuse: second job {job_seconds(second):.1f}s, reused: {second['metrics']['proxy_run']['reused']}")
             runs = client.get("/v1/proxy-runs").json()["data"]
-    finally:
-        for proc in (worker, api):
-            if proc is not None:
-                launch.stop(proc)
     return {
         "samples": len(data.y_train), "proxy": proxy.__dict__,
         "first": {"method": "el2n", "keep": 0.3, "seconds": job_seconds(first), "proxy_run": first["metrics"]["proxy_run"]},
@@ -201,6 +189,11 @@ def batched_vs_sequential(data: ImageDataset, device: str, repeats: int, log, wi
     return {"samples": len(data.y_train), "device": device, "rows": rows}
 
 
+def _medians_section(title: str, r: dict[str, Any], description: str, ratio: str, digits: int = 1) -> list[str]:
+    return [f"### {title}\n", f"Command: `{r['command']}`\n", f"{description}\n", "| run | median seconds |", "|---|---|",
+            *(f"| {kind} | {m:.{digits}f} |" for kind, m in r["medians"].items()), "", f"**{ratio}: {r['ratio']:.3f}**\n"]
+
+
 def markdown(payload: dict[str, Any]) -> str:
     lines = ["## Performance ratios\n"]
     if "reuse" in payload:
@@ -217,16 +210,12 @@ def markdown(payload: dict[str, Any]) -> str:
         ]
     if "record_all" in payload:
         r = payload["record_all"]
-        lines += [
-            "### What recording every score costs the first job\n",
-            f"Command: `{r['command']}`\n",
+        lines += _medians_section(
+            "What recording every score costs the first job", r,
             f"One in-process EL2N prune job (keep 30%, evaluation off, {r['samples']} MNIST images, proxy width "
             f"{r['proxy']['width']}, {r['proxy']['epochs']} epochs) recording every dynamics score into a store vs recording "
-            f"its own score only; medians of {len(r['seconds']['own score only'])} interleaved repeats.\n",
-            "| run | median seconds |", "|---|---|",
-            *(f"| {kind} | {m:.1f} |" for kind, m in r["medians"].items()),
-            "", f"**Ratio: {r['ratio']:.3f}**\n",
-        ]
+            f"its own score only; medians of {len(r['seconds']['own score only'])} interleaved repeats.", "Ratio",
+        )
     if "sweep" in payload:
         r = payload["sweep"]
         lines += [
@@ -241,15 +230,12 @@ def markdown(payload: dict[str, Any]) -> str:
         ]
     if "decode" in payload:
         r = payload["decode"]
-        lines += [
-            "### Decoding a dataset vs the worker's decoded cache\n",
-            f"Command: `{r['command']}`\n",
-            f"MNIST from its gzip'd IDX files ({r['samples']} images) vs the cache entry ({r['entry_bytes'] / 2**20:.0f} MiB); "
-            f"medians of {len(r['seconds']['decode'])} interleaved repeats.\n",
-            "| load | median seconds |", "|---|---|",
-            *(f"| {kind} | {m:.2f} |" for kind, m in r["medians"].items()),
-            "", f"**Ratio cache / decode: {r['ratio']:.3f}**\n",
-        ]
+        lines += _medians_section(
+            "Decoding a dataset vs the worker's decoded cache", r,
+            f"MNIST from its gzip'd IDX files ({r['samples']} images) vs the cache entry ({r['entry_bytes'] / 2**20:.0f} MiB), "
+            f"each until every pixel was read once; medians of {len(r['seconds']['decode'])} interleaved repeats.",
+            "Ratio cache / decode", digits=2,
+        )
     if "batched" in payload:
         r = payload["batched"]
         lines += [
