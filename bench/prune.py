@@ -1,7 +1,7 @@
 """Prune benchmark: every score x keep fraction x class balance on MNIST and Fashion-MNIST, beside
 the default job's policy (``mode: auto``).
 
-    python -m bench.prune                 # reduced CPU scale (documented below); the tables took 28 min on 2 cores
+    python -m bench.prune                 # reduced CPU scale (documented below); the tables took 21 min on 2 cores with --balance balanced
     python -m bench.prune --scale full    # the literature's scale, for GPU machines
 
 One proxy run per dataset records every dynamics-based score at once, each with its default
