@@ -15,6 +15,8 @@ Parts:
   from the worker's decoded-dataset cache (interleaved repeats, medians).
 - ``batched``: an evaluation's 5 seed models trained together (vmap over stacked parameters) vs one after
   another, at ConvNet widths 16 and 64, interleaved repeats; the accuracies side by side.
+- ``loop``: the engine's training loop (``train_model``) vs a bare PyTorch loop with the same model, batch,
+  optimizer, schedule and data, at ConvNet widths 32 and 128; images/s, interleaved repeats (target >= 0.95).
 - ``sweep``: one sweep of 5 scores x 3 keep fractions vs the 15 prune jobs it stands for, each on its own
   (in process, evaluation off; target <= 0.15 of their summed time).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from dataclasses import replace
@@ -35,20 +38,25 @@ from typing import Any
 
 import httpx
 import numpy as np
+import torch
 
 from app import launch
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from engine.data import ImageDataset, load_dataset
 from engine.data.cache import DecodedCache, cache_key
 from engine.data.export import save_npz
+from engine.device import resolve_device
 from engine.evaluate import EvalSpec, evaluate_training_set
+from engine.models import create_model
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.pipeline.sweep import SweepConfig, run_sweep
+from engine.seed import seed_everything
 from engine.store import LocalFileStore
+from engine.train import TrainConfig, train_model
 
 MODULE = "bench.perf"
-PARTS = ("reuse", "record_all", "sweep", "decode", "batched")
+PARTS = ("reuse", "record_all", "sweep", "decode", "batched", "loop")
 SWEEP_METHODS = ["el2n", "forgetting", "aum", "entropy", "tdds"]
 SWEEP_KEEPS = [0.1, 0.3, 0.5]
 TERMINAL = {"succeeded", "failed", "canceled"}
@@ -189,6 +197,52 @@ def batched_vs_sequential(data: ImageDataset, device: str, repeats: int, log, wi
     return {"samples": len(data.y_train), "device": device, "rows": rows}
 
 
+def bare_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> None:
+    """The reference: what a user writes by hand for the same training (no observers, progress or checkpoints)."""
+    device = resolve_device(config.device)
+    model.to(device).train()
+    x, y = x.to(device), y.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    steps = math.ceil(len(x) / config.batch_size) * config.epochs
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    generator = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(config.batch_size):
+            idx = idx.to(device)
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+
+
+def loop_vs_bare(data: ImageDataset, device: str, repeats: int, log, widths: list[int], epochs: int = 2) -> dict[str, Any]:
+    x, y = data.train_tensors()
+    c, h, _ = data.image_shape
+    rows = []
+    for width in widths:
+        config = TrainConfig(epochs=epochs, seed=0, device=device)
+        seconds: dict[str, list[float]] = {"bare PyTorch": [], "engine": []}
+        for r in range(repeats + 1):  # the first round warms up (allocator, kernels) and is not counted
+            for kind in seconds:
+                seed_everything(0)
+                model = create_model("convnet", channels=c, num_classes=data.num_classes, image_size=h, width=width)
+                start = time.perf_counter()
+                if kind == "engine":
+                    train_model(model, x, y, config)
+                else:
+                    bare_loop(model, x, y, config)
+                if r:
+                    seconds[kind].append(time.perf_counter() - start)
+        medians = {kind: float(np.median(v)) for kind, v in seconds.items()}
+        images = len(x) * epochs
+        rows.append({"width": width, "images": images, "seconds": seconds, "medians": medians,
+                     "images_per_s": {k: images / m for k, m in medians.items()},
+                     "ratio": medians["bare PyTorch"] / medians["engine"]})
+        log(f"loop width {width}: engine / bare images/s {rows[-1]['ratio']:.3f}")
+    return {"device": device, "samples": len(x), "rows": rows}
+
+
 def _medians_section(title: str, r: dict[str, Any], description: str, ratio: str, digits: int = 1) -> list[str]:
     return [f"### {title}\n", f"Command: `{r['command']}`\n", f"{description}\n", "| run | median seconds |", "|---|---|",
             *(f"| {kind} | {m:.{digits}f} |" for kind, m in r["medians"].items()), "", f"**{ratio}: {r['ratio']:.3f}**\n"]
@@ -250,6 +304,18 @@ def markdown(payload: dict[str, Any]) -> str:
               f"{mean_std(row['accuracy']['sequential'])} | {mean_std(row['accuracy']['batched'])} |" for row in r["rows"]),
             "",
         ]
+    if "loop" in payload:
+        r = payload["loop"]
+        lines += [
+            "### The engine's training loop vs a bare PyTorch loop\n",
+            f"Command: `{r['command']}`\n",
+            f"The same ConvNet, SGD (momentum, weight decay), cosine schedule, batch 128 and {r['samples']} MNIST images in "
+            f"memory on {r['device']}; medians of interleaved repeats after a warm-up round.\n",
+            "| width | bare images/s | engine images/s | **engine / bare** |", "|---|---|---|---|",
+            *(f"| {row['width']} | {row['images_per_s']['bare PyTorch']:.0f} | {row['images_per_s']['engine']:.0f} | "
+              f"**{row['ratio']:.3f}** |" for row in r["rows"]),
+            "", "Target: >= 0.95.\n",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -262,6 +328,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batched-widths", default="16,64", help="ConvNet widths of the batched part")
+    parser.add_argument("--loop-widths", default="32,128", help="ConvNet widths of the loop part")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files (read and written)")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -287,6 +354,9 @@ def main() -> None:
     if "batched" in parts:
         payload["batched"] = {"command": command, **batched_vs_sequential(
             data, args.device, max(args.repeats, 1), log, widths=[int(w) for w in args.batched_widths.split(",")])}
+    if "loop" in parts:
+        payload["loop"] = {"command": command, **loop_vs_bare(
+            data, args.device, max(args.repeats, 1), log, widths=[int(w) for w in args.loop_widths.split(",")])}
     if "sweep" in parts:
         payload["sweep"] = {"command": command, **sweep_vs_jobs(data, proxy, args.device, log)}
     paths = write_results(MODULE, name, payload, markdown(payload), folder=args.results)

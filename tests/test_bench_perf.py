@@ -18,7 +18,7 @@ def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(sha
     env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
     proc = subprocess.run(
         [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1",
-         "--batched-widths", "8", "--results", str(tmp_path)],
+         "--batched-widths", "8", "--loop-widths", "8", "--results", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -33,6 +33,8 @@ def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(sha
     assert len(sweep["job_seconds"]) == 15 and sweep["ratio"] == pytest.approx(sweep["sweep_seconds"] / sum(sweep["job_seconds"]))
     batched = payload["batched"]["rows"]
     assert [r["width"] for r in batched] == [8] and all(len(r["accuracy"]["batched"]) == 5 for r in batched)
+    loop = payload["loop"]["rows"]
+    assert [r["width"] for r in loop] == [8] and loop[0]["ratio"] > 0
     decode = payload["decode"]
     assert decode["samples"] == 70_000 and decode["ratio"] == pytest.approx(decode["medians"]["cache"] / decode["medians"]["decode"])
     assert "Ratio second / first" in (tmp_path / "perf-cpu.md").read_text()
