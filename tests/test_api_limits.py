@@ -91,5 +91,10 @@ def test_deleting_a_finished_job_frees_its_artifacts(
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Artifact)) == 0
     remaining = stored_files(settings)
-    assert len(remaining) == 1 and remaining < with_artifacts  # only the dataset's file is left
+    # The dataset's file and the proxy run the job recorded (kept for later jobs; deleted on its own) are left.
+    assert len(remaining) == 2 and remaining < with_artifacts
+    run = client.get("/v1/proxy-runs").json()["data"][0]
+    assert run["job_id"] is None  # its job is gone
+    assert client.delete(f"/v1/proxy-runs/{run['id']}").status_code == 204
+    assert len(stored_files(settings)) == 1 and stored_files(settings) < remaining  # the dataset's file
     assert client.get(f"/v1/datasets/{dataset_id}").status_code == 200
