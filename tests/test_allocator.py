@@ -34,4 +34,7 @@ def _faults(mode: str) -> int:
 def test_kept_memory_is_reused_without_page_faults() -> None:
     pages = 100 * 128 * 28 * 28 * 4 // 4096
     assert _faults("default") > 5 * pages  # glibc maps and zeroes each round afresh
-    assert _faults("keep") < pages // 10
+    # Kept: the ten rounds reuse one buffer. The kernel may still reclaim the idle kept pages once under
+    # memory pressure (seen once, at the start of a full suite right after a package install: exactly one
+    # round's pages), so one refill is allowed; without keeping, every round faults its pages in again.
+    assert _faults("keep") < pages + pages // 2
