@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 import torch
+
+from engine.data.hashing import hash_arrays
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ class ImageDataset:
 
     def test_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.normalise(self.x_test), torch.from_numpy(self.y_test.astype(np.int64))
+
+    @cached_property
+    def train_fingerprint(self) -> str:
+        """sha256 of exactly what training sees (images, labels, normalisation), once per dataset object: a
+        subset or another split keeps ``content_hash`` but not this. Keys of stored runs and baselines."""
+        return hash_arrays("train", self.x_train, self.y_train, np.asarray(self.mean), np.asarray(self.std))
 
     def with_train_subset(self, indices: np.ndarray) -> ImageDataset:
         """The same dataset with only the given training samples (order kept); statistics unchanged."""

@@ -25,7 +25,6 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from engine.data.dataset import ImageDataset
-from engine.distill.experts import data_fingerprint
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.progress import Tracker
@@ -60,8 +59,7 @@ def recorded_params(
 def proxy_run_key(dataset: ImageDataset, proxy: ProxyConfig, seed: int, params: dict[str, dict[str, Any]]) -> str:
     """The store key: every input the recorded arrays depend on, hashed (the exact training tensors too:
     a subset or another split of a dataset keeps its content hash)."""
-    x, y = dataset.train_tensors()
-    payload = {"dataset": dataset.content_hash, "data": data_fingerprint(x, y), "proxy": asdict(proxy), "seed": seed,
+    payload = {"dataset": dataset.content_hash, "data": dataset.train_fingerprint, "proxy": asdict(proxy), "seed": seed,
                "params": params}
     return "proxy-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -101,7 +99,7 @@ def _save(path: Path, scoring: ScoringResult, params: dict[str, dict[str, Any]])
     save_file(tensors, str(path), metadata=metadata)
 
 
-def _load(path: Path) -> tuple[ScoringResult, dict[str, dict[str, Any]]]:
+def _load(path: Path) -> ScoringResult:
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
     if metadata.get("format") != FORMAT:
@@ -109,8 +107,7 @@ def _load(path: Path) -> tuple[ScoringResult, dict[str, dict[str, Any]]]:
     tensors = load_file(str(path))
     scores = {k.removeprefix("score."): v.numpy() for k, v in tensors.items() if k.startswith("score.")}
     features = tensors[_FEATURES].numpy() if _FEATURES in tensors else None
-    scoring = ScoringResult(scores, float(metadata["seconds"]), json.loads(metadata["history"]), 0, features)
-    return scoring, json.loads(metadata["params"])
+    return ScoringResult(scores, float(metadata["seconds"]), json.loads(metadata["history"]), 0, features)
 
 
 def scores_from_store(
@@ -139,7 +136,7 @@ def scores_from_store(
         local = Path(tmp) / "proxy-run.safetensors"
         reused = store.get(key, local)
         if reused:
-            scoring, _ = _load(local)
+            scoring = _load(local)
             tracker.report("proxy_training", 1.0, "reused a stored proxy run")
         else:
             # The seeds parameter (EL2N's, GraNd's) is the pipeline's; it goes as the caller gave it.

@@ -12,7 +12,6 @@ import numpy as np
 
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
-from engine.distill.experts import data_fingerprint
 from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, random_subset_like
 from engine.evaluate.baselines import BaselineStore, baseline_key
 from engine.pipeline.prune_config import EvalConfig, PruneConfig
@@ -103,7 +102,6 @@ def _evaluate(
         plan.append((f"subset@{arch}", arch, indices, k))
         if cfg.compare_random:
             plan.append((f"random@{arch}", arch, random_idx, k))
-    fingerprint = data_fingerprint(*dataset.train_tensors()) if baselines is not None else ""
     counts = np.bincount(dataset.y_train[indices], minlength=dataset.num_classes)
     total = sum(size for *_, size in plan)
     out: dict = {}
@@ -114,7 +112,7 @@ def _evaluate(
         spec = _eval_spec(cfg, arch, config.device)
         # The random subset and the full data do not depend on the score or policy: reusable baselines.
         key = (
-            baseline_key(fingerprint, name, spec, counts if name == "random" else None, config.seed)
+            baseline_key(dataset.train_fingerprint, name, spec, counts if name == "random" else None, config.seed)
             if baselines is not None and name != "subset"
             else None
         )
