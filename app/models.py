@@ -235,14 +235,29 @@ class ProxyRun(Base):
 
 class Baseline(Base):
     """A random-subset or full-data accuracy kept for reuse (``engine.evaluate.baselines``): the same data,
-    evaluation protocol, per-class counts and seed give the same figures whatever score a job used."""
+    evaluation protocol, per-class counts and seed give the same figures whatever score a job used.
+    ``dataset_id`` is the dataset it was measured on, so deleting the dataset deletes it."""
 
     __tablename__ = "baselines"
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReuseClaim(Base):
+    """The job computing a reusable file (a proxy run, an expert set) now, so that concurrent jobs needing the
+    same key wait for it instead of computing it too (``app.services.reusable``). A lease: the holder renews
+    ``expires_at`` while it works; a holder that died stops renewing, and a waiter takes the claim over."""
+
+    __tablename__ = "reuse_claims"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class StoredBlob(Base):

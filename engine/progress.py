@@ -29,6 +29,8 @@ class ProgressEvent:
 
 ProgressFn = Callable[[ProgressEvent], None]
 CancelFn = Callable[[], bool]
+WarnFn = Callable[[str, str], None]
+"""(stage, message): something the user should know about a result that still succeeds."""
 
 
 @dataclass
@@ -43,10 +45,18 @@ class Tracker:
     should_cancel: CancelFn | None = None
     start: float = 0.0
     end: float = 1.0
+    on_warning: WarnFn | None = None
 
     def span(self, start: float, end: float) -> Tracker:
         width = self.end - self.start
-        return Tracker(self.on_progress, self.should_cancel, self.start + width * start, self.start + width * end)
+        return Tracker(
+            self.on_progress, self.should_cancel, self.start + width * start, self.start + width * end, self.on_warning
+        )
+
+    def warn(self, stage: str, message: str) -> None:
+        """A warning event (the service records it in the job's events; the CLI prints it)."""
+        if self.on_warning is not None:
+            self.on_warning(stage, message)
 
     def report(self, stage: str, fraction: float, message: str = "", **metrics: float) -> None:
         self.check_cancel()

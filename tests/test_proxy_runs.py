@@ -13,6 +13,7 @@ from engine.data.dataset import ImageDataset
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
 from engine.pipeline.proxy_runs import dynamics_scores, recorded_params
+from engine.progress import Tracker
 from engine.store import LocalFileStore
 
 PROXY = ProxyConfig(width=8, epochs=4)
@@ -91,12 +92,21 @@ def test_a_score_whose_defaults_cannot_run_on_the_proxy_is_left_out_not_failed()
     assert "el2n" in short and set(short) < set(dynamics_scores())
 
 
-def test_a_stored_file_that_is_not_a_proxy_run_is_refused(digits: ImageDataset, tmp_path: Path) -> None:
-    store = LocalFileStore(tmp_path)
-    key = run_prune(digits, _job("el2n", 0.3), proxy_runs=store).report["proxy_run"]["key"]
+def test_a_stored_file_that_is_not_a_proxy_run_is_discarded_and_trained_again(
+    digits: ImageDataset, tmp_path: Path, trainings: list[str]
+) -> None:
     from safetensors.torch import save_file
     import torch
 
-    save_file({"x": torch.zeros(1)}, str(tmp_path / f"{key}.safetensors"), metadata={"format": "something-else"})
-    with pytest.raises(ValueError, match="not a stored proxy run"):
-        run_prune(digits, _job("el2n", 0.3), proxy_runs=store)
+    store = LocalFileStore(tmp_path)
+    first = run_prune(digits, _job("el2n", 0.3), proxy_runs=store)
+    key = first.report["proxy_run"]["key"]
+    # Another file under the key, with its hash recorded as if stored properly: only the format check can tell.
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"), metadata={"format": "something-else"})
+    store.put(key, tmp_path / "other.safetensors")
+    trained = len(trainings)
+    warnings: list[tuple[str, str]] = []
+    again = run_prune(digits, _job("el2n", 0.3), proxy_runs=store, tracker=Tracker(on_warning=lambda *w: warnings.append(w)))
+    assert again.report["proxy_run"]["reused"] is False and len(trainings) > trained
+    assert [stage for stage, _ in warnings] == ["proxy_training"] and key in warnings[0][1]
+    np.testing.assert_array_equal(again.indices, first.indices)

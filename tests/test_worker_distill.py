@@ -180,7 +180,7 @@ def test_blob_expert_store_round_trip(
     with db.session() as session:
         tenant = jobs.get_job(session, trainer, tenant_id=None).tenant_id
         stranger = tenant_named(session, "stranger").id
-    store = BlobExpertStore(db, LocalBlobStore(settings.blob_root), trainer, tenant)
+    store = BlobExpertStore(db, LocalBlobStore(settings.blob_root), trainer, tenant, settings.lease_s)
     assert not store.get("experts-abc", tmp_path / "missing.safetensors")
     assert not (tmp_path / "missing.safetensors").exists()
     src = tmp_path / "experts.safetensors"
@@ -188,9 +188,9 @@ def test_blob_expert_store_round_trip(
     store.put("experts-abc", src)
     assert src.exists()  # copied: the engine still owns its file
     # Another tenant with the same expert key (the same data and config) trains its own.
-    elsewhere = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, stranger)
+    elsewhere = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, stranger, settings.lease_s)
     assert not elsewhere.get("experts-abc", tmp_path / "theirs.safetensors")
-    again = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, tenant)
+    again = BlobExpertStore(db, LocalBlobStore(settings.blob_root), reuser, tenant, settings.lease_s)
     assert again.get("experts-abc", tmp_path / "back.safetensors")
     assert (tmp_path / "back.safetensors").read_bytes() == b"trajectories"
     assert again.reused_from_job == trainer

@@ -4,7 +4,8 @@
 to someone else) it raises the ``lost`` flag and the job stops at its next cancellation check.
 ``Reaper`` runs in each worker's main process and recovers jobs whose worker died or whose doorbell was
 lost. It keeps one ``Doorbell`` for its life, since on Redis a message counts as lost only once two of
-its passes in a row missed it.
+its passes in a row missed it. Each pass also deletes this host's decoded-cache entries of datasets that
+were deleted (``app.services.datasets.purge_decoded_cache``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import threading
 from types import TracebackType
 
+from app.core.config import Settings
 from app.core.db import Database
-from app.services import jobs
+from app.services import datasets, jobs
 from app.services.doorbell import Doorbell
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,10 @@ class LeaseKeeper:
 
 
 class Reaper:
-    def __init__(self, doorbell: Doorbell, interval_s: float) -> None:
+    def __init__(self, doorbell: Doorbell, interval_s: float, settings: Settings) -> None:
         self.doorbell = doorbell
         self.interval_s = interval_s
+        self.settings = settings
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
 
@@ -79,6 +82,9 @@ class Reaper:
                 rung = self.doorbell.reap()
                 if rung:
                     log.info("reaper re-rang the doorbell for %s", ", ".join(rung))
+                with self.doorbell.db.session() as session:
+                    if purged := datasets.purge_decoded_cache(session, self.settings):
+                        log.info("deleted the decoded-cache entries of %d deleted datasets", len(purged))
             except Exception:
                 log.warning("reaper pass failed", exc_info=True)
             if self._stop.wait(self.interval_s):

@@ -90,7 +90,12 @@ class DatabaseTracker:
         self._cancel = False
 
     def tracker(self) -> Tracker:
-        return Tracker(on_progress=self.on_progress, should_cancel=self.should_cancel)
+        return Tracker(on_progress=self.on_progress, should_cancel=self.should_cancel, on_warning=self.on_warning)
+
+    def on_warning(self, stage: str, message: str) -> None:
+        log.warning("job %s: %s", self.job_id, message)
+        with self.ctx.db.session() as session:
+            jobs.add_event(session, self.job_id, "warning", stage=stage, message=message)
 
     def on_progress(self, event: ProgressEvent) -> None:
         now = time.monotonic()
@@ -247,8 +252,9 @@ def _run_engine(
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
     if isinstance(spec, PruneJobCreate | SweepJobCreate):
         config = prune_config(spec)
-        runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, spec.dataset_id, proxy_run_summary(config))
-        baselines = DatabaseBaselineStore(ctx.db, job.tenant_id)
+        runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s, spec.dataset_id,
+                                 proxy_run_summary(config))
+        baselines = DatabaseBaselineStore(ctx.db, job.tenant_id, spec.dataset_id)
         result: PruneResult | SweepResult
         if isinstance(spec, SweepJobCreate):
             result = run_sweep(dataset, sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
@@ -259,7 +265,7 @@ def _run_engine(
         if proxy_run := result.report.get("proxy_run"):
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return result.report, write
-    store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id)
+    store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s)
     distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)
     if experts := distilled.report.get("experts"):
         # Provenance only the service knows: which job trained the experts this job used.

@@ -79,7 +79,7 @@ def _start_reaper(**_: Any) -> None:
     global _reaper
     settings = get_settings()
     db = Database.for_service(settings)
-    _reaper = Reaper(Doorbell(celery_app, db, settings.doorbell_stale_s), settings.reaper_interval_s)
+    _reaper = Reaper(Doorbell(celery_app, db, settings.doorbell_stale_s), settings.reaper_interval_s, settings)
     _reaper.start()
 
 

@@ -451,7 +451,8 @@ class JobEventPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    type: Literal["status", "progress"]
+    # warning: something the owner should know about a job that goes on (a damaged stored file recomputed).
+    type: Literal["status", "progress", "warning"]
     stage: str | None
     progress: float | None
     message: str

@@ -10,23 +10,21 @@ deletion saw no committed reference and removed it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from pathlib import Path
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.blobstore import Blob, BlobStore, sha256_file
 from app.models import Artifact, Dataset, ExpertSet, ProxyRun, StoredBlob
-from app.services.locks import lock_row
+from app.services.locks import insert_if_absent, lock_row
 
 
 def hold(session: Session, key: str) -> None:
     """Locks blob ``key`` (creating its row) until the transaction ends: until then nobody deletes its file."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
     while True:
-        session.execute(insert(StoredBlob).values(key=key).on_conflict_do_nothing())
+        session.execute(insert_if_absent(session, StoredBlob, key=key))
         if lock_row(session, StoredBlob, key):
             return
         # A release deleted the row between the insert and the lock (PostgreSQL): insert it again.
@@ -71,4 +69,25 @@ def release(session: Session, blobs: BlobStore, keys: Iterable[str]) -> None:
             blobs.restore(key, token)
         raise
     for _, token in withdrawn:
+        blobs.purge(token)
+
+
+def discard_damaged(session: Session, blobs: BlobStore, key: str, row: Any | None) -> None:
+    """Deletes ``row`` (the record that found blob ``key`` damaged, if it still points there) and the file
+    itself, whatever else references it: its bytes are not the content its key names, so no referent can
+    use it (they find it missing and compute or upload it again), and a later store of the true content
+    under the same key must find the key free rather than keep the damaged file. Commits."""
+    hold(session, key)
+    if row is not None and row.blob_key == key:
+        session.delete(row)
+    session.flush()
+    token = blobs.withdraw(key)
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if token is not None:
+            blobs.restore(key, token)
+        raise
+    if token is not None:
         blobs.purge(token)

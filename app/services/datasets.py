@@ -6,12 +6,13 @@ that exists in the database is one a worker can load; a refused upload leaves no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.ids import new_id
 from app.core.problems import ProblemError, invalid_field, not_found
-from app.models import Dataset, DatasetStatus, ProxyRun
+from app.models import Baseline, Dataset, DatasetStatus, ProxyRun
 from app.services import blobs, jobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
@@ -38,6 +39,7 @@ from engine.data.cache import DecodedCache, cache_key
 from engine.data.names import name_problem
 
 BUILTIN_PREFIX = "builtin:"
+log = logging.getLogger(__name__)
 _NAME_MAX_LENGTH: int = Dataset.__table__.c.name.type.length
 _Read = TypeVar("_Read", ImageDataset, DatasetSummary)
 
@@ -84,8 +86,37 @@ def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> Imag
     key = cache_key(dataset.content_hash, test_fraction=settings.dataset_test_fraction, split_seed=settings.dataset_split_seed)
     cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
     decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
+    if (differs := _differs_from_record(decoded, dataset)) is not None:
+        # An entry that passed its own hash yet is not what was registered was rewritten with a new hash:
+        # never served; the source is decoded again.
+        log.warning("decoded-cache entry of dataset %s differs from its record (%s); decoding again", dataset.id, differs)
+        cache.discard(key)
+        decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
+        if (differs := _differs_from_record(decoded, dataset)) is not None:
+            raise DatasetError(f"dataset {dataset.id!r} no longer decodes to what was registered: {differs}",
+                               field="file", hint="upload the dataset again")
     # The same bytes registered under another name (another tenant's upload) share the entry.
     return replace(decoded, name=dataset.name)
+
+
+def _differs_from_record(decoded: ImageDataset, record: Dataset) -> str | None:
+    """Which of the registered sizes, classes, class counts and image shape ``decoded`` does not match."""
+    summary = decoded.summary()
+    compared = ("num_train", "num_test", "classes", "class_counts", "test_class_counts", "image_shape")
+    return next((f"{name} {summary[name]} where {getattr(record, name)} was registered" for name in compared
+                 if summary[name] != getattr(record, name)), None)
+
+
+def purge_decoded_cache(session: Session, settings: Settings) -> list[str]:
+    """Deletes this host's decoded-cache entries of data no tenant has registered any more (a worker runs it
+    every reaper pass, so a deleted dataset's decoded pixels are gone within ``reaper_interval_s``)."""
+    if settings.dataset_cache_bytes == 0 or not settings.dataset_cache_root.is_dir():
+        return []
+
+    def registered(contents: set[str]) -> set[str]:
+        return set(session.scalars(select(Dataset.content_hash).where(Dataset.content_hash.in_(contents))))
+
+    return DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes).purge(registered)
 
 
 def _display_name(name: str | None, filename: str) -> str:
@@ -210,10 +241,12 @@ def delete_dataset(session: Session, store: BlobStore, tenant_id: str, dataset_i
         raise ProblemError(
             409, f"dataset {dataset_id!r} is used by a queued or running job; cancel it first", slug="dataset-in-use"
         )
-    # The proxy runs recorded on it are per-sample facts about its data: they go with it.
+    # The proxy runs recorded on it are per-sample facts about its data, and the baselines measured on it
+    # figures of its data: they go with it. (Its decoded-cache entries go at the workers' next reaper pass.)
     runs = list(session.scalars(select(ProxyRun).where(ProxyRun.dataset_id == dataset_id)))
     keys = [key for key in {dataset.blob_key, *(run.blob_key for run in runs)} if key is not None]
     for run in runs:
         session.delete(run)
+    session.execute(delete(Baseline).where(Baseline.dataset_id == dataset_id))
     session.delete(dataset)
     blobs.release(session, store, keys)

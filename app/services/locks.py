@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 
@@ -24,3 +26,10 @@ def lock_row(session: Session, model: type[Any], ident: str, *, shared: bool = F
         return result.rowcount == 1  # type: ignore[attr-defined]
     query = select(key).where(key == ident).with_for_update(read=shared)
     return session.scalar(query) is not None
+
+
+def insert_if_absent(session: Session, model: type[Any], **values: Any) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's backend: a row several requests may create at
+    once, which whoever comes second then locks or updates instead."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    return insert(model).values(**values).on_conflict_do_nothing()

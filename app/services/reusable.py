@@ -8,21 +8,31 @@ live in their table (``baselines``) as JSON.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.blobstore import BlobStore, sha256_file
+from app.blobstore import HASH_CHUNK, BlobStore, sha256_file
 from app.core.db import Database
 from app.core.ids import new_id
-from app.models import Baseline, ExpertSet, ProxyRun
+from app.models import Baseline, ExpertSet, ProxyRun, ReuseClaim, utcnow
 from app.services import blobs
+from app.services.locks import insert_if_absent
+from engine.store import WAIT_POLL_S, StoredFileDamaged, Waiting
 
 SUFFIX = ".safetensors"
+log = logging.getLogger(__name__)
 
 
 class BlobFileStore:
@@ -34,12 +44,14 @@ class BlobFileStore:
     """
 
     model: ClassVar[type[ExpertSet] | type[ProxyRun]]
+    kind: ClassVar[str]
 
-    def __init__(self, db: Database, blobs: BlobStore, job_id: str, tenant_id: str) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, job_id: str, tenant_id: str, lease_s: float) -> None:
         self.db = db
         self.blobs = blobs
         self.job_id = job_id
         self.tenant_id = tenant_id
+        self.lease_s = lease_s
         self.reused_from_job: str | None = None
 
     def _row(self, session: Session, key: str) -> Any:
@@ -49,18 +61,92 @@ class BlobFileStore:
     def _new_row(self, key: str) -> Any:
         return self.model(tenant_id=self.tenant_id, key=key)
 
+    def _name(self, row: Any) -> str:
+        return f"{self.kind} {row.key}"
+
     def get(self, key: str, dest: Path) -> bool:
         with self.db.session() as session:
             row = self._row(session, key)
             if row is None:
                 return False
-            blob_key, trained_by = row.blob_key, row.job_id
-        if not self.blobs.exists(blob_key):  # the blob volume lost it: the job trains it again
+            blob_key, recorded, trained_by, name = row.blob_key, row.sha256, row.job_id, self._name(row)
+        # Read and hashed in one pass, without an exists() first: a deletion or replacement landing between
+        # the two would fail the job; once open, the file stays readable whatever happens to its name.
+        digest = hashlib.sha256()
+        try:
+            with self.blobs.open(blob_key) as src, dest.open("wb") as out:
+                while chunk := src.read(HASH_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except FileNotFoundError:  # the blob volume lost it, or it was deleted meanwhile: the job trains it again
             return False
-        with self.blobs.open(blob_key) as src, dest.open("wb") as out:
-            shutil.copyfileobj(src, out)
+        if digest.hexdigest() != recorded:
+            with self.db.session() as session:
+                blobs.discard_damaged(session, self.blobs, blob_key, self._row(session, key))
+            raise StoredFileDamaged(
+                f"the stored {name} read back with sha256 {digest.hexdigest()[:16]}..., not the {recorded[:16]}... "
+                "recorded when it was stored; it was discarded"
+            )
         self.reused_from_job = trained_by
         return True
+
+    @contextmanager
+    def claim(self, key: str, waiting: Waiting) -> Iterator[None]:
+        """Holds ``key`` for this job while it computes the file: other jobs of the tenant that need it wait.
+
+        A database lease (``reuse_claims``) renewed by a thread every third of ``lease_s``, as job leases
+        are: when the holder's worker dies the claim expires and a waiting job takes it over.
+        """
+        while (holder := self._try_claim(key)) is not None:
+            waiting(f"job {holder} is computing this {self.kind}")
+            time.sleep(WAIT_POLL_S)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(key, stop), name=f"claim-{key}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            with self.db.session() as session:
+                session.execute(delete(ReuseClaim).where(*self._claimed(key)))
+                session.commit()
+
+    def _claimed(self, key: str) -> tuple[Any, ...]:
+        return ReuseClaim.tenant_id == self.tenant_id, ReuseClaim.key == key, ReuseClaim.holder == self.job_id
+
+    def _try_claim(self, key: str) -> str | None:
+        """None when this job now holds ``key``; else the job that does."""
+        now = utcnow()
+        expires = now + timedelta(seconds=self.lease_s)
+        with self.db.session() as session:
+            session.execute(insert_if_absent(
+                session, ReuseClaim, tenant_id=self.tenant_id, key=key, holder=self.job_id, expires_at=expires
+            ))
+            # Ours when we inserted it, hold it already (a redelivered job), or its holder stopped renewing.
+            taken = session.execute(
+                update(ReuseClaim)
+                .where(ReuseClaim.tenant_id == self.tenant_id, ReuseClaim.key == key,
+                       or_(ReuseClaim.holder == self.job_id, ReuseClaim.expires_at < now))
+                .values(holder=self.job_id, expires_at=expires)
+            )
+            holder = session.scalar(
+                select(ReuseClaim.holder).where(ReuseClaim.tenant_id == self.tenant_id, ReuseClaim.key == key)
+            )
+            session.commit()
+        return None if taken.rowcount == 1 else holder  # type: ignore[attr-defined]
+
+    def _renew(self, key: str, stop: threading.Event) -> None:
+        while not stop.wait(self.lease_s / 3):
+            try:
+                with self.db.session() as session:
+                    session.execute(
+                        update(ReuseClaim).where(*self._claimed(key))
+                        .values(expires_at=utcnow() + timedelta(seconds=self.lease_s))
+                    )
+                    session.commit()
+            except Exception:  # an outage: the job's own lease decides whether it goes on
+                log.warning("could not renew the claim of job %s on %s", self.job_id, key, exc_info=True)
 
     def put(self, key: str, src: Path) -> None:
         with self.blobs.staging() as folder:
@@ -94,18 +180,23 @@ class BlobExpertStore(BlobFileStore):
     """Expert trajectories (``engine.distill.experts``)."""
 
     model = ExpertSet
+    kind = "expert set"
 
 
 class BlobProxyRunStore(BlobFileStore):
     """Recorded proxy runs (``engine.pipeline.proxy_runs``), listed with the dataset and inputs they came from."""
 
     model = ProxyRun
+    kind = "proxy run"
 
-    def __init__(self, db: Database, blobs: BlobStore, job_id: str, tenant_id: str, dataset_id: str,
+    def __init__(self, db: Database, blobs: BlobStore, job_id: str, tenant_id: str, lease_s: float, dataset_id: str,
                  summary: dict[str, Any]) -> None:
-        super().__init__(db, blobs, job_id, tenant_id)
+        super().__init__(db, blobs, job_id, tenant_id, lease_s)
         self.dataset_id = dataset_id
         self.summary = summary
+
+    def _name(self, row: Any) -> str:
+        return f"proxy run {row.id}"
 
     def _new_row(self, key: str) -> ProxyRun:
         return ProxyRun(id=new_id("prx"), tenant_id=self.tenant_id, key=key, dataset_id=self.dataset_id,
@@ -113,11 +204,13 @@ class BlobProxyRunStore(BlobFileStore):
 
 
 class DatabaseBaselineStore:
-    """A tenant's random-subset and full-data accuracies (implements ``engine.evaluate.baselines.BaselineStore``)."""
+    """A tenant's random-subset and full-data accuracies (implements ``engine.evaluate.baselines.BaselineStore``),
+    recorded against the dataset they were measured on."""
 
-    def __init__(self, db: Database, tenant_id: str) -> None:
+    def __init__(self, db: Database, tenant_id: str, dataset_id: str) -> None:
         self.db = db
         self.tenant_id = tenant_id
+        self.dataset_id = dataset_id
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self.db.session() as session:
@@ -127,6 +220,6 @@ class DatabaseBaselineStore:
     def put(self, key: str, stats: dict[str, Any]) -> None:
         try:
             with self.db.session() as session:
-                session.add(Baseline(tenant_id=self.tenant_id, key=key, stats=stats))
+                session.add(Baseline(tenant_id=self.tenant_id, key=key, stats=stats, dataset_id=self.dataset_id))
         except IntegrityError:
             pass  # a concurrent job measured the same baseline first: the same protocol gives the same figures

@@ -5,12 +5,20 @@ so a worker that runs several jobs on one dataset decodes it once. Entries are s
 plus a JSON header; nothing pickled), written under a temporary name and renamed into place, so a reader
 never sees half an entry and two workers filling one key at once leave one whole file. Least recently
 used entries go first when the folder outgrows its bound.
+
+An entry is checked before it is served: its header records a sha256 of its arrays and description, and
+an entry whose contents no longer match (a flipped bit, an edit) is deleted and decoded again, so one
+damaged file cannot hand every later job on those bytes other labels or pixels than the upload's. The
+service also compares what it loads with the dataset record it registered (``app.services.datasets``).
+:meth:`DecodedCache.purge` removes the entries of data no longer registered, so a deleted dataset's
+pixels do not outlive it on the workers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -22,9 +30,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from engine.data.dataset import ImageDataset, SplitInfo
+from engine.data.hashing import hash_arrays
 
-FORMAT = "condense-decoded-v1"
+FORMAT = "condense-decoded-v2"
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+log = logging.getLogger(__name__)
+
+
+def _digest(info: str, arrays: dict[str, np.ndarray]) -> str:
+    return hash_arrays(info, *(arrays[name] for name in _ARRAYS))
 
 
 def cache_key(content_hash: str, **decoding: object) -> str:
@@ -67,13 +81,18 @@ class DecodedCache:
                 meta = f.metadata() or {}
             if meta.get("format") != FORMAT:
                 return None
-            arrays = load_file(str(path))
-        except (OSError, ValueError, SafetensorError):
+            arrays = {name: tensor.numpy() for name, tensor in load_file(str(path)).items()}
+            intact = _digest(meta["info"], arrays) == meta["sha256"]
+        except (OSError, ValueError, KeyError, SafetensorError):
             return None  # missing, evicted meanwhile, or damaged: decode again
+        if not intact:
+            log.warning("decoded-cache entry %s does not match its recorded sha256; deleted, decoding again", path.name)
+            path.unlink(missing_ok=True)
+            return None
         os.utime(path)  # recently used
         info = json.loads(meta["info"])
         return ImageDataset(
-            **{name: arrays[name].numpy() for name in _ARRAYS},
+            **{name: arrays[name] for name in _ARRAYS},
             classes=info["classes"], name=info["name"], format=info["format"], content_hash=info["content_hash"],
             split=SplitInfo(**info["split"]), mean=tuple(info["mean"]), std=tuple(info["std"]),
         )
@@ -84,15 +103,41 @@ class DecodedCache:
             "content_hash": dataset.content_hash, "split": dataset.split.to_dict(),
             "mean": list(dataset.mean), "std": list(dataset.std),
         }
-        tensors = {name: torch.from_numpy(np.ascontiguousarray(getattr(dataset, name))) for name in _ARRAYS}
+        arrays = {name: np.ascontiguousarray(getattr(dataset, name)) for name in _ARRAYS}
+        described = json.dumps(info)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
         os.close(fd)
         try:
-            save_file(tensors, tmp, metadata={"format": FORMAT, "info": json.dumps(info)})
+            save_file({name: torch.from_numpy(a) for name, a in arrays.items()}, tmp,
+                      metadata={"format": FORMAT, "info": described, "sha256": _digest(described, arrays)})
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def discard(self, key: str) -> None:
+        """Deletes ``key``'s entry (its reader found it does not hold what it should)."""
+        self._path(key).unlink(missing_ok=True)
+
+    def purge(self, registered: Callable[[set[str]], set[str]]) -> list[str]:
+        """Deletes the entries whose source is no longer registered; returns their content hashes.
+
+        ``registered`` gets the content hashes the entries hold and answers those still in use (the
+        service asks its database), so a deleted dataset's decoded pixels go with it."""
+        entries: dict[Path, str] = {}
+        for path in self.root.glob("*.safetensors"):
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    entries[path] = json.loads((f.metadata() or {})["info"])["content_hash"]
+            except (OSError, ValueError, KeyError, SafetensorError):
+                entries[path] = ""  # unreadable: nothing can use it
+        keep = registered({content for content in entries.values() if content})
+        gone = []
+        for path, content in entries.items():
+            if content not in keep:
+                path.unlink(missing_ok=True)
+                gone.append(content)
+        return gone
 
     def _evict(self, keep: Path) -> None:
         entries = []

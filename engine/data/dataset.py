@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
@@ -85,6 +86,16 @@ class ImageDataset:
         """sha256 of exactly what training sees (images, labels, normalisation), once per dataset object: a
         subset or another split keeps ``content_hash`` but not this. Keys of stored runs and baselines."""
         return hash_arrays("train", self.x_train, self.y_train, np.asarray(self.mean), np.asarray(self.std))
+
+    @cached_property
+    def evaluation_fingerprint(self) -> str:
+        """sha256 of everything an accuracy measured on this dataset depends on besides the protocol: what
+        training sees (:attr:`train_fingerprint`), the test images and labels, the class names and the split.
+        Keys of stored baselines: two uploads that share their training data but not their test set must
+        not share a random-subset or full-data accuracy."""
+        described = json.dumps({"train": self.train_fingerprint, "classes": list(self.classes),
+                                "split": self.split.to_dict()}, sort_keys=True)
+        return hash_arrays("evaluation:" + described, self.x_test, self.y_test)
 
     def with_train_subset(self, indices: np.ndarray) -> ImageDataset:
         """The same dataset with only the given training samples (order kept); statistics unchanged."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.nn.utils import parameters_to_vector
 
@@ -24,7 +25,7 @@ from engine.distill.augment import DSAugment
 from engine.distill.base import ModelFactory, RealData
 from engine.distill.schedule import DifficultySchedule
 from engine.progress import Tracker
-from engine.store import FileStore, LocalFileStore
+from engine.store import FileStore, LocalFileStore, StoredFileDamaged, reuse_or_compute
 from engine.train.loop import iterate_minibatches, per_sample_loss
 
 
@@ -41,6 +42,7 @@ class ExpertConfig:
     augment: bool = True
 
 
+_FORMAT = "condense-experts-v1"
 # The expert store is a plain file store; the names say what it holds where it is used.
 ExpertStore = FileStore
 LocalExpertStore = LocalFileStore
@@ -56,13 +58,25 @@ class Trajectories:
     def epochs(self) -> int:
         return self.params.shape[1] - 1
 
-    def save(self, path: Path) -> Path:
-        save_file({"trajectories": self.params.contiguous()}, str(path), metadata={"format": "condense-experts-v1"})
-        return path
+    def save(self, path: Path) -> Trajectories:
+        save_file({"trajectories": self.params.contiguous()}, str(path), metadata={"format": _FORMAT})
+        return self
 
     @classmethod
-    def load(cls, path: Path) -> Trajectories:
-        return cls(load_file(str(path))["trajectories"])
+    def load(cls, path: Path, key: str, experts: int, epochs: int) -> Trajectories:
+        """The stored set, checked to hold ``experts`` trajectories of ``epochs`` + 1 snapshots."""
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                stored_format = (f.metadata() or {}).get("format")
+            params = load_file(str(path))["trajectories"]
+        except (SafetensorError, KeyError) as exc:
+            raise StoredFileDamaged(f"the stored expert set {key} cannot be read ({exc})") from exc
+        if stored_format != _FORMAT or params.ndim != 3 or tuple(params.shape[:2]) != (experts, epochs + 1):
+            raise StoredFileDamaged(
+                f"the stored expert set {key} is not {experts} trajectories of {epochs + 1} snapshots "
+                f"(format {stored_format!r}, shape {tuple(params.shape)})"
+            )
+        return cls(params)
 
 
 def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -157,11 +171,8 @@ def obtain_experts(
         the trajectories and whether they were reused (True) or trained now (False).
     """
     tracker = tracker or Tracker()
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        local = Path(tmp) / "experts.safetensors"
-        if store is not None and store.get(key, local):
-            tracker.report("experts", 1.0, "reused stored experts")
-            return Trajectories.load(local), True
+
+    def train(local: Path) -> Trajectories:
         trajectories = []
         for e in range(config.num_experts):
             torch.manual_seed(seed + e)  # initial weights of expert e
@@ -171,7 +182,15 @@ def obtain_experts(
                 train_expert(new_model(), real, config, generator, schedule=schedule, easy_to_hard=easy_to_hard,
                              augment_strategy=augment_strategy, tracker=span)
             )
-        result = Trajectories(torch.stack(trajectories))
-        if store is not None:
-            store.put(key, result.save(local))
-        return result, False
+        return Trajectories(torch.stack(trajectories)).save(local)
+
+    def load(local: Path) -> Trajectories:
+        loaded = Trajectories.load(local, key, config.num_experts, config.epochs)
+        tracker.report("experts", 1.0, "reused stored experts")
+        return loaded
+
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        local = Path(tmp) / "experts.safetensors"
+        if store is None:
+            return train(local), False
+        return reuse_or_compute(store, key, local, load, train, tracker, "experts")

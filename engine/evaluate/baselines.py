@@ -40,7 +40,8 @@ class MemoryBaselines:
 
 
 def baseline_key(data_fingerprint: str, kind: str, spec: EvalSpec, counts: np.ndarray | None, seed: int) -> str:
-    """``kind`` is ``random`` (a class-matched random subset with ``counts`` per class) or ``full``."""
+    """``kind`` is ``random`` (a class-matched random subset with ``counts`` per class) or ``full``;
+    ``data_fingerprint`` is the dataset's ``evaluation_fingerprint`` (training and test data, classes, split)."""
     payload = {
         "data": data_fingerprint,
         "kind": kind,

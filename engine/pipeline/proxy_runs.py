@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from engine.data.dataset import ImageDataset
@@ -29,7 +29,7 @@ from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
-from engine.store import FileStore
+from engine.store import FileStore, StoredFileDamaged, reuse_or_compute
 
 FORMAT = "condense-proxy-run-v1"
 _FEATURES = "features"
@@ -99,15 +99,29 @@ def _save(path: Path, scoring: ScoringResult, params: dict[str, dict[str, Any]])
     save_file(tensors, str(path), metadata=metadata)
 
 
-def _load(path: Path) -> ScoringResult:
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"not a stored proxy run ({metadata.get('format')!r})")
-    tensors = load_file(str(path))
-    scores = {k.removeprefix("score."): v.numpy() for k, v in tensors.items() if k.startswith("score.")}
-    features = tensors[_FEATURES].numpy() if _FEATURES in tensors else None
-    return ScoringResult(scores, float(metadata["seconds"]), json.loads(metadata["history"]), 0, features)
+def _load(path: Path, key: str, num_samples: int, scores: list[str]) -> ScoringResult:
+    """The stored run, checked against what this job needs of it: its format, and one value per training
+    sample for every recorded score (and feature row). A file that fails is damaged, not a run to trust."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+        if metadata.get("format") != FORMAT:
+            raise ValueError(f"format {metadata.get('format')!r}")
+        loaded = {k.removeprefix("score."): v.numpy() for k, v in tensors.items() if k.startswith("score.")}
+        features = tensors[_FEATURES].numpy() if _FEATURES in tensors else None
+        result = ScoringResult(loaded, float(metadata["seconds"]), json.loads(metadata["history"]), 0, features)
+    except (SafetensorError, ValueError, KeyError) as exc:
+        raise StoredFileDamaged(f"the stored proxy run {key} cannot be read ({exc})") from exc
+    wrong = [f"{name}: {None if name not in loaded else loaded[name].shape}" for name in scores
+             if name not in loaded or loaded[name].shape != (num_samples,)]
+    if features is not None and (features.ndim != 2 or len(features) != num_samples):
+        wrong.append(f"features: {features.shape}")
+    if wrong:
+        raise StoredFileDamaged(
+            f"the stored proxy run {key} does not hold one value per training sample ({num_samples}): {', '.join(wrong)}"
+        )
+    return result
 
 
 def scores_from_store(
@@ -132,21 +146,26 @@ def scores_from_store(
     start = time.perf_counter()
     params = recorded_params(method, method_params, proxy.epochs)
     key = proxy_run_key(dataset, proxy, seed, params)
+
+    def train(local: Path) -> ScoringResult:
+        # The seeds parameter (EL2N's, GraNd's) is the pipeline's; it goes as the caller gave it.
+        run_params = {name: method_params if name == method else {} for name in params}
+        scoring = compute_scores(
+            dataset, list(params), proxy, params=run_params, seed=seed, device=device, tracker=tracker,
+            workdir=workdir, features=True,
+        )
+        _save(local, scoring, params)
+        return scoring
+
+    def load(local: Path) -> ScoringResult:
+        scoring = _load(local, key, len(dataset.y_train), list(params))
+        tracker.report("proxy_training", 1.0, "reused a stored proxy run")
+        return scoring
+
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        local = Path(tmp) / "proxy-run.safetensors"
-        reused = store.get(key, local)
-        if reused:
-            scoring = _load(local)
-            tracker.report("proxy_training", 1.0, "reused a stored proxy run")
-        else:
-            # The seeds parameter (EL2N's, GraNd's) is the pipeline's; it goes as the caller gave it.
-            run_params = {name: method_params if name == method else {} for name in params}
-            scoring = compute_scores(
-                dataset, list(params), proxy, params=run_params, seed=seed, device=device, tracker=tracker,
-                workdir=workdir, features=True,
-            )
-            _save(local, scoring, params)
-            store.put(key, local)
+        scoring, reused = reuse_or_compute(
+            store, key, Path(tmp) / "proxy-run.safetensors", load, train, tracker, "proxy_training"
+        )
     info = ProxyRunInfo(key=key, reused=reused, scores=sorted(params), trained_seconds=scoring.seconds)
     if method in scoring.scores:
         own = scoring.scores[method]

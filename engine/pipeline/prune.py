@@ -112,7 +112,7 @@ def _evaluate(
         spec = _eval_spec(cfg, arch, config.device)
         # The random subset and the full data do not depend on the score or policy: reusable baselines.
         key = (
-            baseline_key(dataset.train_fingerprint, name, spec, counts if name == "random" else None, config.seed)
+            baseline_key(dataset.evaluation_fingerprint, name, spec, counts if name == "random" else None, config.seed)
             if baselines is not None and name != "subset"
             else None
         )

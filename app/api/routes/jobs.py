@@ -117,7 +117,7 @@ async def stream_job_events(
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> EventSourceResponse:
-    """Stream events as Server-Sent Events (``status`` and ``progress``); ends once the job has finished."""
+    """Stream events as Server-Sent Events (``status``, ``progress`` and ``warning``); ends once the job has finished."""
     await run_in_threadpool(_poll, db, caller.tenant_id, job_id, 0)  # 404 before the stream starts, not inside it
     cursor = last_event_id if last_event_id is not None else after
 
