@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import Artifact
+from app.models import Artifact, Job, JobEvent
 from app.services.auth import tenant_named
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     assert_problem,
@@ -98,3 +100,39 @@ def test_deleting_a_finished_job_frees_its_artifacts(
     assert client.delete(f"/v1/proxy-runs/{run['id']}").status_code == 204
     assert len(stored_files(settings)) == 1 and stored_files(settings) < remaining  # the dataset's file
     assert client.get(f"/v1/datasets/{dataset_id}").status_code == 200
+
+
+def count(db: Database, model: type[Job] | type[JobEvent] | type[Artifact]) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_tenant_at_its_storage_limit_gets_no_job(client: TestClient, db: Database) -> None:
+    upload = random_npz_bytes()
+    dataset_id = client.post("/v1/datasets", files={"file": ("d.npz", upload)}).json()["id"]
+    set_limits(db, "local", max_stored_bytes=len(upload))
+    # A sweep is sure to store nothing (its files are compressed): the limit already reached refuses it.
+    sweep = {"kind": "prune_sweep", "dataset_id": dataset_id, "device": "cpu"}
+    refused = client.post("/v1/jobs", json=sweep, headers={"Idempotency-Key": "sweep-1"})
+    body = assert_problem(refused, 429)
+    assert body["type"] == "urn:condense:problem:tenant-storage-limit"
+    assert f"stores {len(upload)} bytes, at or past its storage limit (max_stored_bytes)" in body["detail"]
+    assert "Delete datasets" in body["detail"]
+    assert count(db, Job) == count(db, JobEvent) == 0  # nothing written
+    # The key was not spent: once space is freed (here: a higher limit) the same request is a new job.
+    set_limits(db, "local", max_stored_bytes=len(upload) + 10**6)
+    accepted = client.post("/v1/jobs", json=sweep, headers={"Idempotency-Key": "sweep-1"})
+    assert accepted.status_code == 202, accepted.text
+    assert count(db, Job) == 1
+
+
+def test_a_job_sure_to_pass_the_storage_limit_is_refused(client: TestClient, db: Database) -> None:
+    dataset = client.post("/v1/datasets", json={"builtin": "digits"}).json()  # built-ins store nothing
+    at_least = 16 * dataset["splits"]["train"]  # a prune job's scores.npy and ranking.npy, 8 bytes a sample each
+    set_limits(db, "local", max_stored_bytes=at_least - 1)
+    body = assert_problem(client.post("/v1/jobs", json=tiny_prune_spec(dataset["id"])), 429)
+    assert body["type"] == "urn:condense:problem:tenant-storage-limit"
+    assert f"take at least {at_least} more" in body["detail"] and "max_stored_bytes" in body["detail"]
+    assert count(db, Job) == 0
+    set_limits(db, "local", max_stored_bytes=at_least)
+    assert client.post("/v1/jobs", json=tiny_prune_spec(dataset["id"])).status_code == 202
