@@ -28,7 +28,7 @@ from app.schemas.jobs import (
     PruneThenDistillJobCreate,
     SweepJobCreate,
 )
-from app.services import datasets, jobs
+from app.services import datasets, jobs, quotas
 from app.services.reusable import BlobExpertStore, BlobProxyRunStore, DatabaseBaselineStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
@@ -240,6 +240,9 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
     with ctx.blobs.staging() as out_dir:
         paths = write_artifacts(out_dir)
         with ctx.db.session() as session:
+            # Before any file moves into the store: a job refused here leaves no artifact row and no blob,
+            # and the tenant row it locks stays locked till the commit, so two finishing jobs cannot both pass.
+            quotas.check_job_output(session, ctx.settings, job.tenant_id, job_id, sum(p.stat().st_size for p in paths))
             # Artifacts and the final status commit together: a succeeded job always has its files.
             if not jobs.finish(session, job_id, worker_id, JobStatus.SUCCEEDED, metrics=summarize_report(report)):
                 raise JobStopped
@@ -328,6 +331,8 @@ def run_job(ctx: WorkerContext, job_id: str, worker_id: str) -> None:
             )
         except DatasetError as exc:
             recorded = _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, "dataset_invalid", exc))
+        except quotas.StorageLimitExceeded as exc:
+            recorded = _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, "storage_limit", exc))
         except Exception as exc:
             log.exception("job %s failed", job_id)
             recorded = _fail(ctx, job_id, worker_id, JobStatus.FAILED, _error(ctx, type(exc).__name__, exc))

@@ -45,7 +45,8 @@ def request_hash(spec: JobSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> None:
+def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> Dataset:
+    """The job's dataset, once the spec is checked against it."""
     dataset = session.get(Dataset, spec.dataset_id)
     if dataset is None or dataset.tenant_id != tenant_id:
         raise invalid_field("dataset_id", f"dataset {spec.dataset_id!r} does not exist")
@@ -56,14 +57,15 @@ def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> N
             raise invalid_field(
                 "keep_count", f"must be at most the {dataset.num_train} training samples of the dataset"
             )
-        return
+        return dataset
     if isinstance(spec, SweepJobCreate):
-        return
+        return dataset
     smallest = min(dataset.class_counts)
     if spec.ipc > smallest:
         raise invalid_field("ipc", f"must be at most {smallest}, the training samples of the dataset's smallest class")
     if isinstance(spec, PruneThenDistillJobCreate) and spec.window is not None:
         _check_window_holds_ipc(spec.window, spec.ipc, dataset.class_counts)
+    return dataset
 
 
 def _check_window_holds_ipc(window: tuple[float, float], ipc: int, class_counts: list[int]) -> None:
@@ -75,6 +77,20 @@ def _check_window_holds_ipc(window: tuple[float, float], ipc: int, class_counts:
         raise invalid_field(
             "window", f"[{lo}, {hi}] holds {holds} samples of the smallest class but ipc is {ipc}; widen it"
         )
+
+
+def output_bytes_at_least(spec: JobSpec, dataset: Dataset) -> int:
+    """A lower bound on the bytes of artifacts the job will store, from its spec and dataset alone (the
+    submission's storage check): only files whose size is fixed by those, uncompressed, are counted.
+
+    A prune job writes ``scores.npy`` (float64) and ``ranking.npy`` (int64), 8 bytes per training sample
+    each; a distill job's ``synthetic.safetensors`` holds its ``ipc`` images per class as float32 and
+    again as uint8, 5 bytes per pixel. A sweep's per-point selections are compressed, so it counts 0."""
+    if isinstance(spec, PruneJobCreate):
+        return 16 * dataset.num_train
+    if isinstance(spec, SweepJobCreate):
+        return 0
+    return 5 * spec.ipc * len(dataset.classes) * math.prod(dataset.image_shape)
 
 
 def add_event(
@@ -114,7 +130,8 @@ def create_job(
     session: Session, spec: JobSpec, settings: Settings, tenant_id: str, idempotency_key: str | None
 ) -> CreatedJob:
     """Commits the new job (the caller rings the doorbell after this returns). A retried request with the
-    same Idempotency-Key and body gets the original job back; the same key with another body is refused."""
+    same Idempotency-Key and body gets the original job back, even past a limit; the same key with another
+    body is refused. A job refused by a limit writes nothing, so its key stays free for a later retry."""
     body_hash = request_hash(spec)
     by_key = select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
     if idempotency_key:
@@ -124,8 +141,9 @@ def create_job(
     # Shared with other job creations, exclusive of a deletion: the dataset checked below is still there
     # when the job commits, and a deletion that waited sees the job and refuses (409).
     lock_row(session, Dataset, spec.dataset_id, shared=True)
-    _check_against_dataset(session, spec, tenant_id)
+    dataset = _check_against_dataset(session, spec, tenant_id)
     quotas.check_active_jobs(session, settings, tenant_id)
+    quotas.check_job_storage(session, settings, tenant_id, output_bytes_at_least(spec, dataset))
     job = Job(
         id=new_id("job"),
         tenant_id=tenant_id,
