@@ -194,6 +194,8 @@ def register_upload(
         raise _problem(exc) from exc
     suffix = "".join(Path(upload.filename).suffixes[-2:])
     try:
+        # Again under the tenant's lock, held only from here to the commit (not while the file was read).
+        quotas.check_storage(session, settings, tenant_id, upload.size, lock=True)
         blob = blobs.store(session, store, upload.path, suffix=suffix, sha256=upload.sha256)
         record = _record(summary, tenant_id=tenant_id, content_hash=upload.sha256, size_bytes=upload.size, blob_key=blob.key)
         return _insert(session, record)

@@ -78,9 +78,11 @@ def _storage_problem(detail: str) -> ProblemError:
     return ProblemError(429, f"{detail}. {WHAT_TO_FREE}", slug="tenant-storage-limit", title="Storage limit reached")
 
 
-def check_storage(session: Session, settings: Settings, tenant_id: str, incoming: int) -> None:
-    """An upload of ``incoming`` bytes: refused when it would pass the limit."""
-    storage = _storage(session, settings, tenant_id)
+def check_storage(session: Session, settings: Settings, tenant_id: str, incoming: int, *, lock: bool = False) -> None:
+    """An upload of ``incoming`` bytes: refused when it would pass the limit. ``lock``: the tenant row stays
+    locked until the transaction ends (the check in the transaction that records the upload, so it cannot
+    pass the limit together with a finishing job or another upload)."""
+    storage = _storage(session, settings, tenant_id, lock=lock)
     if storage.used + incoming > storage.limit:
         raise _storage_problem(
             f"tenant {storage.tenant!r} stores {storage.used} bytes; {incoming} more would pass its storage "
