@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -268,6 +269,26 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
     if field is not None:
         assert field in [e["field"] for e in body.get("errors", [])], body
     return body
+
+
+def api_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path template) of every API route the app serves, HEAD-only routes included.
+
+    Newer FastAPI keeps each included router as one nested entry of ``app.routes`` (so a plain walk of it
+    finds no API route at all), and ``iter_route_contexts`` yields its routes with their full paths;
+    older versions copied the routes themselves into ``app.routes``.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        routes = [(route, route) for route in app.routes]
+    else:
+        routes = [(context.original_route, context) for context in iter_route_contexts(app.routes)]
+    operations = {
+        (method, route.path) for original, route in routes if isinstance(original, APIRoute) for method in route.methods
+    }
+    assert operations, "no API route found: has FastAPI changed how it keeps included routers?"
+    return operations
 
 
 def run_job_in_process(settings: Settings, job_id: str, worker_id: str = "test-worker") -> None:

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.core.ids import JOB, new_id
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
     assert_problem,
@@ -82,7 +83,7 @@ def test_range_requests(client: TestClient, job: dict) -> None:
 
 def test_unknown_artifact_and_job(client: TestClient, job: dict) -> None:
     assert_problem(client.get(f"/v1/jobs/{job['id']}/artifacts/secrets.txt"), 404)
-    assert_problem(client.get("/v1/jobs/job_nope/artifacts/report.json"), 404)
+    assert_problem(client.get(f"/v1/jobs/{new_id(JOB)}/artifacts/report.json"), 404)
 
 
 def test_deleting_a_dataset_keeps_an_artifact_with_the_same_bytes(client: TestClient, job: dict) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.ids import DATASET, new_id
 from app.models import Dataset
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
@@ -163,7 +164,7 @@ class TestReadDatasets:
         assert client.get(f"/v1/datasets/{created['id']}").json() == created
 
     def test_unknown_id(self, client: TestClient) -> None:
-        assert_problem(client.get("/v1/datasets/ds_nope"), 404)
+        assert_problem(client.get(f"/v1/datasets/{new_id(DATASET)}"), 404)
 
 
 class TestDeleteDataset:
@@ -182,7 +183,7 @@ class TestDeleteDataset:
         assert client.get(f"/v1/jobs/{job['id']}").json()["dataset_id"] is None  # history kept
 
     def test_unknown_id(self, client: TestClient) -> None:
-        assert_problem(client.delete("/v1/datasets/ds_nope"), 404)
+        assert_problem(client.delete(f"/v1/datasets/{new_id(DATASET)}"), 404)
 
     def test_job_for_a_deleted_dataset_is_refused(self, client: TestClient) -> None:
         dataset_id = upload(client, random_npz_bytes()).json()["id"]

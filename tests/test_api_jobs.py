@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.ids import JOB, new_id
 from app.models import Dataset, DatasetStatus, utcnow
 from app.services import jobs
 from app.services.doorbell import Doorbell
@@ -139,7 +140,7 @@ class TestReadJobs:
         assert_problem(client.get("/v1/jobs", params={"status": "sleeping"}), 422, "query.status")
 
     def test_unknown_id(self, client: TestClient) -> None:
-        assert_problem(client.get("/v1/jobs/job_nope"), 404)
+        assert_problem(client.get(f"/v1/jobs/{new_id(JOB)}"), 404)
 
 
 class TestCancelJob:
@@ -151,7 +152,7 @@ class TestCancelJob:
         assert_problem(client.post(f"/v1/jobs/{job['id']}/cancel"), 409)
 
     def test_unknown_id(self, client: TestClient) -> None:
-        assert_problem(client.post("/v1/jobs/job_nope/cancel"), 404)
+        assert_problem(client.post(f"/v1/jobs/{new_id(JOB)}/cancel"), 404)
 
 
 class TestJobEvents:
@@ -185,5 +186,6 @@ class TestJobEvents:
         assert ids == [str(first_id + 1)]
 
     def test_unknown_id(self, client: TestClient) -> None:
-        assert_problem(client.get("/v1/jobs/job_nope/events"), 404)
-        assert_problem(client.get("/v1/jobs/job_nope/events.json"), 404)
+        unknown = new_id(JOB)
+        assert_problem(client.get(f"/v1/jobs/{unknown}/events"), 404)
+        assert_problem(client.get(f"/v1/jobs/{unknown}/events.json"), 404)

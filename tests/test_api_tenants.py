@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -18,6 +17,7 @@ from app.core.db import Database
 from app.main import create_app
 from app.models import ApiKey
 from tests.service_fixtures import (  # noqa: F401 - fixtures
+    api_operations,
     assert_problem,
     backend,
     bearer,
@@ -48,12 +48,7 @@ def owned(client: TestClient, settings: Settings) -> dict[str, str]:
 
 def v1_operations(client: TestClient) -> set[tuple[str, str]]:
     """(method, path template) of every /v1 route the app serves, HEAD-only routes included."""
-    return {
-        (method, route.path)
-        for route in client.app.routes  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute) and route.path.startswith("/v1")
-        for method in route.methods
-    }
+    return {(method, path) for method, path in api_operations(client.app) if path.startswith("/v1")}  # type: ignore[arg-type]
 
 
 def call(client: TestClient, method: str, template: str, ids: dict[str, str]) -> Any:

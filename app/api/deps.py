@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.blobstore import BlobStore
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.ids import DATASET, JOB, PROXY_RUN, id_pattern
 from app.core.problems import ProblemError
 from app.schemas.common import PRINTABLE
 from app.services.auth import Caller, authenticate
@@ -73,3 +74,11 @@ DoorbellDep = Annotated[Doorbell, Depends(get_doorbell)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 # A filter or cursor in the query string; see PRINTABLE for why it is checked.
 TextQuery = Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)]
+
+# Ids in the path have the shape app.core.ids gives them: a malformed one (a NUL, which PostgreSQL refuses
+# inside text, or one too long) is a 422 naming the parameter before any query runs, never a 500.
+DatasetIdPath = Annotated[str, Path(pattern=id_pattern(DATASET), description="a dataset id this API returned")]
+JobIdPath = Annotated[str, Path(pattern=id_pattern(JOB), description="a job id this API returned")]
+ProxyRunIdPath = Annotated[str, Path(pattern=id_pattern(PROXY_RUN), description="a proxy run id this API returned")]
+# An artifact's file name as the job lists it (e.g. report.json); at most as long as its column holds.
+ArtifactNamePath = Annotated[str, Path(max_length=100, pattern=PRINTABLE, description="an artifact name the job lists")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,17 +49,39 @@ class AnsweringConnection(psycopg.Connection[Any]):
             ) from exc
 
 
+def finite_json(value: Any) -> str:
+    """JSON for the JSON columns, with NaN and infinities written as null.
+
+    Python's json writes them as ``NaN``/``Infinity``, which SQLite stores but PostgreSQL refuses (the
+    whole statement fails: a lost baseline, a failed job), so the same write would succeed on one backend
+    and fail on the other. They have no JSON form; null is what the reports use for an undefined figure.
+    """
+    return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def make_engine(url: str, timeout_s: float | None = None, statement_timeout_s: float | None = None) -> Engine:
     """``timeout_s`` bounds connecting to a server and waiting for a pooled connection, so a database
     that is down fails a request (503) within seconds instead of hanging it; ``statement_timeout_s``
     bounds each statement: the server cancels it after that long, and a server that stops answering
     altogether has its connection closed a little later. None keeps the drivers' waits (migrations)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, json_serializer=finite_json, connect_args={"check_same_thread": False, "timeout": 30}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if timeout_s is None:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, json_serializer=finite_json, pool_pre_ping=True)
     # Keepalives notice a server host that vanished without closing its connections.
     connect_args: dict[str, Any] = {
         "connect_timeout": max(1, round(timeout_s)),
@@ -66,7 +90,9 @@ def make_engine(url: str, timeout_s: float | None = None, statement_timeout_s: f
     }
     if statement_timeout_s is not None:
         connect_args["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
-    engine = create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=connect_args)
+    engine = create_engine(
+        url, json_serializer=finite_json, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=connect_args
+    )
     if statement_timeout_s is not None and engine.dialect.driver == "psycopg":
         # The server's own cancel (a clean error, the connection kept) comes first; this is for a server
         # that cannot send it.

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.ids import new_id
+from app.core.ids import API_KEY, TENANT, new_id
 from app.models import ApiKey, Tenant, utcnow
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def tenant_named(session: Session, name: str) -> Tenant:
     tenant = session.scalar(select(Tenant).where(Tenant.name == name))
     if tenant is not None:
         return tenant
-    tenant = Tenant(id=new_id("tn"), name=name)
+    tenant = Tenant(id=new_id(TENANT), name=name)
     session.add(tenant)
     try:
         session.commit()
@@ -57,7 +57,7 @@ def create_key(session: Session, tenant_name: str) -> tuple[ApiKey, str]:
     """A new key for ``tenant_name`` (created if needed); the plaintext is returned once and never stored."""
     tenant = tenant_named(session, tenant_name)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(id=new_id("key"), tenant_id=tenant.id, secret_sha256=_secret_hash(secret))
+    key = ApiKey(id=new_id(API_KEY), tenant_id=tenant.id, secret_sha256=_secret_hash(secret))
     session.add(key)
     session.commit()
     return key, f"{key.id}.{secret}"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.blobstore import BlobStore
 from app.core.config import Settings
-from app.core.ids import new_id
+from app.core.ids import DATASET, new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import Baseline, Dataset, DatasetStatus, ProxyRun
 from app.services import blobs, jobs, quotas
@@ -142,7 +142,7 @@ def _record(
     builtin: str | None = None,
 ) -> Dataset:
     return Dataset(
-        id=new_id("ds"),
+        id=new_id(DATASET),
         tenant_id=tenant_id,
         name=summary.name,
         format=summary.format,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.blobstore import BlobStore
 from app.core.config import Settings
-from app.core.ids import new_id
+from app.core.ids import JOB, new_id
 from app.core.problems import ProblemError, invalid_field, not_found
 from app.models import ACTIVE_STATUSES, Dataset, DatasetStatus, Job, JobEvent, JobStatus, utcnow
 from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate, SweepJobCreate
@@ -145,7 +145,7 @@ def create_job(
     quotas.check_active_jobs(session, settings, tenant_id)
     quotas.check_job_storage(session, settings, tenant_id, output_bytes_at_least(spec, dataset))
     job = Job(
-        id=new_id("job"),
+        id=new_id(JOB),
         tenant_id=tenant_id,
         kind=spec.kind,
         status=JobStatus.QUEUED,

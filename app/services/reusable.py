@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.blobstore import HASH_CHUNK, BlobStore, sha256_file
 from app.core.db import Database
-from app.core.ids import new_id
+from app.core.ids import PROXY_RUN, new_id
 from app.models import Baseline, ExpertSet, ProxyRun, ReuseClaim, utcnow
 from app.services import blobs
 from app.services.locks import insert_if_absent
@@ -199,7 +199,7 @@ class BlobProxyRunStore(BlobFileStore):
         return f"proxy run {row.id}"
 
     def _new_row(self, key: str) -> ProxyRun:
-        return ProxyRun(id=new_id("prx"), tenant_id=self.tenant_id, key=key, dataset_id=self.dataset_id,
+        return ProxyRun(id=new_id(PROXY_RUN), tenant_id=self.tenant_id, key=key, dataset_id=self.dataset_id,
                         summary=self.summary)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +44,9 @@ class AccuracyStats:
     mean: float
     std: float
     per_seed: list[float]
-    per_class: list[float]
+    # Indexed by class; None for a class with no test samples, whose accuracy is undefined (a NaN would make
+    # the report invalid JSON, which PostgreSQL refuses to store).
+    per_class: list[float | None]
     train_size: int
     seconds: float
     model: str
@@ -56,11 +58,19 @@ class AccuracyStats:
             "std": self.std,
             "per_seed": self.per_seed,
             "per_class": self.per_class,
+            "classes_without_test_samples": [c for c, acc in enumerate(self.per_class) if acc is None],
             "train_size": self.train_size,
             "seconds": self.seconds,
             "model": self.model,
             **self.extra,
         }
+
+
+def mean_per_class(per_run: Sequence[Sequence[float | None] | np.ndarray]) -> list[float | None]:
+    """Each class's test accuracy averaged over runs (seeds or draws) on the same test split; None for a
+    class with no test samples (NaN, or None, in every run)."""
+    means = np.array(per_run, dtype=np.float64).mean(axis=0)
+    return [float(m) if np.isfinite(m) else None for m in means]
 
 
 TensorTransform = Callable[[torch.Tensor], torch.Tensor]
@@ -163,7 +173,7 @@ def evaluate_tensors(
         mean=float(np.mean(accs)),
         std=float(np.std(accs)),
         per_seed=[float(a) for a in accs],
-        per_class=np.nanmean(np.stack(per_class), axis=0).tolist(),
+        per_class=mean_per_class(per_class),
         train_size=len(x),
         seconds=time.perf_counter() - start,
         model=spec.model,

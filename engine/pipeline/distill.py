@@ -29,7 +29,7 @@ from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
 from engine.distill.zca import ZCAWhitening
-from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random
+from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
@@ -272,7 +272,7 @@ def random_real_baseline(
     accs = [r.per_seed[0] for r in runs]
     return AccuracyStats(
         mean=float(np.mean(accs)), std=float(np.std(accs)), per_seed=accs,
-        per_class=np.nanmean([r.per_class for r in runs], axis=0).tolist(), train_size=runs[0].train_size,
+        per_class=mean_per_class([r.per_class for r in runs]), train_size=runs[0].train_size,
         seconds=sum(r.seconds for r in runs), model=spec.model,
     )
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, CallerDep, SessionDep, SettingsDep, TextQuery
+from app.api.deps import BlobsDep, CallerDep, DatasetIdPath, SessionDep, SettingsDep, TextQuery
 from app.core.problems import ProblemError
 from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
 from app.schemas.problems import problem_responses
@@ -114,7 +114,7 @@ def read_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic)
-def read_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> DatasetPublic:
+def read_dataset(dataset_id: DatasetIdPath, caller: CallerDep, session: SessionDep) -> DatasetPublic:
     """Read one dataset."""
     return dataset_public(service.get_dataset(session, dataset_id, tenant_id=caller.tenant_id))
 
@@ -124,6 +124,6 @@ def read_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> Dat
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses({409: "a queued or running job uses it"}),
 )
-def delete_dataset(dataset_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
+def delete_dataset(dataset_id: DatasetIdPath, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a dataset and its file; refused while a queued or running job uses it."""
     service.delete_dataset(session, blobs, caller.tenant_id, dataset_id)

@@ -12,7 +12,17 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BlobsDep, CallerDep, DatabaseDep, DoorbellDep, SessionDep, SettingsDep, TextQuery
+from app.api.deps import (
+    ArtifactNamePath,
+    BlobsDep,
+    CallerDep,
+    DatabaseDep,
+    DoorbellDep,
+    JobIdPath,
+    SessionDep,
+    SettingsDep,
+    TextQuery,
+)
 from app.core.db import Database, database_unavailable
 from app.core.problems import ProblemFileResponse
 from app.models import JobEvent, JobStatus
@@ -62,7 +72,7 @@ def read_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def read_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
+def read_job(job_id: JobIdPath, caller: CallerDep, session: SessionDep) -> JobPublic:
     """Read one job: status, progress, error, metrics and artifacts."""
     return job_public(service.get_job(session, job_id, tenant_id=caller.tenant_id))
 
@@ -70,20 +80,20 @@ def read_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
 @router.delete(
     "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses({409: "still queued or running"})
 )
-def delete_job(job_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
+def delete_job(job_id: JobIdPath, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a finished job with its events and artifacts (frees the tenant's storage)."""
     service.delete_job(session, blobs, job_id, caller.tenant_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=problem_responses({409: "already finished"}))
-def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobPublic:
+def cancel_job(job_id: JobIdPath, caller: CallerDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job now, or ask a running job's worker to stop."""
     return job_public(service.request_cancel(session, job_id, caller.tenant_id))
 
 
 @router.get("/{job_id}/events.json", response_model=JobEventsPublic)
 def read_job_events(
-    job_id: str,
+    job_id: JobIdPath,
     caller: CallerDep,
     session: SessionDep,
     after: Annotated[int, Query(ge=0)] = 0,
@@ -109,7 +119,7 @@ def _poll(db: Database, tenant_id: str, job_id: str, after: int) -> tuple[list[J
     responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
 )
 async def stream_job_events(
-    job_id: str,
+    job_id: JobIdPath,
     request: Request,
     caller: CallerDep,
     db: DatabaseDep,
@@ -156,8 +166,8 @@ async def stream_job_events(
     },
 )
 def download_artifact(
-    job_id: str,
-    name: str,
+    job_id: JobIdPath,
+    name: ArtifactNamePath,
     caller: CallerDep,
     session: SessionDep,
     blobs: BlobsDep,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import BlobsDep, CallerDep, SessionDep, TextQuery
+from app.api.deps import BlobsDep, CallerDep, ProxyRunIdPath, SessionDep, TextQuery
 from app.schemas.proxy_runs import ProxyRunPublic, ProxyRunsPublic, proxy_run_public
 from app.services import proxy_runs as service
 
@@ -28,12 +28,12 @@ def read_proxy_runs(
 
 
 @router.get("/{run_id}", response_model=ProxyRunPublic)
-def read_proxy_run(run_id: str, caller: CallerDep, session: SessionDep) -> ProxyRunPublic:
+def read_proxy_run(run_id: ProxyRunIdPath, caller: CallerDep, session: SessionDep) -> ProxyRunPublic:
     """Read one recorded proxy run."""
     return proxy_run_public(service.get_proxy_run(session, run_id, caller.tenant_id))
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_proxy_run(run_id: str, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
+def delete_proxy_run(run_id: ProxyRunIdPath, caller: CallerDep, session: SessionDep, blobs: BlobsDep) -> None:
     """Delete a recorded proxy run and free its storage; the next job on its data trains the proxy again."""
     service.delete_proxy_run(session, blobs, caller.tenant_id, run_id)
