@@ -32,9 +32,10 @@ AS_STORED = {"nan": None, "inf": None, "per_class": [0.5, None, None], "nested":
 
 
 def test_a_baseline_with_nan_is_stored_with_null(client: TestClient, db: Database) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
     with db.session() as session:
         tenant_id = tenant_named(session, LOCAL_TENANT).id
-    store = DatabaseBaselineStore(db, tenant_id)
+    store = DatabaseBaselineStore(db, tenant_id, dataset_id)
     store.put("baseline-random-nan", NOT_FINITE)
     assert store.get("baseline-random-nan") == AS_STORED
     with db.session() as session:
