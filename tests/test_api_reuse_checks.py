@@ -122,9 +122,28 @@ def test_a_rewritten_cache_entry_is_not_served(client: TestClient, settings: Set
                         split_seed=settings.dataset_split_seed)
         cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
         cache._write(cache.root / f"{key}.safetensors", replace(loaded, y_train=np.zeros_like(loaded.y_train)))
-        served = datasets.load_for_job(record, store, settings)
+        warnings: list[str] = []
+        served = datasets.load_for_job(record, store, settings, warn=warnings.append)
     np.testing.assert_array_equal(served.y_train, loaded.y_train)
     assert served.class_counts() == record.class_counts
+    assert len(warnings) == 1 and key in warnings[0] and "class_counts" in warnings[0]
+
+
+def test_a_damaged_cache_entry_is_decoded_again_with_a_warning_event(
+    client: TestClient, settings: Settings, db: Database
+) -> None:
+    dataset_id = _upload(client, _npz(np.arange(30) % 3), "data")
+    first = _run(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    (entry,) = settings.dataset_cache_root.glob("*.safetensors")
+    damaged = bytearray(entry.read_bytes())
+    damaged[-5] ^= 0x01  # one bit of the last array: a valid file that reads other values
+    entry.write_bytes(bytes(damaged))
+    second = _run(client, settings, tiny_prune_spec(dataset_id, evaluation=None, seed=7))
+    events = client.get(f"/v1/jobs/{second['id']}/events.json", params={"limit": 1000}).json()["data"]
+    warnings = [e for e in events if e["type"] == "warning"]
+    assert len(warnings) == 1 and entry.stem in warnings[0]["message"] and warnings[0]["stage"] == "load"
+    assert _report(client, second)["dataset"] == _report(client, first)["dataset"]
+    assert entry.read_bytes() != bytes(damaged)  # decoded again and written anew
 
 
 def test_deleting_a_dataset_deletes_its_baselines_and_its_cache_entries(

@@ -231,8 +231,8 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
         job = jobs.get_job(session, job_id, tenant_id=None)
         spec = SPEC_ADAPTER.validate_python(job.spec)
         record = datasets.get_dataset(session, spec.dataset_id, tenant_id=job.tenant_id)
-    dataset = datasets.load_for_job(record, ctx.blobs, ctx.settings)
     tracker = DatabaseTracker(ctx, job_id, worker_id, lease, deadline)
+    dataset = datasets.load_for_job(record, ctx.blobs, ctx.settings, warn=partial(tracker.on_warning, "load"))
     # A redelivered job finds its checkpoints here and resumes instead of starting over.
     workdir = ctx.settings.work_root / job_id
     workdir.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,11 @@ def _read(read: Callable[..., _Read], source: str | Path, settings: Settings, na
     )
 
 
-def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> ImageDataset:
-    """The same arrays and split the record describes (same source, fraction and seed)."""
+def load_for_job(
+    dataset: Dataset, store: BlobStore, settings: Settings, warn: Callable[[str], None] | None = None
+) -> ImageDataset:
+    """The same arrays and split the record describes (same source, fraction and seed). ``warn`` hears of a
+    decoded-cache entry that failed its checks and was decoded again (the job records it as a warning)."""
     if dataset.blob_key and not store.exists(dataset.blob_key):
         # Said without the store's path, which is the server's business.
         raise DatasetError(
@@ -85,11 +88,14 @@ def load_for_job(dataset: Dataset, store: BlobStore, settings: Settings) -> Imag
         return _read(load_dataset, source, settings, dataset.name)
     key = cache_key(dataset.content_hash, test_fraction=settings.dataset_test_fraction, split_seed=settings.dataset_split_seed)
     cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
-    decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
+    decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name), warn)
     if (differs := _differs_from_record(decoded, dataset)) is not None:
         # An entry that passed its own hash yet is not what was registered was rewritten with a new hash:
         # never served; the source is decoded again.
-        log.warning("decoded-cache entry of dataset %s differs from its record (%s); decoding again", dataset.id, differs)
+        message = f"the decoded-cache entry {key} of dataset {dataset.id} differs from its record ({differs}); decoding again"
+        log.warning(message)
+        if warn is not None:
+            warn(message)
         cache.discard(key)
         decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
         if (differs := _differs_from_record(decoded, dataset)) is not None:

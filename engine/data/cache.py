@@ -63,10 +63,13 @@ class DecodedCache:
             raise ValueError(f"cache key must be alphanumeric, got {key!r}")
         return self.root / f"{key}.safetensors"
 
-    def get_or_load(self, key: str, load: Callable[[], ImageDataset]) -> ImageDataset:
-        """The cached dataset for ``key``, or ``load()``'s, which is then kept."""
+    def get_or_load(
+        self, key: str, load: Callable[[], ImageDataset], on_damaged: Callable[[str], None] | None = None
+    ) -> ImageDataset:
+        """The cached dataset for ``key``, or ``load()``'s, which is then kept. ``on_damaged`` hears of an
+        entry that failed its check (it is deleted and ``load()`` used instead)."""
         path = self._path(key)
-        if (dataset := self._read(path)) is not None:
+        if (dataset := self._read(path, on_damaged)) is not None:
             self.hits += 1
             return dataset
         self.misses += 1
@@ -75,7 +78,7 @@ class DecodedCache:
         self._evict(keep=path)
         return dataset
 
-    def _read(self, path: Path) -> ImageDataset | None:
+    def _read(self, path: Path, on_damaged: Callable[[str], None] | None) -> ImageDataset | None:
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
@@ -86,7 +89,10 @@ class DecodedCache:
         except (OSError, ValueError, KeyError, SafetensorError):
             return None  # missing, evicted meanwhile, or damaged: decode again
         if not intact:
-            log.warning("decoded-cache entry %s does not match its recorded sha256; deleted, decoding again", path.name)
+            message = f"the decoded-cache entry {path.stem} does not match its recorded sha256; deleted, decoding again"
+            log.warning(message)
+            if on_damaged is not None:
+                on_damaged(message)
             path.unlink(missing_ok=True)
             return None
         os.utime(path)  # recently used
