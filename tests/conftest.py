@@ -60,3 +60,19 @@ def digits() -> ImageDataset:
     x = (d.images / 16.0).astype(np.float32)[:, None]
     y = d.target.astype(np.int64)
     return make_dataset(x[:1400], y[:1400], x[1400:], y[1400:], "digits")
+
+
+@pytest.fixture
+def trainings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stage of every proxy training the scoring step starts (to tell a trained run from a reused one)."""
+    import engine.pipeline.scoring as scoring
+
+    started: list[str] = []
+    real = scoring.train_model
+
+    def counting(*args, **kwargs):
+        started.append(kwargs.get("stage", "?"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "train_model", counting)
+    return started

@@ -302,6 +302,16 @@ def run_job_in_process(settings: Settings, job_id: str, worker_id: str = "test-w
         context.db.dispose()
 
 
+def run_to_success(client: httpx.Client | TestClient, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Submits ``spec``, runs it in process (:func:`run_job_in_process`) and returns the job, which must have succeeded."""
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.text
+    run_job_in_process(settings, response.json()["id"])
+    job = client.get(f"/v1/jobs/{response.json()['id']}").json()
+    assert job["status"] == "succeeded", job["error"]
+    return dict(job)
+
+
 @dataclass
 class LiveService:
     """A real API (uvicorn) and a real Celery worker, as subprocesses, on one isolated data folder."""

@@ -22,19 +22,10 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     db,
     other_client,
     random_npz_bytes,
-    run_job_in_process,
+    run_to_success as run,
     settings,
     tiny_prune_spec,
 )
-
-
-def run(client: TestClient, settings: Settings, spec: dict) -> dict:
-    response = client.post("/v1/jobs", json=spec)
-    assert response.status_code == 202, response.text
-    run_job_in_process(settings, response.json()["id"])
-    job = client.get(f"/v1/jobs/{response.json()['id']}").json()
-    assert job["status"] == "succeeded", job["error"]
-    return job
 
 
 def report(client: TestClient, job: dict) -> dict:

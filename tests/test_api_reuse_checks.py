@@ -23,7 +23,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
     client,
     db,
-    run_job_in_process,
+    run_to_success as _run,
     settings,
     tiny_prune_spec,
 )
@@ -44,15 +44,6 @@ def _upload(client: TestClient, content: bytes, name: str) -> str:
     response = client.post("/v1/datasets", files={"file": (f"{name}.npz", content)})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
-
-
-def _run(client: TestClient, settings: Settings, spec: dict) -> dict:
-    response = client.post("/v1/jobs", json=spec)
-    assert response.status_code == 202, response.text
-    run_job_in_process(settings, response.json()["id"])
-    job = client.get(f"/v1/jobs/{response.json()['id']}").json()
-    assert job["status"] == "succeeded", job["error"]
-    return job
 
 
 def _report(client: TestClient, job: dict) -> dict:

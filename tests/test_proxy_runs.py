@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine.pipeline.scoring as scoring
 from engine.data.dataset import ImageDataset
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
@@ -22,20 +21,6 @@ PROXY = ProxyConfig(width=8, epochs=4)
 def _job(method: str, keep: float, **selection) -> PruneConfig:
     return PruneConfig(method=method, selection=SelectionConfig(keep=keep, **selection), proxy=PROXY,
                        evaluation=None, seed=3)
-
-
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The stage of every proxy training the scoring step starts."""
-    started: list[str] = []
-    real = scoring.train_model
-
-    def counting(*args, **kwargs):
-        started.append(kwargs.get("stage", "?"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(scoring, "train_model", counting)
-    return started
 
 
 def test_a_second_job_with_another_score_and_keep_trains_nothing_and_selects_as_a_fresh_job(

@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import engine.pipeline.scoring as scoring
 from engine.data.cache import DecodedCache, cache_key
 from engine.data.dataset import ImageDataset, SplitInfo
 from engine.distill.experts import ExpertConfig, Trajectories, obtain_experts
@@ -29,19 +28,6 @@ def _job(**changes: object) -> PruneConfig:
     config = PruneConfig(method="el2n", selection=SelectionConfig(keep=0.2), proxy=PROXY, seed=5,
                          evaluation=EvalConfig(seeds=1, epochs=1, width=8, compare_random=True, full_data=True))
     return replace(config, **changes)
-
-
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    started: list[str] = []
-    real = scoring.train_model
-
-    def counting(*args, **kwargs):
-        started.append(kwargs.get("stage", "?"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(scoring, "train_model", counting)
-    return started
 
 
 def test_another_test_set_is_another_baseline(digits: ImageDataset) -> None:

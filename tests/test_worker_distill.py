@@ -34,6 +34,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     client,
     db,
     run_job_in_process,
+    run_to_success as run,
     settings,
     tiny_distill_spec,
 )
@@ -59,14 +60,6 @@ def submit(client: TestClient, spec: dict[str, Any]) -> str:
     response = client.post("/v1/jobs", json=spec)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
-
-
-def run(client: TestClient, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
-    job_id = submit(client, spec)
-    run_job_in_process(settings, job_id)
-    job = client.get(f"/v1/jobs/{job_id}").json()
-    assert job["status"] == "succeeded", job["error"]
-    return job
 
 
 def download(client: TestClient, job: dict[str, Any]) -> dict[str, bytes]:
