@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.progress import progress_bar
+from cli.progress import progress_tracker
 from cli.choices import choices
 from cli.prune import Method as PruneMethod
 from cli.prune import Model, parse_window, sentence
@@ -25,7 +25,6 @@ from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune_config import RANKING_MODES, ProxyConfig
-from engine.progress import Tracker
 from engine.select import SelectionError
 
 console = Console()
@@ -187,8 +186,8 @@ def distill(
     store = LocalExpertStore(experts_dir or out / ".experts")
     keep_freed_memory()
     try:
-        with progress_bar(f"distill {method.value}") as on_progress:
-            result = run_distill(dataset, config, Tracker(on_progress=on_progress), workdir=workdir, expert_store=store)
+        with progress_tracker(f"distill {method.value}") as tracker:
+            result = run_distill(dataset, config, tracker, workdir=workdir, expert_store=store)
     except (SelectionError, ValueError) as exc:
         console.print(f"[red]error[/]: {exc}\n  hint: check --ipc, --window and the method options against the data")
         raise typer.Exit(2) from None

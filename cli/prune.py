@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.choices import choices
-from cli.progress import progress_bar
+from cli.progress import progress_tracker
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
@@ -18,7 +18,6 @@ from engine.models import model_names
 from engine.pipeline.prune import run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
 from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
-from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
 from engine.select import SelectionError
 from engine.store import LocalFileStore
@@ -198,8 +197,7 @@ def prune(
     keep_freed_memory()
     store = LocalFileStore(proxy_runs) if proxy_runs is not None else None
     try:
-        with progress_bar(f"sweep of {len(methods) * len(keeps)}" if sweep else f"prune {methods[0]}") as on_progress:
-            tracker = Tracker(on_progress=on_progress)
+        with progress_tracker(f"sweep of {len(methods) * len(keeps)}" if sweep else f"prune {methods[0]}") as tracker:
             if sweep:
                 result = run_sweep(dataset, SweepConfig(methods, keeps, config), tracker, workdir=_checkpoints(out),
                                    proxy_runs=store)

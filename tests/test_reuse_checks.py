@@ -197,3 +197,20 @@ def test_purge_deletes_the_entries_of_unregistered_data(digits: ImageDataset, tm
     assert sorted(cache.purge(registered)) == ["", "gone"]
     assert asked == [{"kept", "gone"}]
     assert [p.stem for p in tmp_path.glob("*.safetensors")] == [cache_key("kept")]
+
+
+def test_the_cli_prints_the_warning_and_goes_on(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "cli", "prune", "builtin:digits", "--proxy-runs", str(runs), "--epochs", "2",
+            "--proxy-width", "8", "--eval-seeds", "0", "--keep", "0.2"]
+    first = subprocess.run([*argv, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (stored,) = runs.glob("*.safetensors")
+    stored.write_bytes(stored.read_bytes()[:-8])  # cut short
+    second = subprocess.run([*argv, "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "warning" in second.stdout and stored.stem in second.stdout.replace("\n", "")
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "indices.npy"), np.load(tmp_path / "b" / "indices.npy"))
