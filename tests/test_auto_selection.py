@@ -71,7 +71,8 @@ def test_default_prune_job_records_its_policy_and_gain(digits: ImageDataset) -> 
     subset, random = report["evaluation"]["subset"]["per_seed"], report["evaluation"]["random"]["per_seed"]
     assert gain["per_seed"] == pytest.approx([s - r for s, r in zip(subset, random, strict=True)])
     assert gain["mean"] == pytest.approx(np.mean(gain["per_seed"]))
-    assert gain["beats_random"] == (gain["mean"] > 0)
+    assert gain["verdict"]["seeds"] == 2 and gain["verdict"]["mean"] == pytest.approx(gain["mean"])
+    assert gain["verdict"]["verdict"] in {"better", "worse", "within noise"}
     assert report["selection"]["class_kl"] < 1e-3
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.evaluate.verdict import paired_verdict
+
 
 def gain_over_random(subset: dict, random: dict) -> dict:
     """Accuracy of the subset minus that of the random subset, per evaluation seed, then mean ± std.
 
     The two are trained from the same seeds (the same initial weights and batch order), so the per-seed
     differences are paired and their spread is the spread of the gain itself (DD-Ranking's
-    "improvement over random" under one protocol).
+    "improvement over random" under one protocol); ``verdict`` says whether it is more than noise
+    (:mod:`engine.evaluate.verdict`).
     """
     diffs = np.asarray(subset["per_seed"], dtype=np.float64) - np.asarray(random["per_seed"], dtype=np.float64)
-    return {**_spread(diffs), "beats_random": bool(diffs.mean() > 0)}
+    return {**_spread(diffs), "verdict": paired_verdict(diffs).to_dict()}
 
 
 def dd_ranking(hard: dict, random: dict, full: dict | None, weight: float = 0.5) -> dict:
@@ -29,7 +32,8 @@ def dd_ranking(hard: dict, random: dict, full: dict | None, weight: float = 0.5)
     """
     synthetic = np.asarray(hard["per_seed"], dtype=np.float64)
     ior = synthetic - np.asarray(random["per_seed"], dtype=np.float64)
-    out: dict = {"protocol": "hard labels", "improvement_over_random": _spread(ior),
+    out: dict = {"protocol": "hard labels",
+                 "improvement_over_random": {**_spread(ior), "verdict": paired_verdict(ior).to_dict()},
                  "hard_label_recovery": None, "label_robust_score": None, "weight": weight}
     if full is not None:
         hlr = float(full["mean"]) - synthetic
