@@ -74,6 +74,9 @@ def mean_per_class(per_run: Sequence[Sequence[float | None] | np.ndarray]) -> li
 
 
 TensorTransform = Callable[[torch.Tensor], torch.Tensor]
+# How evaluate_training_set orders a subset before training on it; part of a stored baseline's key, so that
+# figures measured under another order (before issue 34.3, the order the indices came in) are not reused.
+TRAINING_ORDER = "sorted indices"
 
 
 def test_accuracy(
@@ -128,13 +131,25 @@ def evaluate_training_set(
     tracker: Tracker | None = None,
     stage: str = "evaluate",
 ) -> AccuracyStats:
-    """Accuracy mean and std over ``spec.seeds`` fresh models trained on ``indices`` (None = all data)."""
+    """Accuracy mean and std over ``spec.seeds`` fresh models trained on ``indices`` (None = all data), with
+    ``sample_weights`` one per index (or per training sample without indices).
+
+    The accuracy is the set's, not its order's: the training loop's batches are a seeded permutation of
+    positions, so the same set listed in another order would train on other batches. The indices are
+    therefore sorted (``TRAINING_ORDER``), their weights with them; a repeated index is ordered by its weight.
+    """
     x_all, y_all = dataset.train_tensors()
+    weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float32)
     if indices is not None:
-        idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        idx = np.asarray(indices, dtype=np.int64)
+        if weights is not None and weights.shape != idx.shape:
+            raise ValueError(f"sample_weights has {len(weights)} entries for {len(idx)} indices: give one weight per index")
+        order = np.lexsort((idx,) if weights is None else (weights, idx))
+        idx = torch.from_numpy(idx[order])
         x_all, y_all = x_all[idx], y_all[idx]
-    weights = torch.from_numpy(np.asarray(sample_weights, dtype=np.float32)) if sample_weights is not None else None
-    return evaluate_tensors(dataset, x_all, y_all, spec, base_seed=base_seed, sample_weights=weights, tracker=tracker, stage=stage)
+        weights = None if weights is None else weights[order]
+    return evaluate_tensors(dataset, x_all, y_all, spec, base_seed=base_seed,
+                            sample_weights=None if weights is None else torch.from_numpy(weights), tracker=tracker, stage=stage)
 
 
 def evaluate_tensors(

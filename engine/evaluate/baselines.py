@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.evaluate.accuracy import EvalSpec
+from engine.evaluate.accuracy import TRAINING_ORDER, EvalSpec
 
 
 class BaselineStore(Protocol):
@@ -48,5 +48,6 @@ def baseline_key(data_fingerprint: str, kind: str, spec: EvalSpec, counts: np.nd
         "spec": asdict(spec),
         "counts": None if counts is None else [int(c) for c in counts],
         "seed": seed,
+        "order": TRAINING_ORDER,
     }
     return f"baseline-{kind}-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
