@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from datetime import timedelta
@@ -22,6 +23,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     PRUNE_ARTIFACTS,
     random_npz_bytes,
     run_job_in_process,
+    run_to_success,
     settings,
     tiny_prune_spec,
     wait_for_job,
@@ -66,6 +68,10 @@ def test_job_runs_to_success(client: TestClient, settings: Settings, job_id: str
     assert job["started_at"] <= job["finished_at"]
     assert job["metrics"]["fraction"] == pytest.approx(0.3, abs=0.01)
     assert {"subset_accuracy", "random_accuracy"} <= job["metrics"].keys()
+    # One evaluation seed: a gain, but no spread to judge it by.
+    gain = job["metrics"]["gain_over_random"]
+    assert gain["verdict"]["verdict"] == "not enough seeds to tell" and gain["verdict"]["seeds"] == 1
+    assert gain["verdict"]["mean"] == gain["mean"] and gain["verdict"]["low"] is None
     events = client.get(f"/v1/jobs/{job_id}/events.json").json()["data"]
     assert [e["data"]["status"] for e in events if e["type"] == "status"] == ["queued", "running", "succeeded"]
     progress = [e["progress"] for e in events if e["type"] == "progress"]
@@ -74,6 +80,20 @@ def test_job_runs_to_success(client: TestClient, settings: Settings, job_id: str
 
     run_job_in_process(settings, job_id, worker_id="late-duplicate")  # a redelivered doorbell changes nothing
     assert client.get(f"/v1/jobs/{job_id}").json() == job
+
+
+def test_metrics_carry_the_verdict_of_every_gain(client: TestClient, settings: Settings) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    evaluation = {"seeds": 2, "epochs": 1, "width": 8, "compare_random": True, "full_data": False, "archs": ["mlp"]}
+    job = run_to_success(client, settings, tiny_prune_spec(dataset_id, evaluation=evaluation))
+    gain = job["metrics"]["gain_over_random"]
+    report = json.loads(client.get(next(a["url"] for a in job["artifacts"] if a["name"] == "report.json")).content)
+    # The job's figures are the report's, verdict included: its paired interval over the two seeds.
+    assert gain["verdict"] == report["gain_over_random"]["verdict"]
+    assert gain["verdict"]["seeds"] == 2 and gain["verdict"]["low"] <= gain["mean"] <= gain["verdict"]["high"]
+    assert gain["verdict"]["verdict"] in {"better", "worse", "within noise"}
+    assert gain["cross_arch"]["mlp"]["verdict"] == report["gain_over_random"]["cross_arch"]["mlp"]["verdict"]
+    assert (gain["mean"], gain["std"]) == (report["gain_over_random"]["mean"], report["gain_over_random"]["std"])
 
 
 class RenewalAfterTheEnd(LeaseKeeper):

@@ -194,9 +194,13 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
         keys = ("point", "policy", "kept", "accuracy", "random", "gain_over_random")
         summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
     if "gain_over_random" in report:
-        summary["gain_over_random"] = _mean_std(report["gain_over_random"])
+        summary["gain_over_random"] = _gain(report["gain_over_random"])
     if "dd_ranking" in report:
-        summary["dd_ranking"] = {key: _mean_std(value) for key, value in report["dd_ranking"].items() if isinstance(value, dict)}
+        summary["dd_ranking"] = {
+            key: _gain(value) if key == "improvement_over_random" else _mean_std(value)
+            for key, value in report["dd_ranking"].items()
+            if isinstance(value, dict)
+        }
     for name, stats in report.get("evaluation", {}).items():
         if name == "cross_arch":
             summary["cross_arch"] = {arch: {k: _mean_std(v) for k, v in runs.items()} for arch, runs in stats.items()}
@@ -224,6 +228,15 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
 
 def _mean_std(stats: dict[str, Any]) -> dict[str, Any]:
     return {"mean": stats.get("mean"), "std": stats.get("std")}
+
+
+def _gain(gain: dict[str, Any]) -> dict[str, Any]:
+    """A gain over random as the job shows it: mean and std, and the verdict (its paired interval and seed
+    count), since a mean alone does not say whether the gain is more than noise; each extra architecture's too."""
+    shown = {**_mean_std(gain), "verdict": gain["verdict"]}
+    if "cross_arch" in gain:
+        shown["cross_arch"] = {arch: _gain(by_arch) for arch, by_arch in gain["cross_arch"].items()}
+    return shown
 
 
 def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper, deadline: float) -> None:
