@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.choices import choices
@@ -105,7 +106,7 @@ def print_report(report: dict) -> None:
     for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
         table.add_column(col)
     rows = [(name, evaluation[name]) for name in ("subset", "random", "full") if name in evaluation]
-    rows += [(f"{name} [{arch}]", stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
+    rows += [(escape(f"{name} [{arch}]"), stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
     for name, stats in rows:
         table.add_row(
             name, stats["model"], str(stats["train_size"]), f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"]))
