@@ -23,6 +23,7 @@ from engine.distill.experts import ExpertConfig
 from engine.distill.init import InitMode
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
+from engine.evaluate.verdict import describe
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune_config import RANKING_MODES, ProxyConfig
@@ -57,6 +58,8 @@ def print_report(report: dict) -> None:
                       f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"])))
     console.print(table)
     if ranking := report.get("dd_ranking"):
+        gain = report["gain_over_random"]  # reported with dd_ranking, under its protocol
+        console.print(f"Synthetic set ({ranking['protocol']}): {describe(gain['verdict'], what='random real images')}")
         figures = {"improvement over random real": ranking["improvement_over_random"],
                    "hard-label recovery": ranking["hard_label_recovery"]}
         text = ", ".join(f"{name} {100 * f['mean']:+.2f} ± {100 * f['std']:.2f} points"

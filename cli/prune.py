@@ -15,6 +15,7 @@ from cli.progress import progress_tracker
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
+from engine.evaluate.verdict import describe
 from engine.models import model_names
 from engine.pipeline.prune import run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
@@ -112,6 +113,10 @@ def print_report(report: dict) -> None:
             name, stats["model"], str(stats["train_size"]), f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}%", str(len(stats["per_seed"]))
         )
     console.print(table)
+    if gain := report.get("gain_over_random"):
+        gains = [(evaluation["subset"]["model"], gain)] + list(gain.get("cross_arch", {}).items())
+        for model, by_model in gains:
+            console.print(f"Subset on {model}: {describe(by_model['verdict'])}")
 
 
 def prune(

@@ -16,6 +16,7 @@ from rich.table import Table
 from app import launch
 from app.core.config import get_settings
 from app.core.migrate import upgrade_to_head
+from engine.evaluate.verdict import describe
 from engine.progress import ProgressEvent
 
 console = Console()
@@ -170,6 +171,6 @@ def _show(job: dict[str, Any]) -> None:
     console.print(table)
     if gain := metrics.get("gain_over_random"):
         console.print(
-            f"Gain over a random subset of the same size: [bold]{100 * gain['mean']:+.2f} points[/] "
-            f"± {100 * gain['std']:.2f} (std of the per-seed differences; both trained from the same seeds)"
+            "Pruned subset, trained from the same seeds as the random one: "
+            f"[bold]{describe(gain['verdict'], what='a random subset of the same size')}[/]"
         )

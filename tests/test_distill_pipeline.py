@@ -22,6 +22,7 @@ from engine.distill.memory import measure_unroll
 from engine.distill.trajectory import TMConfig
 from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
+from engine.evaluate.verdict import describe
 from engine.models import create_model
 from engine.pipeline import distill as pipeline_distill
 from engine.pipeline.distill import run_distill
@@ -228,6 +229,9 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
                                               "removal_fraction": 0.1}
     ior = report["dd_ranking"]["improvement_over_random"]["mean"]
     assert f"DD-Ranking (hard labels): improvement over random real {100 * ior:+.2f}" in proc.stdout
+    verdict = report["gain_over_random"]["verdict"]
+    assert verdict["verdict"] == "not enough seeds to tell"  # one evaluation seed
+    assert f"Synthetic set (hard labels): {describe(verdict, what='random real images')}\n" in proc.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert again.returncode == 0 and json.loads((out / "report.json").read_text())["experts"]["reused"]
 

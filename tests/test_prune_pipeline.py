@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data.dataset import ImageDataset
+from engine.evaluate.verdict import describe
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 
@@ -52,7 +53,7 @@ def test_cli_prune_writes_the_documented_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "cli", "prune", "builtin:digits", "--method", "el2n", "--keep", "0.25",
            "--window", "0.5:0.75", "--epochs", "2", "--proxy-width", "8", "--eval-seeds", "1", "--eval-epochs", "1",
-           "--eval-width", "8", "--no-full", "--out", str(out)]
+           "--eval-width", "8", "--no-full", "--cross-arch", "mlp", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("scores.npy", "ranking.npy", "indices.npy", "report.json"):
@@ -63,7 +64,12 @@ def test_cli_prune_writes_the_documented_files(tmp_path: Path) -> None:
     scores = np.load(out / "scores.npy")
     ranking = np.load(out / "ranking.npy")
     assert np.all(np.diff(scores[ranking]) <= 0)
-    assert "Test accuracy" in proc.stdout
+    assert "Test accuracy" in proc.stdout and "subset [mlp]" in proc.stdout
+    # Each gain over random with its verdict: one evaluation seed cannot tell noise from a gain.
+    gain = report["gain_over_random"]
+    assert f"Subset on convnet: {describe(gain['verdict'])}\n" in proc.stdout
+    assert f"Subset on mlp: {describe(gain['cross_arch']['mlp']['verdict'])}\n" in proc.stdout
+    assert proc.stdout.count("not enough seeds to tell (1 seed)") == 2
 
 
 def test_cli_reuses_a_recorded_proxy_run_from_its_folder(tmp_path: Path) -> None:
