@@ -15,10 +15,10 @@ from cli.progress import progress_tracker
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
-from engine.evaluate.verdict import describe
+from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
 from engine.pipeline.prune import run_prune
-from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
+from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
 from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.scores import check_score_params, get_score, score_names
 from engine.select import SelectionError
@@ -83,14 +83,29 @@ def _percent(value: float | None, std: float | None = None) -> str:
     return f"{100 * value:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
+def _verdict(row: dict) -> str:
+    if row["verdict"] is None:
+        return "-"
+    if row["gain_low"] is None:
+        return row["verdict"]
+    return f"{row['verdict']} [{100 * row['gain_low']:+.2f}, {100 * row['gain_high']:+.2f}]"
+
+
 def print_sweep(rows: list[dict]) -> None:
-    table = Table(title="Sweep: test accuracy (%) of each score x keep vs random at the same size")
-    for col in ("score", "keep", "policy", "kept", "accuracy", "random", "gain (points)"):
+    table = Table(
+        title="Sweep: test accuracy (%) of each score x keep vs random at the same size",
+        caption=f"verdict: {CONFIDENCE:.0%} paired t-interval of the gain over random (points); overlap: Jaccard "
+        "of the kept set with the most similar other subset at the same keep",
+    )
+    for col in ("scores @ keep", "policy", "kept", "accuracy", "overlap", "random", "gain (points)", "verdict"):
         table.add_column(col)
     for r in rows:
+        # Points that kept the same samples are one subset, evaluated once: their row says so.
+        points = row_label(r) + (": same subset" if len(r["methods"]) > 1 else "")
+        overlap = "-" if r["overlap"] is None else f"{r['overlap']:.2f} with {r['overlap_with']}"
         gain = "-" if r["gain_over_random"] is None else f"{100 * r['gain_over_random']:+.2f} ± {100 * r['gain_std']:.2f}"
-        table.add_row(r["method"], f"{r['keep']:g}", r["policy"], str(r["kept"]), _percent(r["accuracy"], r["accuracy_std"]),
-                      _percent(r["random"], r["random_std"]), gain)
+        table.add_row(points, r["policy"], str(r["kept"]), _percent(r["accuracy"], r["accuracy_std"]), overlap,
+                      _percent(r["random"], r["random_std"]), gain, _verdict(r))
     console.print(table)
 
 
@@ -150,7 +165,8 @@ def prune(
     """Score every training sample, keep the best subset, and report what it is worth.
 
     Several --method or --keep values run a sweep: one proxy run for every score x keep, a table and
-    curve.png of accuracy against the kept fraction, each point against random at the same size.
+    curve.png of accuracy against the kept fraction, each subset against random at the same size with its
+    verdict; points that keep the same samples are one row, evaluated once.
 
     Example: condense prune builtin:digits --keep 0.1 --out pruned/
     """

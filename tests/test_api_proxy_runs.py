@@ -115,12 +115,23 @@ def test_a_sweep_job_returns_its_table_and_curve_and_shares_the_proxy_run(
 ) -> None:
     dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
     tiny = tiny_prune_spec(dataset_id)
+    # Prototypes read the proxy's features, not the score: both scores keep the same samples at each keep.
     spec = {"kind": "prune_sweep", "dataset_id": dataset_id, "methods": ["el2n", "forgetting"], "keep_fractions": [0.1, 0.3],
-            "device": "cpu", "proxy": tiny["proxy"], "evaluation": tiny["evaluation"]}
+            "mode": "prototypes", "device": "cpu", "proxy": tiny["proxy"], "evaluation": tiny["evaluation"]}
     job = run(client, settings, spec)
     points = job["metrics"]["points"]
-    assert [p["point"] for p in points] == ["el2n@0.1", "el2n@0.3", "forgetting@0.1", "forgetting@0.3"]
+    # One row per subset, naming both scores, evaluated once.
+    assert [(p["point"], p["methods"], p["keeps"]) for p in points] == [
+        ("el2n@0.1, forgetting@0.1", ["el2n", "forgetting"], [0.1, 0.1]),
+        ("el2n@0.3, forgetting@0.3", ["el2n", "forgetting"], [0.3, 0.3]),
+    ]
     assert all(p["gain_over_random"] == pytest.approx(p["accuracy"] - p["random"]) for p in points)
+    assert [p["verdict"] for p in points] == ["not enough seeds to tell"] * 2  # one evaluation seed
+    assert [p["overlap"] for p in points] == [None, None]  # alone at its keep
+    full = report(client, job)
+    assert [e["point"] for e in full["evaluations"]] == [p["point"] for p in points]
+    assert [(p["point"], p["row"]) for p in full["points"]] == [
+        ("el2n@0.1", 0), ("el2n@0.3", 1), ("forgetting@0.1", 0), ("forgetting@0.3", 1)]
     names = {a["name"]: a["content_type"] for a in job["artifacts"]}
     assert names == {"sweep.json": "application/json", "sweep.csv": "text/csv; charset=utf-8", "report.json": "application/json",
                      "selections.npz": "application/zip", "curve.png": "image/png"}

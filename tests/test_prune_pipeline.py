@@ -90,8 +90,9 @@ def test_cli_reuses_a_recorded_proxy_run_from_its_folder(tmp_path: Path) -> None
 
 def test_cli_runs_a_sweep_when_given_several_scores_or_keeps(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
+    # A policy that reads the score, so each point keeps a subset of its own (tests/test_sweep.py folds equal ones).
     cmd = [sys.executable, "-m", "cli", "prune", "builtin:digits", "--method", "el2n", "--method", "aum", "--keep", "0.1",
-           "--keep", "0.3", "--epochs", "2", "--proxy-width", "8", "--eval-seeds", "1", "--eval-epochs", "1", "--eval-width", "8",
+           "--keep", "0.3", "--mode", "hardest", "--epochs", "2", "--proxy-width", "8", "--eval-seeds", "1", "--eval-epochs", "1", "--eval-width", "8",
            "--no-full", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
     assert proc.returncode == 0, proc.stdout + proc.stderr

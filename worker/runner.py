@@ -190,8 +190,9 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
     }
     if "policy" in selection:
         summary["policy"] = selection["policy"]["mode"]
-    if "rows" in report:  # a sweep: one line per point
-        keys = ("point", "policy", "kept", "accuracy", "random", "gain_over_random")
+    if "rows" in report:  # a sweep: one line per distinct subset, naming every point that kept it
+        keys = ("point", "methods", "keeps", "policy", "kept", "accuracy", "random", "gain_over_random", "verdict",
+                "overlap", "overlap_with")
         summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
     if "gain_over_random" in report:
         summary["gain_over_random"] = _gain(report["gain_over_random"])

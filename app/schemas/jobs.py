@@ -179,7 +179,8 @@ def _unique(values: list[Any]) -> list[Any]:
 
 class SweepJobCreate(_SelectionJobBase):
     """Several scores x several keep fractions from one proxy run: a table and an accuracy-vs-kept curve,
-    each point against random at the same size. Scores run with their default parameters."""
+    each subset against random at the same size, with its verdict and its overlap with the others at its keep.
+    Points that keep the same samples are one row, evaluated once. Scores run with their default parameters."""
 
     kind: SweepKind
     methods: list[PruneMethod] = Field(

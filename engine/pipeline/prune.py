@@ -145,6 +145,21 @@ def _gains(evaluation: dict) -> dict | None:
     return {**gain, "cross_arch": by_arch} if by_arch else gain
 
 
+@dataclass
+class SubsetEvaluation:
+    """What fresh models trained on one subset measured: the report's ``evaluation`` and ``gain_over_random``."""
+
+    evaluation: dict
+    gain_over_random: dict | None
+    seconds: float
+
+    def add_to(self, report: dict) -> None:
+        report["evaluation"] = self.evaluation
+        if self.gain_over_random is not None:
+            report["gain_over_random"] = self.gain_over_random
+        report["timings"]["evaluation_seconds"] = self.seconds
+
+
 def run_prune(
     dataset: ImageDataset,
     config: PruneConfig,
@@ -168,18 +183,35 @@ def run_prune(
             (``engine.evaluate.baselines``).
     """
     tracker = tracker or Tracker()
+    scoring_share = 0.5 if config.evaluation is not None else 0.95
+    result = select_subset(dataset, config, tracker.span(0.0, scoring_share), workdir, proxy_runs)
+    if config.evaluation is not None:
+        evaluate_subset(dataset, result, config, tracker.span(scoring_share, 1.0), baselines).add_to(result.report)
+    tracker.report("done", 1.0, "prune finished")
+    return result
+
+
+def select_subset(
+    dataset: ImageDataset,
+    config: PruneConfig,
+    tracker: Tracker | None = None,
+    workdir: Path | None = None,
+    proxy_runs: FileStore | None = None,
+) -> PruneResult:
+    """The prune job up to its evaluation: scores, the selected indices, and a report without ``evaluation``
+    (``run_prune``'s arguments of the same names)."""
+    tracker = tracker or Tracker()
     spec = get_score(config.method)
     device = resolve_device(config.device)
     report = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
     report.update(environment(device))
-    scoring_share = 0.5 if config.evaluation is not None else 0.95
     policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes, spec.selects_globally)
 
     proxy_run: ProxyRunInfo | None = None
     if proxy_runs is not None:
         scoring, proxy_run = scores_from_store(
             proxy_runs, dataset, config.method, config.proxy, method_params=config.score_params, seed=config.seed,
-            device=config.device, tracker=tracker.span(0.0, scoring_share), workdir=workdir,
+            device=config.device, tracker=tracker, workdir=workdir,
         )
     else:
         scoring = compute_scores(
@@ -189,7 +221,7 @@ def run_prune(
             params={config.method: config.score_params},
             seed=config.seed,
             device=config.device,
-            tracker=tracker.span(0.0, scoring_share),
+            tracker=tracker,
             workdir=workdir,
             features=policy.selection.mode == "prototypes",
         )
@@ -203,7 +235,7 @@ def run_prune(
     )
     weights = coreset_weights(importance, indices) if config.selection.weights else None
     selection_seconds = time.perf_counter() - t0
-    tracker.report("selection", scoring_share, f"kept {len(indices)} of {len(scores)} samples")
+    tracker.report("selection", 1.0, f"kept {len(indices)} of {len(scores)} samples")
 
     report["score"] = {
         "name": spec.name,
@@ -225,13 +257,18 @@ def run_prune(
     report["proxy"] = {"history": scoring.proxy_history, "resumed_from_epoch": scoring.resumed_from_epoch}
     if proxy_run is not None:
         report["proxy_run"] = proxy_run.to_dict()
-    if config.evaluation is not None:
-        t1 = time.perf_counter()
-        report["evaluation"] = _evaluate(
-            dataset, indices, weights, config, tracker.span(scoring_share, 1.0), baselines
-        )
-        if (gain := _gains(report["evaluation"])) is not None:
-            report["gain_over_random"] = gain
-        report["timings"]["evaluation_seconds"] = time.perf_counter() - t1
-    tracker.report("done", 1.0, "prune finished")
     return PruneResult(scores, ranking, indices, weights, report)
+
+
+def evaluate_subset(
+    dataset: ImageDataset,
+    result: PruneResult,
+    config: PruneConfig,
+    tracker: Tracker | None = None,
+    baselines: BaselineStore | None = None,
+) -> SubsetEvaluation:
+    """Fresh models trained on ``result``'s subset (and its weights) under ``config.evaluation``, against the
+    random subset and full data that protocol names."""
+    t0 = time.perf_counter()
+    evaluation = _evaluate(dataset, result.indices, result.weights, config, tracker or Tracker(), baselines)
+    return SubsetEvaluation(evaluation, _gains(evaluation), time.perf_counter() - t0)
