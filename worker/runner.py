@@ -189,7 +189,9 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
         key: selection[key] for key in ("kept", "total", "fraction", "class_kl") if key in selection
     }
     if "policy" in selection:
-        summary["policy"] = selection["policy"]["mode"]
+        policy = selection["policy"]
+        summary["policy"] = policy["mode"]
+        summary |= {key: policy[key] for key in ("score", "score_used", "window", "reason")}
     if "rows" in report:  # a sweep: one line per point
         keys = ("point", "policy", "kept", "accuracy", "random", "gain_over_random")
         summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
