@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cli.progress import progress_tracker
 from cli.choices import choices
-from cli.prune import Method as PruneMethod
+from cli.prune import Score as PruneMethod
 from cli.prune import Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of

@@ -17,16 +17,18 @@ from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
-from engine.pipeline.prune import run_prune
+from engine.pipeline.prune import method_names, run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
 from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
-from engine.scores import check_score_params, get_score, score_names
+from engine.scores import get_score, score_names
+from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
 from engine.store import LocalFileStore
 from engine.visualize import save_selection_preview
 
 console = Console()
-Method = choices("Method", score_names())
+Method = choices("Method", method_names())
+Score = choices("Score", score_names())
 Model = choices("Model", model_names())
 Mode = choices("Mode", SELECTION_MODES)
 PARAMS_HELP = "; ".join(
@@ -69,7 +71,7 @@ _OPTIONS = {"proxy.epochs": "--epochs"}
 
 def check_params(method: str, params: dict[str, float | int], epochs: int) -> None:
     """The API's submission check: parameters the score cannot run with fail here, not after training."""
-    problems = check_score_params(method, params, epochs)
+    problems = check_method_params(method, params, epochs)
     for p in problems:
         option = _OPTIONS.get(p.field, p.field.replace("score_params.", "--score-param ", 1))
         console.print(f"[red]error[/] in {option}: {p.message}")
@@ -104,7 +106,8 @@ def print_sweep(rows: list[dict]) -> None:
         points = row_label(r) + (": same subset" if len(r["methods"]) > 1 else "")
         overlap = "-" if r["overlap"] is None else f"{r['overlap']:.2f} with {r['overlap_with']}"
         gain = "-" if r["gain_over_random"] is None else f"{100 * r['gain_over_random']:+.2f} ± {100 * r['gain_std']:.2f}"
-        table.add_row(points, r["policy"], str(r["kept"]), _percent(r["accuracy"], r["accuracy_std"]), overlap,
+        policy = r["policy"] + ("" if r["score_used"] else " (score used: no)")
+        table.add_row(points, policy, str(r["kept"]), _percent(r["accuracy"], r["accuracy_std"]), overlap,
                       _percent(r["random"], r["random_std"]), gain, _verdict(r))
     console.print(table)
 
@@ -115,10 +118,11 @@ def print_report(report: dict) -> None:
         f"kept [bold]{sel['kept']}[/] of {sel['total']} samples ({sel['fraction']:.1%}), "
         f"class KL {sel['class_kl']:.4f}, scoring {report['timings']['scoring_seconds']:.1f}s"
     )
+    console.print(f"selection: {report['selection']['policy']['reason']}")
     evaluation = report.get("evaluation")
     if not evaluation:
         return
-    table = Table(title=f"Test accuracy ({report['score']['title']})")
+    table = Table(title=f"Test accuracy ({describe_selection(report['selection']['policy'])})")
     for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
         table.add_column(col)
     rows = [(name, evaluation[name]) for name in ("subset", "random", "full") if name in evaluation]

@@ -12,7 +12,7 @@ from engine.pipeline.distill_config import PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.select import SelectionError, select_indices
-from engine.select.auto import PROTOTYPES_UP_TO, resolve_auto
+from engine.select.auto import PROTOTYPES_UP_TO, check_method_params, describe_selection, resolve_auto
 from engine.select.prototypes import class_prototypes
 
 OBJECT_ID = "0123456789abcdef01234567"
@@ -96,3 +96,38 @@ def test_pruned_start_window_too_narrow_for_ipc_extends_below_it() -> None:
     # 10% of a 20-sample class holds 2; the 5 kept end at the 80th percentile (ranks 11..15).
     assert sorted(importance[picked[:5]].tolist()) == [11.0, 12.0, 13.0, 14.0, 15.0]
     assert len(picked) == 10
+
+
+def _prune(digits: ImageDataset, method: str, keep: float = 0.1, **selection: object) -> dict:
+    config = PruneConfig(method=method, selection=SelectionConfig(keep=keep, **selection),
+                         proxy=ProxyConfig(width=8, epochs=3), evaluation=None)
+    return run_prune(digits, config)
+
+
+def test_a_named_score_decides_and_auto_says_when_no_score_did(digits: ImageDataset) -> None:
+    el2n, forgetting, chosen = (_prune(digits, m) for m in ("el2n", "forgetting", "auto"))
+    # Two named scores at keep 10%: each ranks by itself, so the kept sets differ (they coincided under
+    # the prototypes policy that auto picked for any score before).
+    assert set(el2n.indices.tolist()) != set(forgetting.indices.tolist())
+    for result, score in ((el2n, "el2n"), (forgetting, "forgetting")):
+        policy = result.report["selection"]["policy"]
+        assert policy["mode"] == "ccs" and policy["score"] == score and policy["score_used"] is True
+        assert policy["ccs_hard_cutoff"] == 0.3 and score in policy["reason"]
+        assert result.report["score"]["name"] == score and result.report["score"]["used"] is True
+    policy = chosen.report["selection"]["policy"]
+    assert policy["mode"] == "prototypes" and policy["score_used"] is False and "Condense chose" in policy["reason"]
+    assert chosen.report["score"]["requested"] == "auto" and chosen.report["score"]["used"] is False
+
+
+def test_a_policy_that_ignores_the_score_is_used_only_by_name_and_says_so(digits: ImageDataset) -> None:
+    result = _prune(digits, "forgetting", mode="prototypes")
+    policy = result.report["selection"]["policy"]
+    assert policy["score_used"] is False and "not used" in policy["reason"]
+    assert describe_selection(policy).endswith("score used: no")
+    assert describe_selection(_prune(digits, "el2n").report["selection"]["policy"]).startswith("el2n, CCS strata")
+
+
+def test_score_parameters_need_a_named_score() -> None:
+    problems = check_method_params("auto", {"window": 3}, 10)
+    assert [p.field for p in problems] == ["score_params.window"] and "name the score" in problems[0].message
+    assert check_method_params("tdds", {"window": 3}, 10) == []

@@ -83,8 +83,10 @@ def test_prune_then_distill_starts_from_the_70th_to_80th_el2n_percentile() -> No
 
 def test_a_prune_job_defaults_to_auto_and_reports_the_resolved_score_parameters(digits: ImageDataset) -> None:
     config = PruneConfig(selection=SelectionConfig(keep=0.2), proxy=ProxyConfig(width=8, epochs=10), evaluation=None)
-    assert (config.method, config.selection.mode) == ("el2n", "auto")
+    assert (config.method, config.selection.mode) == ("auto", "auto")
     report = run_prune(digits, config).report
+    # auto records EL2N (the score its proxy run ranks by) with 001's early-epoch defaults.
+    assert report["score"]["name"] == "el2n" and report["score"]["requested"] == "auto"
     assert report["score"]["params"] == {"epoch": 1, "epoch_fraction": 0.1, "seeds": 4}
     assert report["score"]["higher_is_important"] is True
     assert report["selection"]["policy"]["mode"] == "prototypes"

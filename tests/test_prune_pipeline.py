@@ -85,7 +85,8 @@ def test_cli_reuses_a_recorded_proxy_run_from_its_folder(tmp_path: Path) -> None
         reports.append(json.loads((out / "report.json").read_text()))
     assert [r["proxy_run"]["reused"] for r in reports] == [False, True]
     assert reports[0]["proxy_run"]["key"] == reports[1]["proxy_run"]["key"]
-    assert [p.suffix for p in runs.iterdir()] == [".safetensors"]
+    # One run, with its recorded hash and its claim's lock file beside it.
+    assert sorted(p.suffix for p in runs.iterdir()) == [".lock", ".safetensors", ".sha256"]
 
 
 def test_cli_runs_a_sweep_when_given_several_scores_or_keeps(tmp_path: Path) -> None:

@@ -189,10 +189,12 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
         key: selection[key] for key in ("kept", "total", "fraction", "class_kl") if key in selection
     }
     if "policy" in selection:
-        summary["policy"] = selection["policy"]["mode"]
+        policy = selection["policy"]
+        summary["policy"] = policy["mode"]
+        summary |= {key: policy[key] for key in ("score", "score_used", "window", "reason")}
     if "rows" in report:  # a sweep: one line per distinct subset, naming every point that kept it
-        keys = ("point", "methods", "keeps", "policy", "kept", "accuracy", "random", "gain_over_random", "verdict",
-                "overlap", "overlap_with")
+        keys = ("point", "methods", "keeps", "policy", "score_used", "kept", "accuracy", "random", "gain_over_random",
+                "verdict", "overlap", "overlap_with")
         summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
     if "gain_over_random" in report:
         summary["gain_over_random"] = _gain(report["gain_over_random"])

@@ -46,12 +46,15 @@ from engine.pipeline.prune_config import (
     SelectionMode,
 )
 from engine.pipeline.sweep import SweepConfig, SweepKind
-from engine.scores import ParamProblem, check_score_params, describe_params
+from engine.scores import ParamProblem, check_score_params, describe_params, score_names
+from engine.select.auto import check_method_params
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
+# A score by name, where Condense does not choose one (prune-then-distill's pruned start).
+ScoreName = enum.StrEnum("ScoreName", {name: name for name in score_names()})  # type: ignore[misc]
 DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
 Device = Literal["auto", "cpu", "cuda"]
@@ -167,7 +170,7 @@ class PruneJobCreate(_SelectionJobBase):
 
     @model_validator(mode="after")
     def _check_score_params(self) -> PruneJobCreate:
-        _refuse(self, check_score_params(self.method.value, self.score_params, self.proxy.epochs))
+        _refuse(self, check_method_params(self.method.value, self.score_params, self.proxy.epochs))
         return self
 
 
@@ -197,7 +200,7 @@ class SweepJobCreate(_SelectionJobBase):
     @model_validator(mode="after")
     def _check_proxy_run(self) -> SweepJobCreate:
         # Every score runs with its default parameters: the proxy run must be long enough for each.
-        _refuse(self, [p for m in self.methods for p in check_score_params(m.value, {}, self.proxy.epochs)])
+        _refuse(self, [p for m in self.methods for p in check_method_params(m.value, {}, self.proxy.epochs)])
         return self
 
 
@@ -384,7 +387,7 @@ class PruneThenDistillJobCreate(_DistillJobBase):
     """Prune-then-distill: a pruning score and selection policy pick the ``ipc`` starting images of each class."""
 
     kind: PruneThenDistillKind
-    prune_method: PruneMethod = PruneMethod(InitConfig.prune_method)
+    prune_method: ScoreName = ScoreName(InitConfig.prune_method)
     mode: RankingMode = engine_field(PrunedStartConfig, "mode")
     window: tuple[float, float] | None = engine_field(PrunedStartConfig, "window", validate_default=True)
     ccs_hard_cutoff: float = engine_field(PrunedStartConfig, "ccs_hard_cutoff")

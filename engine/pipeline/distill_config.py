@@ -51,7 +51,7 @@ class InitConfig:
     """
 
     mode: InitMode = "real"
-    prune_method: str = PruneConfig.method
+    prune_method: str = "el2n"  # 001 Sec. 4.4 prunes by EL2N (Paul et al. 2021)
     selection: PrunedStartConfig = field(default_factory=PrunedStartConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 

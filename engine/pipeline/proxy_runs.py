@@ -29,6 +29,7 @@ from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.progress import Tracker
 from engine.scores import check_score_params, get_score, score_names
+from engine.select.auto import score_of
 from engine.store import FileStore, StoredFileDamaged, reuse_or_compute
 
 FORMAT = "condense-proxy-run-v1"
@@ -69,7 +70,7 @@ def proxy_run_summary(config: PruneConfig) -> dict[str, Any]:
     return {
         "proxy": asdict(config.proxy),
         "seed": config.seed,
-        "scores": recorded_params(config.method, config.score_params, config.proxy.epochs),
+        "scores": recorded_params(score_of(config.method), config.score_params, config.proxy.epochs),
     }
 
 

@@ -28,12 +28,13 @@ from engine.select import (
     rank_by_importance,
     select_indices,
 )
-from engine.select.auto import resolve_auto
+from engine.select.auto import AUTO, resolve_auto, score_of
 from engine.store import FileStore
 
 
 def method_names() -> list[str]:
-    return score_names()
+    """What a prune job's ``method`` accepts: ``auto`` (Condense chooses) or a score's name."""
+    return [AUTO, *score_names()]
 
 
 @dataclass
@@ -201,31 +202,31 @@ def select_subset(
     """The prune job up to its evaluation: scores, the selected indices, and a report without ``evaluation``
     (``run_prune``'s arguments of the same names)."""
     tracker = tracker or Tracker()
-    spec = get_score(config.method)
+    spec = get_score(score_of(config.method))
     device = resolve_device(config.device)
     report = {"kind": config.kind, "config": config.to_dict(), "seed": config.seed, "dataset": dataset.summary()}
     report.update(environment(device))
-    policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes, spec.selects_globally)
+    policy = resolve_auto(config.selection, dataset.y_train, dataset.num_classes, spec.selects_globally, config.method)
 
     proxy_run: ProxyRunInfo | None = None
     if proxy_runs is not None:
         scoring, proxy_run = scores_from_store(
-            proxy_runs, dataset, config.method, config.proxy, method_params=config.score_params, seed=config.seed,
+            proxy_runs, dataset, spec.name, config.proxy, method_params=config.score_params, seed=config.seed,
             device=config.device, tracker=tracker, workdir=workdir,
         )
     else:
         scoring = compute_scores(
             dataset,
-            [config.method],
+            [spec.name],
             config.proxy,
-            params={config.method: config.score_params},
+            params={spec.name: config.score_params},
             seed=config.seed,
             device=config.device,
             tracker=tracker,
             workdir=workdir,
             features=policy.selection.mode == "prototypes",
         )
-    scores = scoring.scores[config.method].astype(np.float64)
+    scores = scoring.scores[spec.name].astype(np.float64)
 
     t0 = time.perf_counter()
     importance = importance_of(scores, spec.higher_is_important)
@@ -243,6 +244,8 @@ def select_subset(
         "reference": spec.reference,
         "higher_is_important": spec.higher_is_important,
         "params": spec.resolved_params(config.score_params, config.proxy.epochs),
+        "requested": config.method,
+        "used": policy.score_used,
     }
     report["selection"] = {
         "policy": policy.to_dict(config.selection.mode),

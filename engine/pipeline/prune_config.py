@@ -86,7 +86,9 @@ class EvalConfig:
 @dataclass
 class PruneConfig:
     method: str = setting(
-        "el2n", "the score that ranks every training sample (EL2N, Paul et al. 2021, unless another is named)"
+        "auto",
+        "the score that ranks every training sample, which then decides the selection; auto: Condense chooses "
+        "the score and policy for the budget and says which in the report",
     )
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)

@@ -162,6 +162,8 @@ def _row(
         "methods": [p.method for p in members],
         "keeps": [p.selection.keep for p in members],
         "policy": ", ".join(dict.fromkeys(s.report["selection"]["policy"]["mode"] for s in selections)),
+        # False when a policy that ignores the score (prototypes) kept the set: no score is credited for it.
+        "score_used": all(s.report["score"]["used"] for s in selections),
         "kept": selection["kept"],
         "fraction": selection["fraction"],
         "class_kl": selection["class_kl"],
