@@ -51,7 +51,7 @@ def print_report(report: dict) -> None:
     table = Table(title="Test accuracy")
     for col in ("training set", "model", "samples", "accuracy (mean ± std)", "seeds"):
         table.add_column(col)
-    rows = [(name, evaluation[name]) for name in ("synthetic", "hard_labels", "random", "full") if name in evaluation]
+    rows = [(name, evaluation[name]) for name in ("synthetic", "hard_labels", "coreset", "random", "full") if name in evaluation]
     rows += [(escape(f"{name} [{arch}]"), stats) for arch, group in evaluation.get("cross_arch", {}).items() for name, stats in group.items()]
     for name, stats in rows:
         table.add_row(name, stats["model"], str(stats["train_size"]),
@@ -67,6 +67,8 @@ def print_report(report: dict) -> None:
         if ranking["label_robust_score"] is not None:
             text += f", label-robust score {100 * ranking['label_robust_score']['mean']:.1f}"
         console.print(f"DD-Ranking ({ranking['protocol']}): {text}")
+    if comparison := report.get("comparison"):
+        console.print(f"[bold]{comparison['recommendation']}[/]")
 
 
 def _schedule(uses_experts: bool, expert_epochs: int, **given: float | int | None) -> DifficultySchedule | None:

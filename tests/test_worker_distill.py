@@ -111,6 +111,11 @@ def test_distill_job_succeeds_with_its_artifacts(client: TestClient, settings: S
         "mean": ranking["mean"], "std": ranking["std"], "verdict": ranking["verdict"]
     }
     assert ranking["verdict"]["verdict"] == "not enough seeds to tell"  # the tiny spec evaluates one seed
+    # Distilled vs pruned vs random at the same size: the coreset row, its gains and the recommendation.
+    assert report["evaluation"]["coreset"]["train_size"] == n and report["coreset"]["selection"]["kept"] == n
+    assert metrics["recommendation"] == report["comparison"]["recommendation"]
+    assert metrics["recommendation"].startswith(f"at IPC {ipc} on this data")
+    assert metrics["synthetic_over_coreset"]["verdict"] == report["comparison"]["synthetic_over_coreset"]["verdict"]
     assert Image.open(io.BytesIO(files["preview.png"])).format == "PNG"
 
     events = client.get(f"/v1/jobs/{job['id']}/events.json", params={"limit": 1000}).json()["data"]

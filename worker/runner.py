@@ -37,6 +37,7 @@ from engine.distill.distribution import DMConfig
 from engine.distill.gradient import DCConfig
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
+from engine.pipeline.coreset_row import coreset_config
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import PruneResult, run_prune
@@ -217,6 +218,12 @@ def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
             "learned_lr": report["learned_lr"],
             "soft_labels": report["soft_labels"],
         }
+    if "comparison" in report:
+        comparison = report["comparison"]
+        summary["synthetic_over_coreset"] = _gain(comparison["synthetic_over_coreset"])
+        if "coreset_over_random" in comparison:
+            summary["coreset_over_random"] = _gain(comparison["coreset_over_random"])
+        summary["recommendation"] = comparison["recommendation"]
     if "label_model" in report:
         summary["label_model"] = report["label_model"]
     if "experts" in report:
@@ -285,7 +292,13 @@ def _run_engine(
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return result.report, write
     store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s)
-    distilled = run_distill(dataset, distill_config(spec), tracker, workdir=workdir, expert_store=store)
+    config = distill_config(spec)
+    # The coreset row selects as a default prune job would: with the tenant's stored proxy runs.
+    runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s, spec.dataset_id,
+                             proxy_run_summary(coreset_config(config, dataset.num_classes)))
+    distilled = run_distill(dataset, config, tracker, workdir=workdir, expert_store=store, proxy_runs=runs)
+    if proxy_run := (distilled.report.get("coreset") or {}).get("proxy_run"):
+        proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
     if experts := distilled.report.get("experts"):
         # Provenance only the service knows: which job trained the experts this job used.
         experts["trained_by_job"] = store.reused_from_job if experts["reused"] else job.id

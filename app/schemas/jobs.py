@@ -213,6 +213,7 @@ class DistillEvaluationOptions(EvaluationOptions):
     epochs: int = engine_field(DistillEvalConfig, "epochs")
     width: int = engine_field(DistillEvalConfig, "width")
     compare_random: bool = engine_field(DistillEvalConfig, "compare_random")
+    compare_coreset: bool = engine_field(DistillEvalConfig, "compare_coreset")
     lr: float = engine_field(DistillEvalConfig, "lr")
     batch_size: int = engine_field(DistillEvalConfig, "batch_size")
     dsa: bool = engine_field(DistillEvalConfig, "dsa")

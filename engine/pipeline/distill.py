@@ -32,11 +32,13 @@ from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
+from engine.pipeline.coreset_row import comparison, select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
 from engine.pipeline.prune import write_atomic
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
+from engine.store import FileStore
 from engine.scores import get_score
 from engine.select import importance_of
 from engine.train import TrainConfig
@@ -293,13 +295,18 @@ def eval_spec(cfg: DistillEvalConfig, arch: str, dsa_strategy: str | None, devic
     )
 
 
-def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillConfig, tracker: Tracker) -> dict:
+def _evaluate(
+    dataset: ImageDataset, synthetic: SyntheticSet, config: DistillConfig, tracker: Tracker,
+    coreset: np.ndarray | None = None,
+) -> dict:
     cfg = config.evaluation
     assert cfg is not None
     strategy = config.dsa_strategy or default_strategy(dataset.image_shape[0])
     plan: list[tuple[str, str]] = [("synthetic", cfg.model)]
     if cfg.compare_random:
         plan.append(("random", cfg.model))
+    if coreset is not None:
+        plan.append(("coreset", cfg.model))
     for arch in cfg.archs:
         plan.append(("synthetic", arch))
         if cfg.compare_random:
@@ -320,6 +327,10 @@ def _evaluate(dataset: ImageDataset, synthetic: SyntheticSet, config: DistillCon
                                        base_seed=config.seed + 1000, tracker=span, stage="evaluate_hard_labels")
         elif name == "random":
             stats = random_real_baseline(dataset, config.ipc, config.seed, spec, span)
+        elif name == "coreset":
+            # The synthetic set's protocol and seeds, so the two are paired seed by seed.
+            stats = evaluate_training_set(dataset, coreset, spec, base_seed=config.seed + 1000, tracker=span,
+                                          stage="evaluate_coreset")
         else:
             stats = evaluate_training_set(dataset, None, spec, base_seed=config.seed + 1000, tracker=span, stage="evaluate_full")
         target = out if arch == cfg.model else out.setdefault("cross_arch", {}).setdefault(arch, {})
@@ -341,6 +352,7 @@ def run_distill(
     tracker: Tracker | None = None,
     workdir: Path | None = None,
     expert_store: ExpertStore | None = None,
+    proxy_runs: FileStore | None = None,
 ) -> DistillResult:
     """Run a distill (or prune-then-distill) job.
 
@@ -351,6 +363,8 @@ def run_distill(
         workdir: checkpoint folder; re-running the same job with it resumes the synthetic set,
             its optimiser and the proxy scoring run.
         expert_store: where expert trajectories are looked up and kept (trajectory methods).
+        proxy_runs: where recorded proxy runs are kept: the coreset row's selection reuses one
+            (``engine.pipeline.coreset_row``).
     """
     tracker = tracker or Tracker()
     spec = get_method(config.method)
@@ -423,9 +437,18 @@ def run_distill(
     report["soft_labels"] = synthetic.soft
     if config.evaluation is not None:
         t0 = time.perf_counter()
-        report["evaluation"] = _evaluate(dataset, synthetic, config, tracker.span(1.0 - eval_share, 1.0))
+        evaluating = tracker.span(1.0 - eval_share, 1.0)
+        coreset = None
+        if config.evaluation.compare_coreset:
+            coreset = select_coreset(dataset, config, evaluating.span(0.0, 0.2), workdir, proxy_runs)
+            report["coreset"] = {"indices": coreset.indices.tolist(), "score": coreset.report["score"],
+                                 "selection": coreset.report["selection"], "proxy_run": coreset.report.get("proxy_run")}
+        report["evaluation"] = _evaluate(dataset, synthetic, config, evaluating.span(0.2 if coreset else 0.0, 1.0),
+                                         None if coreset is None else coreset.indices)
         if "random" in report["evaluation"]:
             report.update(_value_over_random(report["evaluation"]))
+        if coreset is not None:
+            report["comparison"] = comparison(report["evaluation"], config.ipc)
         timings["evaluation_seconds"] = time.perf_counter() - t0
     report["timings"] = timings
     tracker.report("done", 1.0, "distill finished")

@@ -69,6 +69,9 @@ class DistillEvalConfig:
     depth: int | None = None
     dsa: bool = setting(True, "siamese augmentation while training on the synthetic set")
     compare_random: bool = setting(True, "also evaluate a random real subset of the same IPC")
+    compare_coreset: bool = setting(
+        True, "also evaluate the coreset a default prune job keeps at the same size, and say which is worth most"
+    )
     full_data: bool = like(EvalConfig, "full_data")
     full_epochs: int = setting(20, "epochs of the full-data model", ge=1, le=1000)
     archs: list[str] = field(default_factory=list)
