@@ -33,7 +33,7 @@ from engine.scores import get_score, score_random
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
-from engine.select.auto import resolve_auto
+from engine.select.auto import resolve_auto, score_of
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
@@ -82,7 +82,7 @@ def eval_spec(scale: Scale, size: int, seeds: int) -> EvalSpec:
 
 def selection_for(method: str, keep: float, balanced: bool) -> tuple[str, SelectionConfig]:
     if method == DEFAULT:
-        return PruneConfig.method, SelectionConfig(keep=keep, class_balanced=balanced)
+        return score_of(PruneConfig.method), SelectionConfig(keep=keep, class_balanced=balanced)
     if method == "ccs":
         return CCS_BASE, SelectionConfig(keep=keep, mode="ccs", class_balanced=balanced)
     return method, SelectionConfig(keep=keep, mode="hardest", class_balanced=balanced)

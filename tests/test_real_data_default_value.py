@@ -23,7 +23,7 @@ from engine.pipeline.prune_config import PruneConfig, SelectionConfig
 from engine.pipeline.scoring import compute_scores
 from engine.scores import get_score
 from engine.select import importance_of, select_indices
-from engine.select.auto import resolve_auto
+from engine.select.auto import resolve_auto, score_of
 
 WIDTH = 16
 KEEPS = (0.01, 0.05, 0.1, 0.3, 0.5)
@@ -40,8 +40,9 @@ def test_default_job_beats_random(shared_datasets: Path, name: str) -> None:
     proxy = replace(default.proxy, width=WIDTH)
     labels, classes = data.y_train, data.num_classes
     # One proxy run serves every budget, as a job's scores would (auto resolves to prototypes up to 50%).
-    scoring = compute_scores(data, [default.method], proxy, seed=default.seed, features=True)
-    importance = importance_of(scoring.scores[default.method], get_score(default.method).higher_is_important)
+    score = score_of(default.method)  # the score auto's proxy run records
+    scoring = compute_scores(data, [score], proxy, seed=default.seed, features=True)
+    importance = importance_of(scoring.scores[score], get_score(score).higher_is_important)
     gains = {}
     for keep in KEEPS:
         selection = resolve_auto(SelectionConfig(keep=keep), labels, classes).selection
