@@ -33,6 +33,7 @@ from engine.scores import get_score, score_random
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
+from engine.evaluate.verdict import describe, paired_verdict
 from engine.select.auto import resolve_auto, score_of
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
@@ -213,6 +214,69 @@ def run_dataset(
     }
 
 
+HONESTY_KEEPS = (0.01, 0.05, 0.1, 0.3)
+PROTOTYPES = "prototypes (auto)"
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    sa, sb = set(a.tolist()), set(b.tolist())
+    return len(sa & sb) / len(sa | sb)
+
+
+def honesty(name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], seeds: int, log) -> dict:
+    """Issue 34's check that a named score decides: for each score a job can name (with ``mode: auto``, as a
+    user gets it) and for the prototypes ``method: auto`` keeps, at each keep, the kept set's Jaccard overlap
+    with every other one and its gain over random (seed s: random draw s, model seed s, paired) with a verdict."""
+    data = subset(dataset, scale.per_class)
+    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
+    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+    labels, classes = data.y_train, data.num_classes
+    out = []
+    for keep in keeps:
+        kept: dict[str, np.ndarray] = {}
+        policies: dict[str, dict] = {}
+        for method in [PROTOTYPES, *DYNAMIC]:
+            named = "auto" if method == PROTOTYPES else method
+            resolved = resolve_auto(SelectionConfig(keep=keep), labels, classes,
+                                    get_score(score_of(named)).selects_globally, named)
+            score = resolved.score
+            imp = importance_of(scoring.scores[score], get_score(score).higher_is_important)
+            kept[method] = select_indices(imp, labels, classes, resolved.selection, seed=0, features=scoring.features)
+            policies[method] = resolved.to_dict("auto")
+        size = len(kept[PROTOTYPES])
+        spec = eval_spec(scale, size, seeds)
+        random = random_draws(data, SelectionConfig(keep=keep, mode="hardest", class_balanced=True), spec, seeds)
+        rows = []
+        for method, idx in kept.items():
+            accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
+            gain = paired_verdict(np.asarray(accuracy) - np.asarray(random))
+            overlaps = {other: jaccard(idx, kept[other]) for other in kept if other != method}
+            rows.append({"method": method, "policy": policies[method]["mode"],
+                         "score_used": policies[method]["score_used"], "kept": int(len(idx)), "accuracy": accuracy,
+                         "gain": gain.to_dict(), "overlap": overlaps})
+            log(f"{name} keep={keep} {method}: gain {describe(gain.to_dict())}; "
+                f"max overlap {max(overlaps.values()):.2f}")
+        out.append({"keep": keep, "random": random, "eval_epochs": spec.epochs, "rows": rows})
+    return {"dataset": name, "train_samples": int(len(labels)), "keeps": out}
+
+
+def honesty_markdown(results: list[dict]) -> list[str]:
+    lines = ["", "## Honesty: does the named score decide? (`--parts honesty`)", "",
+             "Each score named with `mode: auto` (what a user gets) and the prototypes `method: auto` keeps; overlap is "
+             "the Jaccard of the kept sets; the gain over random is paired by seed with its 95% t-interval verdict.", ""]
+    for result in results:
+        for block in result["keeps"]:
+            lines += [f"### {result['dataset']}, keep {block['keep']:.0%} (random {mean_std(block['random'])})", "",
+                      "| score | policy | score used | gain over random (points) | verdict | highest overlap |",
+                      "|---|---|---|---|---|---|"]
+            for row in block["rows"]:
+                other, value = max(row["overlap"].items(), key=lambda item: item[1])
+                lines.append(f"| {row['method']} | {row['policy']} | {'yes' if row['score_used'] else 'no'} | "
+                             f"{100 * row['gain']['mean']:+.2f} | {row['gain']['verdict']} | {value:.2f} ({other}) |")
+            lines.append("")
+    return lines
+
+
 def tables_markdown(tables: dict, title: str) -> list[str]:
     keeps, balances = tables["keeps"], tables.get("balances", [True, False])
     lines = [f"### {title}\n", f"Command: `{tables['command']}`\n\nTest accuracy (%) mean ± std over {tables['seeds']} seeds; "
@@ -275,6 +339,8 @@ def markdown(payload: dict, scale: Scale) -> str:
                   "vs what storing every epoch's outputs takes, as the official training script does.\n",
                   "| samples | TDDS state (MiB) | storing every epoch's outputs (MiB) |", "|---|---|---|"]
         lines += [f"| {r['samples']} | {r['state_bytes'] / 2**20:.2f} | {r['full_history_bytes'] / 2**20:.2f} |" for r in payload["tdds"]["rows"]]
+    if "honesty" in payload:
+        lines += [f"Command: `{payload['honesty']['command']}`", *honesty_markdown(payload["honesty"]["results"])]
     return "\n".join(lines) + "\n"
 
 
@@ -289,7 +355,7 @@ def earlier_tables(tables: dict, settings: dict) -> dict:
     return tables | {"title": f"Under earlier settings ({changed})"}
 
 
-PARTS = ("tables", "overhead", "reference", "tdds")
+PARTS = ("tables", "overhead", "reference", "tdds", "honesty")
 # Results of earlier code or protocols kept beside the new ones (not re-run by any part), latest first.
 KEPT = ("tables_earlier",)
 
@@ -345,6 +411,10 @@ def main() -> None:
     if "reference" in parts:
         payload["reference"] = {"command": command, **reference_scoring_time(load_dataset(root / "mnist"))}
         log(f"reference scoring run: {payload['reference']['seconds']:.1f}s")
+    if "honesty" in parts:
+        results = [honesty(ds, load_dataset(root / ds), scale, list(HONESTY_KEEPS), args.seeds, log)
+                   for ds in args.datasets.split(",")]
+        payload["honesty"] = {"command": command, "seeds": args.seeds, "scale": protocol(scale), "results": results}
     if "tdds" in parts:
         payload["tdds"] = {"command": command, "rows": tdds_state_bytes(10, [1_000, 10_000, 60_000, 1_281_167])}
     paths = write_results("bench.prune", name, payload, markdown(payload, scale))
