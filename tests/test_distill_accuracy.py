@@ -40,7 +40,7 @@ def _dm(ipc: int, iterations: int, lr: float, batch_real: int, eval_epochs: int,
     return DistillConfig(
         method="dm", ipc=ipc, iterations=iterations, width=32, seed=seed, device="cpu",
         dm=DMConfig(batch_real=batch_real, lr_images=lr),
-        evaluation=DistillEvalConfig(seeds=3, epochs=eval_epochs, width=32, full_data=False),
+        evaluation=DistillEvalConfig(seeds=3, epochs=eval_epochs, width=32, full_data=False, compare_coreset=False),
     )
 
 
@@ -93,7 +93,7 @@ def test_each_method_beats_random_real_at_ipc_1_on_digits(method: str, min_margi
         method=method, ipc=1, iterations=50, width=32, device="cpu",
         experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
         trajectory=TMConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4),
-        evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False),
+        evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False, compare_coreset=False),
     )
     margin, distilled, random = _margin(load_dataset("builtin:digits"), config)
     assert margin >= min_margin, f"distilled {distilled:.3f} vs random {random:.3f}"
@@ -107,7 +107,7 @@ def test_prune_then_distill_with_trajectory_matching_beats_random_real_on_digits
         method="mtt", ipc=1, iterations=100, width=32, device="cpu",
         experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
         trajectory=TMConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4),
-        evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False),
+        evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False, compare_coreset=False),
     )
     config.init.mode = "pruned"
     config.init.selection.mode = "window"
