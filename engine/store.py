@@ -11,7 +11,6 @@ again instead of failing every later job that would reuse it.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from engine.data.hashing import hash_file
 from engine.progress import Tracker
 
 T = TypeVar("T")
@@ -50,14 +50,6 @@ class FileStore(Protocol):
     def claim(self, key: str, waiting: Waiting) -> AbstractContextManager[None]: ...
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class LocalFileStore:
     """A FileStore in a local folder: ``<key>.safetensors`` with its sha256 in ``<key>.sha256`` beside it,
     and a ``<key>.lock`` file whose ``flock`` is the claim (released by the kernel if the holder dies)."""
@@ -78,7 +70,7 @@ class LocalFileStore:
             expected = recorded.read_text().strip()
         except FileNotFoundError:
             return False
-        if sha256_of(dest) != expected:
+        if hash_file(dest) != expected:
             path.unlink(missing_ok=True)
             recorded.unlink(missing_ok=True)
             raise StoredFileDamaged(f"the stored file {key} does not match its recorded sha256; discarded")
@@ -88,7 +80,7 @@ class LocalFileStore:
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
         os.close(fd)
         shutil.copyfile(src, tmp)
-        digest = sha256_of(Path(tmp))
+        digest = hash_file(Path(tmp))
         # The hash first: a reader that finds the new file always finds its hash (an old file beside the
         # new hash reads as damaged, is discarded and computed again, never trusted).
         self._path(key, ".sha256").write_text(digest + "\n")
