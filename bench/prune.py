@@ -33,8 +33,9 @@ from engine.scores import get_score, score_random
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
+from engine.select.policies import class_budgets, resolve_count
 from engine.evaluate.verdict import describe, paired_verdict
-from engine.select.auto import resolve_auto, score_of
+from engine.select.auto import describe_selection, resolve_auto, score_of
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
@@ -277,6 +278,75 @@ def honesty_markdown(results: list[dict]) -> list[str]:
     return lines
 
 
+# Policies a named score could resolve to, per keep (issue 34 point 1): the CCS auto resolves to today, and the
+# alternatives the literature suggests at that budget (Sorscher et al. 2022: easy/typical samples when data are
+# scarce, hard ones when plenty; Moderate-DS: around the median; "hardest tail dropped" as likely noise).
+POLICY_CANDIDATES: dict[float, tuple[str, ...]] = {
+    0.05: ("auto", "easiest", "median"),
+    0.1: ("auto", "median", "drop 30%"),
+    0.3: ("auto", "drop 10%", "hardest"),
+}
+
+
+def candidate_selection(policy: str, keep: float, resolved: SelectionConfig) -> SelectionConfig:
+    """The selection of one candidate ``policy`` label, within each class (as auto selects)."""
+    if policy == "auto":
+        return resolved
+    base = SelectionConfig(keep=keep, class_balanced=True)
+    if policy in ("easiest", "hardest"):
+        return replace(base, mode=policy)
+    if policy == "median":  # the block of the ranking centred on its median
+        return replace(base, mode="window", window=(0.0, min(1.0, 0.5 + keep / 2)))
+    if policy.startswith("drop "):  # the hardest of what is left once the hardest share is dropped
+        return replace(base, mode="window", window=(0.0, 1 - float(policy.split()[1].rstrip("%")) / 100))
+    raise ValueError(f"unknown candidate policy {policy!r}")
+
+
+def policies(name: str, dataset: ImageDataset, scale: Scale, seeds: int, log) -> dict:
+    """For each score a job can name, each candidate policy at each keep of ``POLICY_CANDIDATES``: its gain over
+    random (paired by seed) with a verdict, so the policy ``mode: auto`` resolves to for that score is a measured
+    one."""
+    data = subset(dataset, scale.per_class)
+    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
+    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+    labels, classes = data.y_train, data.num_classes
+    out = []
+    for keep, candidates in POLICY_CANDIDATES.items():
+        size = int(class_budgets(labels, classes, resolve_count(keep, len(labels))).sum())
+        spec = eval_spec(scale, size, seeds)
+        random = random_draws(data, SelectionConfig(keep=keep, mode="hardest", class_balanced=True), spec, seeds)
+        rows = []
+        for score in DYNAMIC:
+            resolved = resolve_auto(SelectionConfig(keep=keep), labels, classes, get_score(score).selects_globally,
+                                    score)
+            imp = importance_of(scoring.scores[score], get_score(score).higher_is_important)
+            for policy in candidates:
+                selection = candidate_selection(policy, keep, resolved.selection)
+                idx = select_indices(imp, labels, classes, selection, seed=0)
+                accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
+                gain = paired_verdict(np.asarray(accuracy) - np.asarray(random)).to_dict()
+                label = f"auto today ({describe_selection(resolved.to_dict(score))})" if policy == "auto" else policy
+                rows.append({"score": score, "policy": label, "accuracy": accuracy, "gain": gain})
+                log(f"{name} keep={keep} {score} {label}: {mean_std(accuracy)}, gain {describe(gain)}")
+        out.append({"keep": keep, "random": random, "eval_epochs": spec.epochs, "rows": rows})
+    return {"dataset": name, "train_samples": int(len(labels)), "keeps": out}
+
+
+def policies_markdown(results: list[dict]) -> list[str]:
+    lines = ["", "## Which policy a named score should resolve to (`--parts policies`)", "",
+             "Each score's candidate policies within each class; the gain over random is paired by seed (seed s: random "
+             "draw s and model seed s) with its 95% t-interval verdict.", ""]
+    for result in results:
+        for block in result["keeps"]:
+            lines += [f"### {result['dataset']}, keep {block['keep']:.0%} (random {mean_std(block['random'])}, "
+                      f"{block['eval_epochs']} epochs)", "", "| score | policy | accuracy | gain (points) | verdict |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {row['score']} | {row['policy']} | {mean_std(row['accuracy'])} | "
+                      f"{100 * row['gain']['mean']:+.2f} | {row['gain']['verdict']} |" for row in block["rows"]]
+            lines.append("")
+    return lines
+
+
 def tables_markdown(tables: dict, title: str) -> list[str]:
     keeps, balances = tables["keeps"], tables.get("balances", [True, False])
     lines = [f"### {title}\n", f"Command: `{tables['command']}`\n\nTest accuracy (%) mean ± std over {tables['seeds']} seeds; "
@@ -341,6 +411,8 @@ def markdown(payload: dict, scale: Scale) -> str:
         lines += [f"| {r['samples']} | {r['state_bytes'] / 2**20:.2f} | {r['full_history_bytes'] / 2**20:.2f} |" for r in payload["tdds"]["rows"]]
     if "honesty" in payload:
         lines += [f"Command: `{payload['honesty']['command']}`", *honesty_markdown(payload["honesty"]["results"])]
+    if "policies" in payload:
+        lines += [f"Command: `{payload['policies']['command']}`", *policies_markdown(payload["policies"]["results"])]
     return "\n".join(lines) + "\n"
 
 
@@ -355,7 +427,7 @@ def earlier_tables(tables: dict, settings: dict) -> dict:
     return tables | {"title": f"Under earlier settings ({changed})"}
 
 
-PARTS = ("tables", "overhead", "reference", "tdds", "honesty")
+PARTS = ("tables", "overhead", "reference", "tdds", "honesty", "policies")
 # Results of earlier code or protocols kept beside the new ones (not re-run by any part), latest first.
 KEPT = ("tables_earlier",)
 
@@ -415,6 +487,14 @@ def main() -> None:
         results = [honesty(ds, load_dataset(root / ds), scale, list(HONESTY_KEEPS), args.seeds, log)
                    for ds in args.datasets.split(",")]
         payload["honesty"] = {"command": command, "seeds": args.seeds, "scale": protocol(scale), "results": results}
+    if "policies" in parts:
+        results = []
+        for ds in args.datasets.split(","):
+            results.append(policies(ds, load_dataset(root / ds), scale, args.seeds, log))
+            # written after each dataset, so a run stopped part-way keeps what it measured
+            payload["policies"] = {"command": command, "seeds": args.seeds, "scale": protocol(scale),
+                                   "results": results}
+            write_results("bench.prune", name, payload, markdown(payload, scale))
     if "tdds" in parts:
         payload["tdds"] = {"command": command, "rows": tdds_state_bytes(10, [1_000, 10_000, 60_000, 1_281_167])}
     paths = write_results("bench.prune", name, payload, markdown(payload, scale))
