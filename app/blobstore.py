@@ -24,12 +24,19 @@ class Blob:
     size: int
 
 
-def sha256_file(path: Path) -> str:
+def copy_and_hash(src: BinaryIO, out: BinaryIO | None = None) -> str:
+    """sha256 of a stream read to its end in chunks, copied to ``out`` on the way when given (one pass)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
+    while chunk := src.read(HASH_CHUNK):
+        digest.update(chunk)
+        if out is not None:
+            out.write(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return copy_and_hash(f)
 
 
 class BlobStore(Protocol):

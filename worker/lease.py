@@ -12,40 +12,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.periodic import Periodic
 from app.services import datasets, jobs
 from app.services.doorbell import Doorbell
 
 log = logging.getLogger(__name__)
 
 
-class LeaseKeeper:
+class LeaseKeeper(Periodic):
     def __init__(self, db: Database, job_id: str, worker_id: str, lease_s: float) -> None:
+        super().__init__(self.renew, lease_s / 3, name=f"lease-{job_id}")
         self.db = db
         self.job_id = job_id
         self.worker_id = worker_id
         self.lease_s = lease_s
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        # Renew three times per lease, so one slow database round-trip does not lose the job.
-        while not self._stop.wait(self.lease_s / 3) and self.renew():
-            pass
 
     def renew(self) -> bool:
         """One renewal; False once the job is no longer this worker's (``lost`` is then set)."""

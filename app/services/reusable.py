@@ -8,10 +8,8 @@ live in their table (``baselines``) as JSON.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +21,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.blobstore import HASH_CHUNK, BlobStore, sha256_file
+from app.blobstore import BlobStore, copy_and_hash, sha256_file
 from app.core.db import Database
+from app.core.periodic import Periodic
 from app.core.ids import PROXY_RUN, new_id
 from app.models import Baseline, ExpertSet, ProxyRun, ReuseClaim, utcnow
 from app.services import blobs
@@ -72,19 +71,16 @@ class BlobFileStore:
             blob_key, recorded, trained_by, name = row.blob_key, row.sha256, row.job_id, self._name(row)
         # Read and hashed in one pass, without an exists() first: a deletion or replacement landing between
         # the two would fail the job; once open, the file stays readable whatever happens to its name.
-        digest = hashlib.sha256()
         try:
             with self.blobs.open(blob_key) as src, dest.open("wb") as out:
-                while chunk := src.read(HASH_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+                digest = copy_and_hash(src, out)
         except FileNotFoundError:  # the blob volume lost it, or it was deleted meanwhile: the job trains it again
             return False
-        if digest.hexdigest() != recorded:
+        if digest != recorded:
             with self.db.session() as session:
                 blobs.discard_damaged(session, self.blobs, blob_key, self._row(session, key))
             raise StoredFileDamaged(
-                f"the stored {name} read back with sha256 {digest.hexdigest()[:16]}..., not the {recorded[:16]}... "
+                f"the stored {name} read back with sha256 {digest[:16]}..., not the {recorded[:16]}... "
                 "recorded when it was stored; it was discarded"
             )
         self.reused_from_job = trained_by
@@ -100,14 +96,10 @@ class BlobFileStore:
         while (holder := self._try_claim(key)) is not None:
             waiting(f"job {holder} is computing this {self.kind}")
             time.sleep(WAIT_POLL_S)
-        stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(key, stop), name=f"claim-{key}", daemon=True)
-        renewer.start()
         try:
-            yield
+            with Periodic(lambda: self._renew(key), self.lease_s / 3, name=f"claim-{key}"):
+                yield
         finally:
-            stop.set()
-            renewer.join()
             with self.db.session() as session:
                 session.execute(delete(ReuseClaim).where(*self._claimed(key)))
                 session.commit()
@@ -136,17 +128,17 @@ class BlobFileStore:
             session.commit()
         return None if taken.rowcount == 1 else holder  # type: ignore[attr-defined]
 
-    def _renew(self, key: str, stop: threading.Event) -> None:
-        while not stop.wait(self.lease_s / 3):
-            try:
-                with self.db.session() as session:
-                    session.execute(
-                        update(ReuseClaim).where(*self._claimed(key))
-                        .values(expires_at=utcnow() + timedelta(seconds=self.lease_s))
-                    )
-                    session.commit()
-            except Exception:  # an outage: the job's own lease decides whether it goes on
-                log.warning("could not renew the claim of job %s on %s", self.job_id, key, exc_info=True)
+    def _renew(self, key: str) -> bool:
+        try:
+            with self.db.session() as session:
+                session.execute(
+                    update(ReuseClaim).where(*self._claimed(key))
+                    .values(expires_at=utcnow() + timedelta(seconds=self.lease_s))
+                )
+                session.commit()
+        except Exception:  # an outage: the job's own lease decides whether it goes on
+            log.warning("could not renew the claim of job %s on %s", self.job_id, key, exc_info=True)
+        return True
 
     def put(self, key: str, src: Path) -> None:
         with self.blobs.staging() as folder:
