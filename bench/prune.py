@@ -35,7 +35,7 @@ from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
 from engine.select.policies import class_budgets, resolve_count
 from engine.evaluate.verdict import describe, paired_verdict
-from engine.select.auto import describe_selection, resolve_auto, score_of
+from engine.select.auto import named_policy, resolve_auto, score_of
 from engine.train import TrainConfig, train_model
 from engine.train.dynamics import DynamicsRecorder
 
@@ -278,28 +278,34 @@ def honesty_markdown(results: list[dict]) -> list[str]:
     return lines
 
 
-# Policies a named score could resolve to, per keep (issue 34 point 1): the CCS auto resolves to today, and the
-# alternatives the literature suggests at that budget (Sorscher et al. 2022: easy/typical samples when data are
-# scarce, hard ones when plenty; Moderate-DS: around the median; "hardest tail dropped" as likely noise).
+# Policies a named score could resolve to, per keep (issue 34 point 1; labels of engine.select.auto.named_policy):
+# the CCS the named scores resolved to before, and the alternatives the literature suggests at that budget
+# (Sorscher et al. 2022: easy/typical samples when data are scarce, hard ones when plenty; Moderate-DS: around
+# the median; the hardest tail dropped as likely noise).
 POLICY_CANDIDATES: dict[float, tuple[str, ...]] = {
-    0.05: ("auto", "easiest", "median"),
-    0.1: ("auto", "median", "drop 30%"),
-    0.3: ("auto", "drop 10%", "hardest"),
+    0.05: ("ccs 30%", "easiest", "median"),
+    0.1: ("ccs 30%", "median", "drop 30%"),
+    0.3: ("ccs 10%", "drop 10%", "hardest"),
 }
 
 
-def candidate_selection(policy: str, keep: float, resolved: SelectionConfig) -> SelectionConfig:
-    """The selection of one candidate ``policy`` label, within each class (as auto selects)."""
-    if policy == "auto":
-        return resolved
-    base = SelectionConfig(keep=keep, class_balanced=True)
-    if policy in ("easiest", "hardest"):
-        return replace(base, mode=policy)
-    if policy == "median":  # the block of the ranking centred on its median
-        return replace(base, mode="window", window=(0.0, min(1.0, 0.5 + keep / 2)))
-    if policy.startswith("drop "):  # the hardest of what is left once the hardest share is dropped
-        return replace(base, mode="window", window=(0.0, 1 - float(policy.split()[1].rstrip("%")) / 100))
-    raise ValueError(f"unknown candidate policy {policy!r}")
+def best_policies(results: list[dict]) -> dict[str, tuple[tuple[float, str], ...]]:
+    """For each score, per measured keep, the candidate whose worse gain over random across the datasets is the
+    highest (a policy must hold on both): what ``engine.select.auto.MEASURED_BEST`` records."""
+    gains: dict[tuple[str, float, str], list[float]] = {}
+    for result in results:
+        for block in result["keeps"]:
+            for row in block["rows"]:
+                gains.setdefault((row["score"], block["keep"], row["policy"]), []).append(row["gain"]["mean"])
+    datasets = len(results)
+    best: dict[str, dict[float, tuple[float, str]]] = {}
+    for (score, keep, policy), values in gains.items():
+        if len(values) == datasets:
+            current = best.setdefault(score, {}).get(keep)
+            if current is None or min(values) > current[0]:
+                best[score][keep] = (min(values), policy)
+    return {score: tuple((keep, policy) for keep, (_, policy) in sorted(per_keep.items()))
+            for score, per_keep in best.items()}
 
 
 def policies(name: str, dataset: ImageDataset, scale: Scale, seeds: int, log) -> dict:
@@ -317,17 +323,13 @@ def policies(name: str, dataset: ImageDataset, scale: Scale, seeds: int, log) ->
         random = random_draws(data, SelectionConfig(keep=keep, mode="hardest", class_balanced=True), spec, seeds)
         rows = []
         for score in DYNAMIC:
-            resolved = resolve_auto(SelectionConfig(keep=keep), labels, classes, get_score(score).selects_globally,
-                                    score)
             imp = importance_of(scoring.scores[score], get_score(score).higher_is_important)
             for policy in candidates:
-                selection = candidate_selection(policy, keep, resolved.selection)
-                idx = select_indices(imp, labels, classes, selection, seed=0)
+                idx = select_indices(imp, labels, classes, named_policy(policy, SelectionConfig(keep=keep), keep), seed=0)
                 accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
                 gain = paired_verdict(np.asarray(accuracy) - np.asarray(random)).to_dict()
-                label = f"auto today ({describe_selection(resolved.to_dict(score))})" if policy == "auto" else policy
-                rows.append({"score": score, "policy": label, "accuracy": accuracy, "gain": gain})
-                log(f"{name} keep={keep} {score} {label}: {mean_std(accuracy)}, gain {describe(gain)}")
+                rows.append({"score": score, "policy": policy, "accuracy": accuracy, "gain": gain})
+                log(f"{name} keep={keep} {score} {policy}: {mean_std(accuracy)}, gain {describe(gain)}")
         out.append({"keep": keep, "random": random, "eval_epochs": spec.epochs, "rows": rows})
     return {"dataset": name, "train_samples": int(len(labels)), "keeps": out}
 
@@ -344,6 +346,14 @@ def policies_markdown(results: list[dict]) -> list[str]:
             lines += [f"| {row['score']} | {row['policy']} | {mean_std(row['accuracy'])} | "
                       f"{100 * row['gain']['mean']:+.2f} | {row['gain']['verdict']} |" for row in block["rows"]]
             lines.append("")
+    if len(results) > 1:
+        lines += ["### The policy each named score resolves to (`engine.select.auto.MEASURED_BEST`)", "",
+                  "Per score and keep, the candidate whose worse gain over random across the datasets is highest.", "",
+                  "| score | " + " | ".join(f"keep <= {keep:.0%}" for keep in POLICY_CANDIDATES) + " |",
+                  "|---|" + "---|" * len(POLICY_CANDIDATES)]
+        for score, steps in best_policies(results).items():
+            lines.append(f"| {score} | " + " | ".join(policy for _, policy in steps) + " |")
+        lines.append("")
     return lines
 
 

@@ -12,7 +12,16 @@ from engine.pipeline.distill_config import PrunedStartConfig
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.select import SelectionError, select_indices
-from engine.select.auto import PROTOTYPES_UP_TO, check_method_params, describe_selection, resolve_auto
+from engine.scores import score_names
+from engine.select.auto import (
+    ABOVE_MEASURED,
+    PROTOTYPES_UP_TO,
+    check_method_params,
+    describe_selection,
+    named_policy,
+    policy_for,
+    resolve_auto,
+)
 from engine.select.prototypes import class_prototypes
 
 OBJECT_ID = "0123456789abcdef01234567"
@@ -111,8 +120,10 @@ def test_a_named_score_decides_and_auto_says_when_no_score_did(digits: ImageData
     assert set(el2n.indices.tolist()) != set(forgetting.indices.tolist())
     for result, score in ((el2n, "el2n"), (forgetting, "forgetting")):
         policy = result.report["selection"]["policy"]
-        assert policy["mode"] == "ccs" and policy["score"] == score and policy["score_used"] is True
-        assert policy["ccs_hard_cutoff"] == 0.3 and score in policy["reason"]
+        measured = named_policy(policy_for(score, 0.1)[0], SelectionConfig(keep=0.1), 0.1)
+        assert (policy["mode"], policy["window"]) == (measured.mode, measured.window)
+        assert policy["score"] == score and policy["score_used"] is True
+        assert score in policy["reason"] and "bench.prune --parts policies" in policy["reason"]
         assert result.report["score"]["name"] == score and result.report["score"]["used"] is True
     policy = chosen.report["selection"]["policy"]
     assert policy["mode"] == "prototypes" and policy["score_used"] is False and "Condense chose" in policy["reason"]
@@ -124,7 +135,35 @@ def test_a_policy_that_ignores_the_score_is_used_only_by_name_and_says_so(digits
     policy = result.report["selection"]["policy"]
     assert policy["score_used"] is False and "not used" in policy["reason"]
     assert describe_selection(policy).endswith("score used: no")
-    assert describe_selection(_prune(digits, "el2n").report["selection"]["policy"]).startswith("el2n, CCS strata")
+    assert describe_selection(_prune(digits, "el2n").report["selection"]["policy"]).startswith("el2n, ")
+
+
+@pytest.mark.parametrize(
+    ("label", "mode", "window", "cutoff"),
+    [("ccs 30%", "ccs", None, 0.3), ("drop 10%", "window", (0.0, 0.9), None), ("median", "window", (0.0, 0.55), None),
+     ("easiest", "easiest", None, None), ("hardest", "hardest", None, None)],
+)
+def test_each_policy_a_named_score_can_resolve_to(label: str, mode: str, window: tuple | None, cutoff: float | None) -> None:
+    selection = named_policy(label, SelectionConfig(keep=0.1, window=(0.2, 0.4), class_balanced=False), 0.1)
+    assert selection.mode == mode and selection.class_balanced and selection.keep == 0.1
+    assert selection.window == (pytest.approx(window) if window else None)
+    if cutoff is not None:
+        assert selection.ccs_hard_cutoff == cutoff
+
+
+def test_the_median_block_is_centred_on_the_median_of_each_class() -> None:
+    importance = np.arange(100, dtype=np.float64)
+    picked = select_indices(importance, np.zeros(100, np.int64), 1, named_policy("median", SelectionConfig(keep=0.1), 0.1))
+    assert sorted(picked.tolist()) == list(range(45, 55))
+
+
+def test_every_score_a_job_can_name_has_a_measured_policy_and_one_above_it() -> None:
+    for score in score_names():
+        if score == "random":
+            continue
+        label, up_to = policy_for(score, 0.01)
+        assert up_to is not None and named_policy(label, SelectionConfig(keep=0.01), 0.01)
+    assert policy_for("el2n", 0.9) == (ABOVE_MEASURED, None)
 
 
 def test_score_parameters_need_a_named_score() -> None:

@@ -4,7 +4,7 @@ never a policy that ignores a score the user named.
 What is worth keeping depends on the budget (Sorscher et al., "Beyond neural scaling laws", NeurIPS 2022,
 Sec. 3): when data are scarce the prototypical samples win and the hardest lose, because at small
 budgets the hardest are mostly ambiguous or mislabelled (001 Sec. 4.4, Fig. 1; Zheng et al., CCS,
-ICLR 2023). Measured on this project's CPU machine (MNIST and Fashion-MNIST, 300 images per class, ConvNet
+ICLR 2023). Measured on this project's CPU machine (MNIST and Fashion-MNIST, 500 images per class, ConvNet
 width 16 proxy and evaluation, 3 seeds; ``bench/results/prune-cpu.md``): per-class k-means prototypes of the
 proxy's features beat random at keep 1, 5, 10, 30 and 50% on both, while keeping the hardest by EL2N lost to
 random at every budget on Fashion-MNIST and below 10% on MNIST. Above half the data k-means with that many
@@ -13,11 +13,18 @@ at or above random across their sweep), dropping the hardest ``ccs_hard_cutoff``
 
 So when Condense chooses (``method: auto``), it keeps prototypes up to half the data and CCS strata of EL2N
 above, and says the score was not used at the small budgets. A score the user names drives the selection:
-``mode: auto`` then resolves to CCS strata *of that score* at every budget, dropping the hardest 30% at
-budgets of 10% or less (the CCS reference setting at 90% pruning, CIFAR-10, quoted from
-haizhongzheng/Coverage-centric-coreset-selection's README) and ``ccs_hard_cutoff`` above. Prototypes (which
-read only the proxy's features) are used with a named score only when asked for by name, and the report then
-says ``score_used: false``.
+``mode: auto`` then resolves to the policy measured best *for that score* at the budget (``MEASURED_BEST``):
+``bench.prune --parts policies`` (same scale, 3 seeds, gain over random paired by seed) tried each score's CCS
+(hardest 30% dropped up to keep 10%, 10% above, as the CCS reference runs), the easiest, a block around the
+median (Moderate-DS's rule for any score), the hardest after dropping the hardest 30% or 10%, and the hardest,
+and keeps per score and keep the one whose worse gain across MNIST and Fashion-MNIST is highest. What that
+measured (``bench/results/prune-cpu.md``): at keep 30% Dyn-Unc and TDDS (the hardest: +1.56 / +1.71 and
++1.67 / +1.37 points on MNIST / Fashion-MNIST) and Moderate (CCS: +1.00 / +0.44) beat random on both, EVA's
+window beats it on MNIST; at keep 5% and 10% no score's best policy beats random on both datasets (most are
+within noise, some still lose), which is why ``method: auto`` keeps prototypes there. The easiest samples of
+every score lost to random at keep 5% on MNIST (with a verdict), unlike the prototypes of the proxy's features. Above 30% (not measured per score) a named score keeps
+``ABOVE_MEASURED``. Prototypes (which read only the proxy's features) are used with a named score only when
+asked for by name, and the report then says ``score_used: false``.
 
 Auto always selects within each class in proportion to its size: 001 Tables 3/4 show even pruning
 across classes beating global pruning under aggressive compression, and a global rule shifts an
@@ -41,9 +48,22 @@ PROTOTYPES_UP_TO = 0.5
 AUTO = "auto"
 # The score Condense records and uses when it chooses: EL2N (Paul et al. 2021), the best measured here.
 AUTO_SCORE = "el2n"
-# A named score's CCS at small budgets: the hardest share dropped (CCS reference, keep 10% of CIFAR-10).
-SMALL_BUDGET = 0.1
-SMALL_BUDGET_HARD_CUTOFF = 0.3
+# The policy each named score resolves to, per largest keep fraction: ``bench.prune --parts policies``
+# (``bench.prune.best_policies`` of ``bench/results/prune-cpu.json``; test_bench_prune_policies checks they agree).
+MEASURED_BEST: dict[str, tuple[tuple[float, str], ...]] = {
+    "el2n": ((0.05, "median"), (0.1, "drop 30%"), (0.3, "ccs 10%")),
+    "forgetting": ((0.05, "ccs 30%"), (0.1, "ccs 30%"), (0.3, "ccs 10%")),
+    "aum": ((0.05, "ccs 30%"), (0.1, "drop 30%"), (0.3, "ccs 10%")),
+    "entropy": ((0.05, "median"), (0.1, "ccs 30%"), (0.3, "ccs 10%")),
+    "dyn_unc": ((0.05, "median"), (0.1, "drop 30%"), (0.3, "hardest")),
+    "tdds": ((0.05, "median"), (0.1, "drop 30%"), (0.3, "hardest")),
+    "moderate": ((0.05, "ccs 30%"), (0.1, "ccs 30%"), (0.3, "ccs 10%")),
+    "grand": ((0.05, "median"), (0.1, "drop 30%"), (0.3, "ccs 10%")),
+    "eva": ((0.05, "median"), (0.1, "drop 30%"), (0.3, "drop 10%")),
+}
+# Above the largest budget measured per score, a named score keeps CCS strata after dropping the hardest 10%
+# (the CCS paper's setting at low pruning rates; not measured here).
+ABOVE_MEASURED = "ccs 10%"
 # Policies that read the proxy's features, not the score.
 IGNORES_THE_SCORE = frozenset({"prototypes"})
 
@@ -60,6 +80,37 @@ def check_method_params(method: str, params: Mapping[str, object], proxy_epochs:
         return [ParamProblem(param_field(key), "method is auto; name the score this parameter belongs to (method)")
                 for key in params]
     return check_score_params(method, params, proxy_epochs)
+
+
+def _share(label: str) -> float:
+    return float(label.split()[1].rstrip("%")) / 100
+
+
+def named_policy(label: str, selection: SelectionConfig, fraction: float) -> SelectionConfig:
+    """The selection of one policy a named score can resolve to, within each class: ``ccs N%`` (CCS strata after
+    dropping the hardest N%), ``drop N%`` (the hardest of what is left once the hardest N% are dropped),
+    ``median`` (the block of the ranking centred on its median, as Moderate-DS keeps for its own score),
+    ``easiest`` or ``hardest``; ``fraction`` is the kept share, which the median block's upper end needs."""
+    base = replace(selection, window=None, class_balanced=True)
+    if label.startswith("ccs "):
+        return replace(base, mode="ccs", ccs_hard_cutoff=_share(label))
+    if label.startswith("drop "):
+        return replace(base, mode="window", window=(0.0, 1 - _share(label)))
+    if label == "median":
+        return replace(base, mode="window", window=(0.0, min(1.0, 0.5 + fraction / 2)))
+    if label in ("easiest", "hardest"):
+        return replace(base, mode=label)
+    raise ValueError(f"unknown policy {label!r}")
+
+
+def policy_for(score: str, fraction: float) -> tuple[str, float | None]:
+    """The policy a named ``score`` resolves to at keep ``fraction`` and the largest keep its measurement covers
+    (None where no measurement covers it: above the largest measured budget, or a score the benchmark has not
+    measured, such as ``random``; ``ABOVE_MEASURED`` applies there)."""
+    for up_to, label in MEASURED_BEST.get(score, ()):
+        if fraction <= up_to + 1e-9:
+            return label, up_to
+    return ABOVE_MEASURED, None
 
 
 @dataclass(frozen=True)
@@ -111,11 +162,16 @@ def resolve_auto(
         f"within each class in proportion to its size (largest/smallest class {present.max() / present.min():.1f}x)"
     )
     if method != AUTO:
-        cutoff = SMALL_BUDGET_HARD_CUTOFF if fraction <= SMALL_BUDGET else selection.ccs_hard_cutoff
-        chosen = replace(selection, mode="ccs", window=None, class_balanced=True, ccs_hard_cutoff=cutoff)
+        label, measured_up_to = policy_for(score, fraction)
+        chosen = named_policy(label, selection, fraction)
+        evidence = (
+            f"the best of the policies measured for {score} at keeps up to {measured_up_to:.0%} (bench.prune --parts "
+            "policies, MNIST and Fashion-MNIST)" if measured_up_to is not None
+            else "no measurement covers this budget for it; the CCS paper's setting"
+        )
         reason = (
-            f"{score} was named, so it decides: CCS strata of {score} after dropping its hardest {cutoff:.0%} "
-            f"(keeping {fraction:.1%}; the hardest are mostly noise at small budgets), {balance}"
+            f"{score} was named, so it decides: {_words(chosen.mode, chosen.window, chosen.ccs_hard_cutoff)} of "
+            f"{score} (keeping {fraction:.1%}), {evidence}, {balance}"
         )
         return ResolvedSelection(chosen, reason, score, True)
     if fraction <= PROTOTYPES_UP_TO:
@@ -134,16 +190,18 @@ def resolve_auto(
     return ResolvedSelection(chosen, reason, score, True)
 
 
+def _words(mode: str, window: tuple[float, float] | None, cutoff: float | None) -> str:
+    if mode == "ccs":
+        return f"CCS strata (hardest {cutoff:.0%} dropped)"
+    if mode == "window" and window is not None:
+        return f"the hardest below the {window[1]:.0%} percentile" if window[0] == 0 else f"window {window}"
+    return {"prototypes": "class prototypes", "hardest": "the hardest", "easiest": "the easiest"}.get(mode, mode)
+
+
 def describe_selection(policy: dict) -> str:
     """A table title's words for a resolved selection (``ResolvedSelection.to_dict``): the score and policy, and
     plainly when the score was not used."""
-    mode = policy["mode"]
-    if mode == "ccs":
-        words = f"CCS strata (hardest {policy['ccs_hard_cutoff']:.0%} dropped)"
-    elif mode == "window":
-        words = f"window {policy['window']}"
-    else:
-        words = {"prototypes": "class prototypes", "hardest": "the hardest", "easiest": "the easiest"}.get(mode, mode)
+    words = _words(policy["mode"], policy["window"], policy.get("ccs_hard_cutoff"))
     if not policy["score_used"]:
         return f"{words} of the proxy's features; score used: no"
     return f"{policy['score']}, {words}"

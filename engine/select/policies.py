@@ -58,7 +58,7 @@ def _window_block(importance: np.ndarray, k: int, window: tuple[float, float]) -
     lo, hi = window
     ascending = np.argsort(importance, kind="stable")
     n = len(ascending)
-    end = math.ceil(hi * n)
+    end = math.ceil(hi * n - 1e-9)  # 0.55 * 100 is 55.000000000000007 in floating point, not 56
     start = end - k
     if start < math.floor(lo * n) - 1e-9 or start < 0:
         raise SelectionError(
