@@ -18,6 +18,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -493,18 +494,14 @@ def main() -> None:
     if "reference" in parts:
         payload["reference"] = {"command": command, **reference_scoring_time(load_dataset(root / "mnist"))}
         log(f"reference scoring run: {payload['reference']['seconds']:.1f}s")
-    if "honesty" in parts:
-        results = [honesty(ds, load_dataset(root / ds), scale, list(HONESTY_KEEPS), args.seeds, log)
-                   for ds in args.datasets.split(",")]
-        payload["honesty"] = {"command": command, "seeds": args.seeds, "scale": protocol(scale), "results": results}
-    if "policies" in parts:
-        results = []
-        for ds in args.datasets.split(","):
-            results.append(policies(ds, load_dataset(root / ds), scale, args.seeds, log))
-            # written after each dataset, so a run stopped part-way keeps what it measured
-            payload["policies"] = {"command": command, "seeds": args.seeds, "scale": protocol(scale),
-                                   "results": results}
-            write_results("bench.prune", name, payload, markdown(payload, scale))
+    for part, measure in (("honesty", partial(honesty, keeps=list(HONESTY_KEEPS))), ("policies", policies)):
+        if part in parts:
+            results = []
+            for ds in args.datasets.split(","):
+                results.append(measure(ds, load_dataset(root / ds), scale, seeds=args.seeds, log=log))
+                # written after each dataset, so a run stopped part-way keeps what it measured
+                payload[part] = {"command": command, "seeds": args.seeds, "scale": protocol(scale), "results": results}
+                write_results("bench.prune", name, payload, markdown(payload, scale))
     if "tdds" in parts:
         payload["tdds"] = {"command": command, "rows": tdds_state_bytes(10, [1_000, 10_000, 60_000, 1_281_167])}
     paths = write_results("bench.prune", name, payload, markdown(payload, scale))
