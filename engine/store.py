@@ -120,8 +120,15 @@ def reuse_or_compute(
     a warning naming it, and computed again.
     """
 
+    told: list[str] = []
+
     def waiting(who: str) -> None:
-        tracker.report(stage, 0.0, f"waiting: {who}")  # also where a cancelled job stops waiting
+        # Said once per holder (a long wait would otherwise add an event every poll); every poll still
+        # checks cancellation, so a cancelled job stops waiting.
+        if told[-1:] != [who]:
+            told.append(who)
+            tracker.report(stage, 0.0, f"waiting: {who}")
+        tracker.check_cancel()
 
     with store.claim(key, waiting):
         try:

@@ -44,16 +44,24 @@ def test_a_worker_killed_while_training_a_shared_run_leaves_no_dangling_row(
 ) -> None:
     client = live_service.client
     assert live_service.worker is not None and not live_service.extra_workers  # the module's first test
+    # Both workers idle before the first job: the second job then starts at once and the training it waits
+    # for can be short (forgetting, which needs no extra EL2N runs): the trainer is killed a second or
+    # two in, long before its 20 epochs end.
+    workers = {"worker": live_service.worker, "worker-2": live_service.add_worker("worker-2")}
     dataset_id = _upload(client, real_subset_npz)
-    spec = tiny_prune_spec(dataset_id, proxy={"epochs": 60, "width": 16}, evaluation=None, seed=202)
+    spec = tiny_prune_spec(dataset_id, method="forgetting", proxy={"epochs": 20, "width": 16}, evaluation=None,
+                           seed=202)
+    started = time.monotonic()
     first = client.post("/v1/jobs", json=spec).json()["id"]
-    wait_for_job(client, first, {"running"})  # on the only worker
-    live_service.add_worker("worker-2")
+    wait_for_job(client, first, {"running"})
     second = client.post("/v1/jobs", json=spec).json()["id"]
     wait_until(lambda: any(e["message"] == f"waiting: job {first} is computing this proxy run"
                            for e in _events(client, second)), 120, "the second job waits for the first")
-    os.killpg(live_service.worker.pid, signal.SIGKILL)
-    live_service.worker.wait()
+    (trainer,) = [proc for name, proc in workers.items()
+                  if f"running job {first} as" in (live_service.logs / f"{name}.log").read_text()]
+    os.killpg(trainer.pid, signal.SIGKILL)
+    trainer.wait()
+    print(f"killed the trainer {time.monotonic() - started:.1f} s after the first job was submitted")
 
     jobs = _finish(client, [first, second])
     assert [job["status"] for job in jobs] == ["succeeded", "succeeded"], [j["error"] for j in jobs]
@@ -64,6 +72,7 @@ def test_a_worker_killed_while_training_a_shared_run_leaves_no_dangling_row(
     assert runs[first] == {"reused": True, "trained_by_job": second}
     settings = live_service.settings
     assert _referenced_blobs(settings) <= _blob_files(settings)  # no row points at a missing file
+    print(f"both jobs finished {time.monotonic() - started:.1f} s after the first was submitted")
 
 
 def test_identical_jobs_submitted_at_once_train_one_proxy_run(live_service: LiveService, real_subset_npz: Path) -> None:

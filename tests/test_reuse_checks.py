@@ -19,7 +19,7 @@ from engine.evaluate.baselines import MemoryBaselines
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.progress import CancelledError, Tracker
-from engine.store import LocalFileStore, StoredFileDamaged
+from engine.store import LocalFileStore, StoredFileDamaged, reuse_or_compute
 
 PROXY = ProxyConfig(width=8, epochs=2)
 
@@ -159,6 +159,22 @@ def test_a_waiting_job_can_be_cancelled(digits: ImageDataset, tmp_path: Path) ->
     assert waits and key in waits[0]
     with store.claim(key, waiting):  # released: taken at once
         pass
+
+
+def test_a_long_wait_is_one_event_and_cancellation_is_still_polled(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    events: list[str] = []
+    polls = [0]
+
+    def should_cancel() -> bool:
+        polls[0] += 1
+        return polls[0] > 6
+
+    tracker = Tracker(on_progress=lambda event: events.append(event.message), should_cancel=should_cancel)
+    with store.claim("proxy-busy", lambda who: None), pytest.raises(CancelledError):
+        reuse_or_compute(store, "proxy-busy", tmp_path / "out", lambda path: 0, lambda path: 0, tracker, "proxy")
+    assert polls[0] == 7  # every poll checked cancellation
+    assert events == ["waiting: another process is computing proxy-busy"]  # said once, not once per poll
 
 
 def _entry(cache: DecodedCache, key: str) -> Path:
