@@ -29,12 +29,12 @@ from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
-from engine.pipeline.scoring import compute_scores
+from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.scores import get_score, score_random
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
-from engine.select.policies import class_budgets, resolve_count
+from engine.select.policies import resolve_count
 from engine.evaluate.verdict import describe, paired_verdict
 from engine.select.auto import named_policy, resolve_auto, score_of
 from engine.train import TrainConfig, train_model
@@ -172,15 +172,27 @@ def tdds_state_bytes(num_classes: int, sizes: list[int], window: int = 10) -> li
     return rows
 
 
+def score_all(dataset: ImageDataset, scale: Scale) -> tuple[ImageDataset, ScoringResult]:
+    """The scale's subset of ``dataset`` and one proxy run's scores of it, every score with its defaults, as a job
+    that names only the score gets it (EL2N: the early epoch averaged over its default seeds, 001 Alg. 1), so each
+    row measures what a user receives; with the proxy's features for prototypes."""
+    data = subset(dataset, scale.per_class)
+    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
+    return data, compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+
+
+def paired_gain(data: ImageDataset, idx: np.ndarray, spec: EvalSpec, random: list[float]) -> tuple[list[float], dict]:
+    """Accuracy per evaluation seed of training on ``idx`` and its gain over ``random`` (paired by seed), with a
+    verdict."""
+    accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
+    return accuracy, paired_verdict(np.asarray(accuracy) - np.asarray(random)).to_dict()
+
+
 def run_dataset(
     name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], balances: list[bool], seeds: int, log
 ) -> dict:
-    data = subset(dataset, scale.per_class)
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
     t0 = time.perf_counter()
-    # Every score with its defaults, as a job that names only the score gets it (EL2N: the early epoch
-    # averaged over its default seeds, 001 Alg. 1), so each row measures what a user receives.
-    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+    data, scoring = score_all(dataset, scale)
     scoring_seconds = time.perf_counter() - t0
     log(f"{name}: scored {len(data.y_train)} samples with {len(DYNAMIC)} dynamics scores in one run, {scoring_seconds:.1f}s")
 
@@ -229,9 +241,7 @@ def honesty(name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], 
     """Issue 34's check that a named score decides: for each score a job can name (with ``mode: auto``, as a
     user gets it) and for the prototypes ``method: auto`` keeps, at each keep, the kept set's Jaccard overlap
     with every other one and its gain over random (seed s: random draw s, model seed s, paired) with a verdict."""
-    data = subset(dataset, scale.per_class)
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
-    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+    data, scoring = score_all(dataset, scale)
     labels, classes = data.y_train, data.num_classes
     out = []
     for keep in keeps:
@@ -250,13 +260,12 @@ def honesty(name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], 
         random = random_draws(data, SelectionConfig(keep=keep, mode="hardest", class_balanced=True), spec, seeds)
         rows = []
         for method, idx in kept.items():
-            accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
-            gain = paired_verdict(np.asarray(accuracy) - np.asarray(random))
+            accuracy, gain = paired_gain(data, idx, spec, random)
             overlaps = {other: jaccard(idx, kept[other]) for other in kept if other != method}
             rows.append({"method": method, "policy": policies[method]["mode"],
                          "score_used": policies[method]["score_used"], "kept": int(len(idx)), "accuracy": accuracy,
-                         "gain": gain.to_dict(), "overlap": overlaps})
-            log(f"{name} keep={keep} {method}: gain {describe(gain.to_dict())}; "
+                         "gain": gain, "overlap": overlaps})
+            log(f"{name} keep={keep} {method}: gain {describe(gain)}; "
                 f"max overlap {max(overlaps.values()):.2f}")
         out.append({"keep": keep, "random": random, "eval_epochs": spec.epochs, "rows": rows})
     return {"dataset": name, "train_samples": int(len(labels)), "keeps": out}
@@ -313,22 +322,19 @@ def policies(name: str, dataset: ImageDataset, scale: Scale, seeds: int, log) ->
     """For each score a job can name, each candidate policy at each keep of ``POLICY_CANDIDATES``: its gain over
     random (paired by seed) with a verdict, so the policy ``mode: auto`` resolves to for that score is a measured
     one."""
-    data = subset(dataset, scale.per_class)
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
-    scoring = compute_scores(data, ["random", *DYNAMIC], proxy, seed=0, features=True)
+    data, scoring = score_all(dataset, scale)
     labels, classes = data.y_train, data.num_classes
     out = []
     for keep, candidates in POLICY_CANDIDATES.items():
-        size = int(class_budgets(labels, classes, resolve_count(keep, len(labels))).sum())
-        spec = eval_spec(scale, size, seeds)
+        spec = eval_spec(scale, resolve_count(keep, len(labels)), seeds)
         random = random_draws(data, SelectionConfig(keep=keep, mode="hardest", class_balanced=True), spec, seeds)
         rows = []
         for score in DYNAMIC:
             imp = importance_of(scoring.scores[score], get_score(score).higher_is_important)
             for policy in candidates:
-                idx = select_indices(imp, labels, classes, named_policy(policy, SelectionConfig(keep=keep), keep), seed=0)
-                accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
-                gain = paired_verdict(np.asarray(accuracy) - np.asarray(random)).to_dict()
+                selection = named_policy(policy, SelectionConfig(keep=keep), keep)
+                idx = select_indices(imp, labels, classes, selection, seed=0)
+                accuracy, gain = paired_gain(data, idx, spec, random)
                 rows.append({"score": score, "policy": policy, "accuracy": accuracy, "gain": gain})
                 log(f"{name} keep={keep} {score} {policy}: {mean_std(accuracy)}, gain {describe(gain)}")
         out.append({"keep": keep, "random": random, "eval_epochs": spec.epochs, "rows": rows})

@@ -22,9 +22,10 @@ measured (``bench/results/prune-cpu.md``): at keep 30% Dyn-Unc and TDDS (the har
 +1.67 / +1.37 points on MNIST / Fashion-MNIST) and Moderate (CCS: +1.00 / +0.44) beat random on both, EVA's
 window beats it on MNIST; at keep 5% and 10% no score's best policy beats random on both datasets (most are
 within noise, some still lose), which is why ``method: auto`` keeps prototypes there. The easiest samples of
-every score lost to random at keep 5% on MNIST (with a verdict), unlike the prototypes of the proxy's features. Above 30% (not measured per score) a named score keeps
-``ABOVE_MEASURED``. Prototypes (which read only the proxy's features) are used with a named score only when
-asked for by name, and the report then says ``score_used: false``.
+every score lost to random at keep 5% on MNIST (with a verdict), unlike the prototypes of the proxy's
+features. Above 30% (not measured per score) a named score keeps ``ABOVE_MEASURED``. Prototypes (which
+read only the proxy's features) are used with a named score only when asked for by name, and the report then
+says ``score_used: false``.
 
 Auto always selects within each class in proportion to its size: 001 Tables 3/4 show even pruning
 across classes beating global pruning under aggressive compression, and a global rule shifts an
