@@ -142,12 +142,23 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
     return config
 
 
+def with_overrides(config: DistillConfig, overrides: dict) -> DistillConfig:
+    """``config`` with fields replaced by dotted path (``iterations``, ``dm.lr_images``, ``init.mode``)."""
+    def put(obj, path: list[str], value):
+        head, *rest = path
+        return replace(obj, **{head: put(getattr(obj, head), rest, value) if rest else value})
+
+    for path, value in overrides.items():
+        config = put(config, path.split("."), value)
+    return config
+
+
 def run_cell(job: dict) -> dict:
     """One (dataset, IPC, method) run, in this process; returns its row."""
     scale = Scale(**job["scale"])
     data = load(Path(job["root"]), job["dataset"], scale.per_class)
-    config = replace(method_config(job["method"], job["ipc"], scale, job["budget"], data.num_classes, job["device"]),
-                     **job.get("overrides", {}))
+    config = with_overrides(method_config(job["method"], job["ipc"], scale, job["budget"], data.num_classes, job["device"]),
+                            job.get("overrides", {}))
     device = resolve_device(job["device"])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -173,6 +184,7 @@ def run_cell(job: dict) -> dict:
         "label_model": report.get("label_model"),
         "threads": torch.get_num_threads(),
         "resolved": report["resolved"],  # the method defaults this run resolved to (FIEM's alpha, FIEX's schedule...)
+        "init": config.init.mode, "coreset": report["evaluation"].get("coreset"),
         **{key: job[key] for key in ("overrides", "variant") if key in job},
     }
 
@@ -237,7 +249,8 @@ def cell_job(
     scale_name: str, scale: Scale, root: Path, name: str, ipc: int, method: str, experts: str,
     iterations: int | None, device: str,
 ) -> dict:
-    """One cell's run, as ``run_cell`` takes it; an ``overrides`` entry added to it replaces config fields."""
+    """One cell's run, as ``run_cell`` takes it; an ``overrides`` entry added to it replaces config fields
+    (``with_overrides``)."""
     family_budget = FULL_ITERATIONS[_family(method)] if scale_name == "full" and not iterations else None
     return {"root": str(root), "dataset": name, "ipc": ipc, "method": method,
             "budget": iterations or family_budget or scale.iterations, "scale": asdict(scale),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, markdown, method_config
+from bench.distill_trials import TRIALS
 from engine.distill.gradient import loop_lengths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +56,22 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     # trajectory: the two runs must agree exactly (the result is a function of seed and config).
     assert labels["mtt", 3]["accuracy"] == labels["mtt", 5]["accuracy"]
     assert "### Soft labels and their label model (IPC 1)" in table and "Experts of 5 instead of 3 epochs" in table
+
+    # The trials of issue 34.6 pair with the tables just written.
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.distill_trials", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1",
+         "--methods", "dm,mtt", "--job-iterations", "3", "--results", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = {(row["method"], row["variant"]): row
+              for row in json.loads((tmp_path / "distill-trials-smoke.json").read_text())["rows"]}
+    assert set(trials) == {("dm", t.name) for t in TRIALS["dm"]} | {("mtt", "coreset start")}
+    assert trials["dm", "the default job"]["iterations"] == 3 and trials["dm", "the default job"]["init"] == "real"
+    start = trials["mtt", "coreset start"]
+    assert start["init"] == "coreset" and len(start["coreset"]["per_seed"]) == 1
+    lines = (tmp_path / "distill-trials-smoke.md").read_text()
+    assert "| DM | 1 | the default job, coreset start | 3 |" in lines and "not enough seeds to tell" in lines
 
 
 @pytest.mark.parametrize("ipc", [1, 10, 50])

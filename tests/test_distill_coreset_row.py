@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.data.dataset import ImageDataset
+from engine.distill.init import fit_per_class
 from engine.distill.registry import method_names  # noqa: F401 - the registry loads the methods
 from engine.pipeline.coreset_row import comparison, coreset_config
 from engine.pipeline.distill import run_distill
@@ -43,6 +45,23 @@ def test_the_report_has_the_coreset_row_and_a_recommendation(digits: ImageDatase
     )
     assert versus["verdict"]["seeds"] == 2 and "coreset_over_random" in report["comparison"]
     assert report["comparison"]["recommendation"].startswith("at IPC 2 on this data")
+
+
+def test_a_coreset_start_is_the_coreset_of_the_row_selected_once(digits: ImageDataset, trainings: list[str]) -> None:
+    report = run_distill(digits, _config(init=InitConfig(mode="coreset", proxy=PROXY))).report
+    coreset, start = report["coreset"]["indices"], report["init"]["indices"]
+    assert report["kind"] == "distill" and report["init"]["mode"] == "coreset"
+    # Class-major, two per class, every one a coreset sample where its class kept two.
+    assert [int(digits.y_train[i]) for i in start] == [c for c in range(10) for _ in range(2)]
+    counts = report["coreset"]["selection"]["per_class_counts"]
+    assert {i for i in start if counts[int(digits.y_train[i])] >= 2} <= set(coreset)
+    assert sum(counts) == 20 and trainings.count("proxy_training") == 1  # one selection for the start and the row
+
+
+def test_fit_per_class_trims_and_tops_up_imbalanced_coresets() -> None:
+    y = np.array([0] * 6 + [1] * 6)
+    picked = fit_per_class(np.array([0, 1, 2, 6]), y, 2, 2, seed=0)
+    assert list(picked[:2]) == [0, 1] and picked[2] == 6 and y[picked[3]] == 1 and picked[3] != 6
 
 
 def test_the_row_can_be_turned_off(digits: ImageDataset) -> None:

@@ -378,7 +378,7 @@ class _DistillJobBase(StrictModel):
 
 
 class DistillJobCreate(_DistillJobBase):
-    """Learn ``ipc`` synthetic images per class, starting from random real images or noise."""
+    """Learn ``ipc`` synthetic images per class, starting from random real images, noise or the coreset."""
 
     kind: PlainDistillKind
     init: UnprunedInitMode = Field(InitConfig.mode)

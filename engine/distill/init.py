@@ -1,4 +1,4 @@
-"""Where a synthetic set starts: random real images per class, noise, or a pruned subset.
+"""Where a synthetic set starts: random real images per class, noise, the coreset, or a pruned subset.
 
 "Pruned" is Prune-then-distill (Sundar et al., ICASSP 2023): any pruning score and selection
 policy of the pruning engine picks exactly ``ipc`` samples inside every class (the paper: EL2N,
@@ -16,8 +16,9 @@ import torch
 from engine.pipeline.prune_config import SelectionConfig
 from engine.select import SelectionError, select_indices
 
-# A distill job starts from real images or noise; "pruned" is what makes it prune_then_distill.
-UnprunedInitMode = Literal["real", "noise"]
+# A distill job starts from real images, noise or the coreset a default prune job keeps at the same size
+# (engine.pipeline.coreset_row); "pruned" (a named score's policy) is what makes it prune_then_distill.
+UnprunedInitMode = Literal["real", "noise", "coreset"]
 InitMode = Literal[UnprunedInitMode, "pruned"]
 
 
@@ -36,6 +37,23 @@ def pick_real(y: np.ndarray, num_classes: int, ipc: int, seed: int, allowed: np.
     """ipc random sample indices per class, class-major."""
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.choice(_members(y, c, ipc, allowed), size=ipc, replace=False) for c in range(num_classes)])
+
+
+def fit_per_class(indices: np.ndarray, y: np.ndarray, num_classes: int, ipc: int, seed: int) -> np.ndarray:
+    """Exactly ``ipc`` of ``indices`` per class, class-major, for a synthetic set that holds ``ipc`` per class.
+
+    The coreset keeps each class's share of the data, which on balanced data is ``ipc`` per class; on
+    imbalanced data a class keeps its first ``ipc`` coreset samples, or is topped up with random others.
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in range(num_classes):
+        chosen = indices[y[indices] == c][:ipc]
+        if len(chosen) < ipc:
+            others = np.setdiff1d(_members(y, c, ipc, None), chosen)
+            chosen = np.concatenate([chosen, rng.choice(others, size=ipc - len(chosen), replace=False)])
+        parts.append(chosen)
+    return np.concatenate(parts)
 
 
 def pick_pruned(

@@ -36,6 +36,12 @@ def select_coreset(
     return select_subset(dataset, coreset_config(config, dataset.num_classes), tracker, workdir, proxy_runs)
 
 
+def coreset_summary(coreset: PruneResult) -> dict:
+    """What the report records of the coreset: its indices and how they were chosen."""
+    return {"indices": coreset.indices.tolist(), "score": coreset.report["score"],
+            "selection": coreset.report["selection"], "proxy_run": coreset.report.get("proxy_run")}
+
+
 def comparison(evaluation: dict, ipc: int) -> dict:
     """Paired gains of the synthetic set (as delivered, with its labels) over the coreset, and of the coreset
     over random real images, with a one-line recommendation."""

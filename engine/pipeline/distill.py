@@ -22,7 +22,7 @@ from engine.distill.base import Matcher, ModelFactory, RealData
 from engine.distill.distribution import FIEM_NEEDS, DistributionMatcher, has_layer_stack
 from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
 from engine.distill.gradient import GradientMatcher
-from engine.distill.init import noise_images, pick_pruned, pick_real
+from engine.distill.init import fit_per_class, noise_images, pick_pruned, pick_real
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
@@ -32,7 +32,7 @@ from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
-from engine.pipeline.coreset_row import comparison, select_coreset
+from engine.pipeline.coreset_row import comparison, coreset_summary, select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
 from engine.pipeline.prune import write_atomic
 from engine.pipeline.report import environment
@@ -193,6 +193,7 @@ def _initial_set(
     scores: dict[str, np.ndarray],
     label_model: _LabelModel | None,
     zca: ZCAWhitening | None,
+    coreset: np.ndarray | None,
 ) -> tuple[SyntheticSet, np.ndarray | None]:
     k, ipc = dataset.num_classes, config.ipc
     # DATM starts only from real images the label model classifies correctly.
@@ -205,6 +206,9 @@ def _initial_set(
             spec = get_score(config.init.prune_method)
             importance = importance_of(scores[config.init.prune_method], spec.higher_is_important)
             indices = pick_pruned(importance, dataset.y_train, k, ipc, config.init.selection, config.seed, allowed)
+        elif config.init.mode == "coreset":
+            assert coreset is not None
+            indices = fit_per_class(coreset, dataset.y_train, k, ipc, config.seed)
         else:
             indices = pick_real(dataset.y_train, k, ipc, config.seed, allowed)
         images = real.x[torch.from_numpy(indices).to(real.x.device)].clone()
@@ -381,7 +385,7 @@ def run_distill(
     report.update(environment(device))
     timings: dict[str, float] = {}
     eval_share = 0.3 if config.evaluation is not None else 0.0
-    prep_share = 0.25 if (spec.uses_experts or config.init.mode == "pruned" or config.fiex_ratio) else 0.02
+    prep_share = 0.25 if (spec.uses_experts or config.init.mode in ("pruned", "coreset") or config.fiex_ratio) else 0.02
     prep = tracker.span(0.0, prep_share)
 
     x, y = dataset.train_tensors()
@@ -393,7 +397,9 @@ def run_distill(
     t0 = time.perf_counter()
     needed = _scores_needed(config, resolved)
     scores = compute_scores(dataset, needed, config.init.proxy, seed=config.seed, device=config.device,
-                            tracker=prep.span(0.0, 0.3), workdir=workdir).scores if needed else {}
+                            tracker=prep.span(0.0, 0.2), workdir=workdir).scores if needed else {}
+    # The coreset start is the coreset of the report's comparison row: selected once, used for both.
+    coreset = select_coreset(dataset, config, prep.span(0.2, 0.3), workdir, proxy_runs) if config.init.mode == "coreset" else None
     timings["scoring_seconds"] = time.perf_counter() - t0
 
     experts, student = None, None
@@ -421,8 +427,11 @@ def run_distill(
     if resolved.soft_labels and experts is not None and student is not None:
         label_model = _LabelModel.of(experts, student, real, dataset, zca)
         report["label_model"] = label_model.summary
-    synthetic, init_indices = _initial_set(dataset, config, real, scores, label_model, zca)
+    synthetic, init_indices = _initial_set(dataset, config, real, scores, label_model, zca,
+                                           None if coreset is None else coreset.indices)
     report["init"] = {"mode": config.init.mode, "indices": init_indices.tolist() if init_indices is not None else None}
+    if coreset is not None:
+        report["coreset"] = coreset_summary(coreset)
     matcher = _matcher(spec, config, resolved, _matched_real(real, dataset, config, resolved, scores, report),
                        new_model, experts)
     loop: LoopResult = run_loop(
@@ -438,16 +447,15 @@ def run_distill(
     if config.evaluation is not None:
         t0 = time.perf_counter()
         evaluating = tracker.span(1.0 - eval_share, 1.0)
-        coreset = None
-        if config.evaluation.compare_coreset:
+        if config.evaluation.compare_coreset and coreset is None:
             coreset = select_coreset(dataset, config, evaluating.span(0.0, 0.2), workdir, proxy_runs)
-            report["coreset"] = {"indices": coreset.indices.tolist(), "score": coreset.report["score"],
-                                 "selection": coreset.report["selection"], "proxy_run": coreset.report.get("proxy_run")}
-        report["evaluation"] = _evaluate(dataset, synthetic, config, evaluating.span(0.2 if coreset else 0.0, 1.0),
-                                         None if coreset is None else coreset.indices)
+            report["coreset"] = coreset_summary(coreset)
+        compared = coreset if config.evaluation.compare_coreset else None
+        report["evaluation"] = _evaluate(dataset, synthetic, config, evaluating.span(0.2 if compared else 0.0, 1.0),
+                                         None if compared is None else compared.indices)
         if "random" in report["evaluation"]:
             report.update(_value_over_random(report["evaluation"]))
-        if coreset is not None:
+        if compared is not None:
             report["comparison"] = comparison(report["evaluation"], config.ipc)
         timings["evaluation_seconds"] = time.perf_counter() - t0
     report["timings"] = timings
