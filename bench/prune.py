@@ -205,9 +205,11 @@ def run_dataset(
             for method in TABLE_METHODS:
                 score_name, requested = selection_for(method, keep, balanced)
                 # auto ignores class_balanced (it always balances): its "global" cell is the same subset.
-                selection = resolve_auto(requested, data.y_train, data.num_classes).selection
+                resolved = resolve_auto(requested, data.y_train, data.num_classes)
+                selection = resolved.selection
                 imp = importance_of(scoring.scores[score_name], get_score(score_name).higher_is_important)
-                idx = select_indices(imp, data.y_train, data.num_classes, selection, seed=0, features=scoring.features)
+                idx = select_indices(imp, data.y_train, data.num_classes, selection, seed=0, features=scoring.features,
+                                     per_class=resolved.per_class)
                 spec = eval_spec(scale, len(idx), seeds)
                 if method == "random":
                     accuracy = random_draws(data, selection, spec, seeds)
@@ -253,7 +255,8 @@ def honesty(name: str, dataset: ImageDataset, scale: Scale, keeps: list[float], 
                                     get_score(score_of(named)).selects_globally, named)
             score = resolved.score
             imp = importance_of(scoring.scores[score], get_score(score).higher_is_important)
-            kept[method] = select_indices(imp, labels, classes, resolved.selection, seed=0, features=scoring.features)
+            kept[method] = select_indices(imp, labels, classes, resolved.selection, seed=0, features=scoring.features,
+                                          per_class=resolved.per_class)
             policies[method] = resolved.to_dict("auto")
         size = len(kept[PROTOTYPES])
         spec = eval_spec(scale, size, seeds)

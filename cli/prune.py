@@ -19,7 +19,7 @@ from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
 from engine.pipeline.prune import method_names, run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
-from engine.pipeline.prune_config import SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ALLOCATIONS, SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.scores import get_score, score_names
 from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
@@ -31,6 +31,7 @@ Method = choices("Method", method_names())
 Score = choices("Score", score_names())
 Model = choices("Model", model_names())
 Mode = choices("Mode", SELECTION_MODES)
+Allocation = choices("Allocation", ALLOCATIONS)
 PARAMS_HELP = "; ".join(
     f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
 )
@@ -146,6 +147,7 @@ def prune(
     class_balanced: Annotated[bool | None, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
     mode: Annotated[Mode, typer.Option(help=sentence(help_of(SelectionConfig, "mode")))] = Mode(SelectionConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help="Percentile window LO:HI of the importance ranking, e.g. 0.7:0.8 (implies --mode window).")] = None,
+    allocation: Annotated[Allocation, typer.Option(help=sentence(help_of(SelectionConfig, "allocation")))] = Allocation(SelectionConfig.allocation),  # type: ignore[valid-type]
     ccs_cutoff: Annotated[float, typer.Option(help=sentence(help_of(SelectionConfig, "ccs_hard_cutoff")))] = SelectionConfig.ccs_hard_cutoff,
     weights: Annotated[bool, typer.Option("--weights/--no-weights", help=sentence(help_of(SelectionConfig, "weights")))] = SelectionConfig.weights,
     proxy_model: Annotated[Model, typer.Option(help="Proxy architecture that produces the scores.")] = Model(ProxyConfig.model),  # type: ignore[valid-type]
@@ -192,6 +194,7 @@ def prune(
             mode=mode.value,
             window=parse_window(window),
             class_balanced=class_balanced,
+            allocation=allocation.value,
             ccs_hard_cutoff=ccs_cutoff,
             weights=weights,
         ),

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +12,13 @@ import pytest
 from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, markdown, method_config
 from bench.distill_trials import TRIALS
 from engine.distill.gradient import loop_lengths
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_command import run_bench
 
 
 @pytest.mark.slow
 def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.distill", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1",
-         "--parts", "tables,labels", "--label-ipc", "1", "--label-expert-epochs", "3,5", "--results", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_bench("distill", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1", "--parts", "tables,labels",
+              "--label-ipc", "1", "--label-expert-epochs", "3,5", shared_datasets=shared_datasets, results=tmp_path)
     payload = json.loads((tmp_path / "distill-smoke.json").read_text())
     res = payload["tables"]["results"]["mnist"]
     rows = {row["method"]: row for row in res["rows"]}
@@ -58,12 +49,8 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     assert "### Soft labels and their label model (IPC 1)" in table and "Experts of 5 instead of 3 epochs" in table
 
     # The trials of issue 34.6 pair with the tables just written.
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.distill_trials", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1",
-         "--methods", "dm,mtt", "--job-iterations", "3", "--results", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_bench("distill_trials", "--scale", "smoke", "--datasets", "mnist", "--ipcs", "1", "--methods", "dm,mtt",
+              "--job-iterations", "3", shared_datasets=shared_datasets, results=tmp_path)
     trials = {(row["method"], row["variant"]): row
               for row in json.loads((tmp_path / "distill-trials-smoke.json").read_text())["rows"]}
     assert set(trials) == {("dm", t.name) for t in TRIALS["dm"]} | {("mtt", "coreset start")}

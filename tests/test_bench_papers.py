@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.papers import DECILES, FIEX_TABLE6_BEST, PAD_VARIANTS, TDDS_VARIANTS, class_kl
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_command import run_bench
 
 
 def test_class_kl_is_zero_for_the_same_distribution_and_finite_when_a_class_is_lost() -> None:
@@ -25,13 +21,8 @@ def test_class_kl_is_zero_for_the_same_distribution_and_finite_when_a_class_is_l
 
 @pytest.mark.slow
 def test_every_part_runs_through_the_bench_command(shared_datasets: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.papers", "--scale", "smoke", "--distill-scale", "smoke", "--datasets", "mnist",
-         "--seeds", "1", "--ipcs", "1", "--results", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_bench("papers", "--scale", "smoke", "--distill-scale", "smoke", "--datasets", "mnist", "--seeds", "1",
+              "--ipcs", "1", shared_datasets=shared_datasets, results=tmp_path)
     payload = json.loads((tmp_path / "papers-smoke.json").read_text())
 
     windows = payload["el2n_windows"]["results"]["mnist"]["rows"]
@@ -69,7 +60,5 @@ def test_every_part_runs_through_the_bench_command(shared_datasets: Path, tmp_pa
 
     # --render writes the Markdown again from the results file alone, keeping the run's own header.
     (tmp_path / "papers-smoke.md").unlink()
-    render = subprocess.run([sys.executable, "-m", "bench.papers", "--scale", "smoke", "--render", "--results", str(tmp_path)],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert render.returncode == 0, render.stderr[-3000:]
+    run_bench("papers", "--scale", "smoke", "--render", shared_datasets=shared_datasets, results=tmp_path, timeout=120)
     assert (tmp_path / "papers-smoke.md").read_text() == table

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_command import run_bench
 
 
 @pytest.mark.slow
 def test_every_part_runs_and_the_second_job_reuses_the_first_one_s_proxy_run(shared_datasets: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "CONDENSE_SHARED_DATASETS": str(shared_datasets)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1",
-         "--batched-widths", "8", "--loop-widths", "8", "--results", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_bench("perf", "--per-class", "20", "--epochs", "3", "--width", "8", "--repeats", "1", "--batched-widths", "8",
+              "--loop-widths", "8", shared_datasets=shared_datasets, results=tmp_path, timeout=600)
     payload = json.loads((tmp_path / "perf-cpu.json").read_text())
     reuse = payload["reuse"]
     assert reuse["first"]["proxy_run"]["reused"] is False and reuse["second"]["proxy_run"]["reused"] is True

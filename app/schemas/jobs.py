@@ -37,6 +37,7 @@ from engine.pipeline.distill_config import (
 )
 from engine.pipeline.prune import method_names
 from engine.pipeline.prune_config import (
+    Allocation,
     EvalConfig,
     ProxyConfig,
     PruneConfig,
@@ -141,6 +142,7 @@ class _SelectionJobBase(StrictModel):
     mode: SelectionMode = engine_field(SelectionConfig, "mode")
     window: tuple[float, float] | None = engine_field(SelectionConfig, "window", validate_default=True)
     class_balanced: bool | None = engine_field(SelectionConfig, "class_balanced")
+    allocation: Allocation = engine_field(SelectionConfig, "allocation")
     ccs_hard_cutoff: float = engine_field(SelectionConfig, "ccs_hard_cutoff")
     weights: bool = engine_field(SelectionConfig, "weights")
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)

@@ -14,7 +14,7 @@ from engine.data.errors import DatasetError, DatasetTooLarge
 from engine.data.export import save_npz
 from engine.data.limits import LoadLimits
 from engine.data.load import inspect_dataset, load_dataset
-from engine.data.subset import subsample_per_class
+from engine.data.subset import long_tailed_indices, subsample_per_class
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -28,5 +28,6 @@ __all__ = [
     "inspect_dataset",
     "load_dataset",
     "save_npz",
+    "long_tailed_indices",
     "subsample_per_class",
 ]

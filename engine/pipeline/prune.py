@@ -224,7 +224,7 @@ def select_subset(
             device=config.device,
             tracker=tracker,
             workdir=workdir,
-            features=policy.selection.mode == "prototypes",
+            features=policy.needs_features,
         )
     scores = scoring.scores[spec.name].astype(np.float64)
 
@@ -232,7 +232,8 @@ def select_subset(
     importance = importance_of(scores, spec.higher_is_important)
     ranking = rank_by_importance(importance)
     indices = select_indices(
-        importance, dataset.y_train, dataset.num_classes, policy.selection, config.seed, scoring.features
+        importance, dataset.y_train, dataset.num_classes, policy.selection, config.seed, scoring.features,
+        policy.per_class,
     )
     weights = coreset_weights(importance, indices) if config.selection.weights else None
     selection_seconds = time.perf_counter() - t0

@@ -20,6 +20,9 @@ RANKING_MODES: tuple[RankingMode, ...] = get_args(RankingMode)
 # "prototypes" also reads the proxy's features; "auto" resolves to one of the others (engine.select.auto).
 SelectionMode = Literal["auto", RankingMode, "prototypes"]
 SELECTION_MODES: tuple[SelectionMode, ...] = get_args(SelectionMode)
+# How a class-balanced selection splits its budget across classes (engine.select.allocation).
+Allocation = Literal["proportional", "sqrt", "equal"]
+ALLOCATIONS: tuple[Allocation, ...] = get_args(Allocation)
 
 
 @dataclass
@@ -61,6 +64,11 @@ class SelectionConfig:
         None,
         "select within each class (keeping class proportions) or over all samples; unset: as the score's paper "
         "does (over all samples for TDDS, within each class otherwise; auto always within each class)",
+    )
+    allocation: Allocation = setting(
+        "proportional",
+        "class-balanced selection: each class's share of the budget in proportion to its size, to its square "
+        "root, or equal (a class smaller than its share kept whole)",
     )
     ccs_hard_cutoff: float = setting(0.1, "'ccs' mode: share of the hardest samples dropped first", ge=0, lt=1)
     ccs_strata: int = 50

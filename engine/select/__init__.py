@@ -1,8 +1,8 @@
 """Selection policies (keep hardest / easiest / percentile window / CCS; class-balanced or global)."""
 
+from engine.select.allocation import class_budgets
 from engine.select.policies import (
     SelectionError,
-    class_budgets,
     coreset_weights,
     importance_of,
     rank_by_importance,

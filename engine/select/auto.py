@@ -27,13 +27,20 @@ features. Above 30% (not measured per score) a named score keeps ``ABOVE_MEASURE
 read only the proxy's features) are used with a named score only when asked for by name, and the report then
 says ``score_used: false``.
 
-Auto always selects within each class in proportion to its size: 001 Tables 3/4 show even pruning
-across classes beating global pruning under aggressive compression, and a global rule shifts an
-imbalanced dataset's class distribution further.
+Auto always selects within each class: 001 Tables 3/4 show even pruning across classes beating global pruning
+under aggressive compression, and a global rule shifts an imbalanced dataset's class distribution further. The
+budget is split across classes by ``SelectionConfig.allocation`` (in proportion to class size unless the job
+asks for the square root or equal shares, ``engine.select.allocation``), and the policy is decided per class from
+what that class keeps: prototypes where it keeps at most ``PROTOTYPES_UP_TO`` of itself (and at most
+``PROTOTYPES_UP_TO_COUNT`` samples, when a limit is set), CCS strata of the score where it keeps more (issue 37).
+On balanced data, or with proportional allocation and no count limit, every class gets the same policy, the
+rule above. ``bench.prune_longtail`` measures the count limit and the allocations on long-tailed MNIST and
+Fashion-MNIST; until it has, no count limit is set and the allocation stays proportional.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -42,10 +49,15 @@ import numpy as np
 from engine.pipeline.prune_config import SelectionConfig
 from engine.scores import ParamProblem, check_score_params
 from engine.scores.params import param_field
+from engine.select.allocation import class_budgets
 from engine.select.policies import resolve_count
 
 # Largest kept fraction for which auto clusters (measured up to here; see the module docstring).
 PROTOTYPES_UP_TO = 0.5
+# Largest count a class may keep and still be clustered (issue 37: with many samples kept per class the
+# hard-leaning CCS strata should win, Sorscher et al. 2022). None: no limit, the kept fraction alone decides;
+# bench.prune_longtail measures candidate limits on balanced and long-tailed data before one is set.
+PROTOTYPES_UP_TO_COUNT: int | None = None
 AUTO = "auto"
 # The score Condense records and uses when it chooses: EL2N (Paul et al. 2021), the best measured here.
 AUTO_SCORE = "el2n"
@@ -116,12 +128,22 @@ def policy_for(score: str, fraction: float) -> tuple[str, float | None]:
 
 @dataclass(frozen=True)
 class ResolvedSelection:
-    """The concrete score and policy and why, for the report."""
+    """The concrete score and policy and why, for the report.
+
+    ``per_class`` holds one policy per class where ``auto`` chose differently for classes that keep few samples
+    and classes that keep many; ``selection`` then sets the budget and allocation, and its mode is the policy of
+    the class that keeps most.
+    """
 
     selection: SelectionConfig
     reason: str
     score: str  # the score that ranks the samples (a proxy run records it also when the policy ignores it)
     score_used: bool  # whether the kept set depends on the score
+    per_class: tuple[SelectionConfig, ...] | None = None
+
+    @property
+    def needs_features(self) -> bool:
+        return any(p.mode == "prototypes" for p in (self.selection, *(self.per_class or ())))
 
     def to_dict(self, requested: str) -> dict:
         return {
@@ -129,7 +151,9 @@ class ResolvedSelection:
             "mode": self.selection.mode,
             "window": self.selection.window,
             "class_balanced": self.selection.class_balanced,
+            "allocation": self.selection.allocation if self.selection.class_balanced else None,
             "ccs_hard_cutoff": self.selection.ccs_hard_cutoff if self.selection.mode == "ccs" else None,
+            "per_class_modes": None if self.per_class is None else [p.mode for p in self.per_class],
             "score": self.score,
             "score_used": self.score_used,
             "reason": self.reason,
@@ -142,6 +166,7 @@ def resolve_auto(
     num_classes: int,
     selects_globally: bool = False,
     method: str = AUTO,
+    prototypes_up_to_count: int | None = PROTOTYPES_UP_TO_COUNT,
 ) -> ResolvedSelection:
     """The score and policy of a job with score ``method`` (``auto``: Condense chooses) and ``selection``:
     ``mode='auto'`` replaced by the policy for its budget; other modes keep theirs, with an unset
@@ -175,20 +200,44 @@ def resolve_auto(
             f"{score} (keeping {fraction:.1%}), {evidence}, {balance}"
         )
         return ResolvedSelection(chosen, reason, score, True)
-    if fraction <= PROTOTYPES_UP_TO:
-        chosen = replace(selection, mode="prototypes", window=None, class_balanced=True)
-        reason = (
-            f"Condense chose: keeping {fraction:.1%} (<= {PROTOTYPES_UP_TO:.0%}), one prototype per k-means cluster "
-            f"of the proxy's features, {balance}; at these budgets prototypes beat random and the hardest samples "
-            "lose to it. No score ranks them (name one to have it decide)"
-        )
-        return ResolvedSelection(chosen, reason, score, False)
-    chosen = replace(selection, mode="ccs", window=None, class_balanced=True)
-    reason = (
-        f"Condense chose: keeping {fraction:.1%} (> {PROTOTYPES_UP_TO:.0%}), CCS strata of {score} after dropping "
-        f"the hardest {selection.ccs_hard_cutoff:.0%}, {balance}"
+    return _chosen_by_condense(selection, labels, num_classes, score, fraction, balance, prototypes_up_to_count)
+
+
+def clusters(kept: int, size: int, up_to_count: int | None) -> bool:
+    """Whether ``auto`` keeps prototypes in a class of ``size`` samples that keeps ``kept``."""
+    # ceil: a class's budget is a whole count, one above its exact share where rounding hands it the remainder
+    return kept <= math.ceil(PROTOTYPES_UP_TO * size - 1e-9) and (up_to_count is None or kept <= up_to_count)
+
+
+def _chosen_by_condense(
+    selection: SelectionConfig, labels: np.ndarray, num_classes: int, score: str, fraction: float, balance: str,
+    up_to_count: int | None,
+) -> ResolvedSelection:
+    """``method: auto``: per class, prototypes where it keeps few samples and CCS strata of ``score`` where it
+    keeps many (module docstring)."""
+    sizes = np.bincount(labels, minlength=num_classes)
+    budgets = class_budgets(labels, num_classes, resolve_count(selection.keep, len(labels)), selection.allocation)
+    prototypes = replace(selection, mode="prototypes", window=None, class_balanced=True)
+    ccs = replace(selection, mode="ccs", window=None, class_balanced=True)
+    clustered = [clusters(int(b), int(n), up_to_count) for b, n in zip(budgets, sizes, strict=True)]
+    limit = f" and at most {up_to_count} per class" if up_to_count is not None else ""
+    why_prototypes = (
+        f"one prototype per k-means cluster of the proxy's features where a class keeps at most "
+        f"{PROTOTYPES_UP_TO:.0%} of itself{limit} (at these budgets prototypes beat random and the hardest samples "
+        "lose to it)"
     )
-    return ResolvedSelection(chosen, reason, score, True)
+    why_ccs = f"CCS strata of {score} after dropping the hardest {selection.ccs_hard_cutoff:.0%}"
+    kept = f"keeping {fraction:.1%}, {balance}, {selection.allocation} allocation"
+    if all(clustered):
+        reason = f"Condense chose: {kept}; {why_prototypes}. No score ranks them (name one to have it decide)"
+        return ResolvedSelection(prototypes, reason, score, False)
+    if not any(clustered):
+        return ResolvedSelection(ccs, f"Condense chose: {kept}; {why_ccs} in every class", score, True)
+    few = [c for c in range(num_classes) if clustered[c] and sizes[c] > 0]
+    reason = (f"Condense chose: {kept}; {why_prototypes}: classes {few}; {why_ccs} in the classes that keep more")
+    largest = int(np.argmax(budgets))
+    per_class = tuple(prototypes if clustered[c] else ccs for c in range(num_classes))
+    return ResolvedSelection(per_class[largest], reason, score, True, per_class)
 
 
 def _words(mode: str, window: tuple[float, float] | None, cutoff: float | None) -> str:

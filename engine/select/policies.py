@@ -7,10 +7,12 @@ informative), so "hardest" means the top of the ranking whatever the score's own
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from engine.pipeline.prune_config import SelectionConfig
+from engine.select.allocation import class_budgets
 from engine.select.prototypes import class_prototypes
 
 
@@ -40,20 +42,6 @@ def resolve_count(keep: float, n: int) -> int:
     return int(keep)
 
 
-def class_budgets(labels: np.ndarray, num_classes: int, total: int) -> np.ndarray:
-    """Per-class counts proportional to class sizes (largest remainder), so class balance is preserved."""
-    sizes = np.bincount(labels, minlength=num_classes)
-    exact = sizes * total / sizes.sum()
-    budget = np.minimum(np.floor(exact).astype(np.int64), sizes)
-    order = np.argsort(-(exact - budget), kind="stable")
-    for c in order:
-        if budget.sum() >= total:
-            break
-        if budget[c] < sizes[c]:
-            budget[c] += 1
-    return budget
-
-
 def _window_block(importance: np.ndarray, k: int, window: tuple[float, float]) -> np.ndarray:
     lo, hi = window
     ascending = np.argsort(importance, kind="stable")
@@ -73,12 +61,12 @@ def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.ran
 
     Drop the hardest ``cutoff`` fraction (likely label noise), split the rest into equal-width
     score strata, then give every stratum an equal share of the budget, smallest strata first,
-    handing what a small stratum cannot use on to the larger ones; sample uniformly inside.
+    handing what a small stratum cannot use on to the larger ones; sample uniformly inside. Where the
+    budget is more than the cutoff leaves (a small class that keeps most of itself under an allocation
+    that protects small classes), only as many of the hardest are dropped as the budget allows.
     """
     order = np.argsort(-importance, kind="stable")
-    kept = order[int(cutoff * len(order)) :]
-    if len(kept) < k:
-        raise SelectionError(f"CCS cutoff {cutoff} leaves {len(kept)} samples, fewer than the {k} to keep")
+    kept = order[min(int(cutoff * len(order)), len(order) - k) :]
     vals = importance[kept]
     edges = np.linspace(vals.min(), vals.max(), strata + 1)
     bins = np.clip(np.searchsorted(edges, vals, side="right") - 1, 0, strata - 1)
@@ -130,6 +118,7 @@ def select_indices(
     config: SelectionConfig,
     seed: int = 0,
     features: np.ndarray | None = None,
+    per_class: Sequence[SelectionConfig] | None = None,
 ) -> np.ndarray:
     """Indices of the kept samples, ordered most important first.
 
@@ -140,6 +129,8 @@ def select_indices(
         config: keep, mode and class balance (resolved: not ``auto``, not unset), window, CCS parameters.
         seed: for the random draws of CCS and the k-means of prototypes.
         features: (N, D) proxy features, for mode ``prototypes``.
+        per_class: a policy per class in place of ``config``'s (class-balanced selection only; ``config`` still
+            sets the budget and its allocation across classes).
     """
     if config.class_balanced is None:
         raise ValueError("class_balanced is unset: resolve the selection with resolve_auto first")
@@ -147,10 +138,11 @@ def select_indices(
     k = resolve_count(config.keep, len(importance))
     if config.class_balanced:
         parts = []
-        for c, budget in enumerate(class_budgets(labels, num_classes, k)):
+        for c, budget in enumerate(class_budgets(labels, num_classes, k, config.allocation)):
             members = np.flatnonzero(labels == c)
             member_features = None if features is None else features[members]
-            parts.append(members[_pick(importance[members], member_features, int(budget), config, rng, seed)])
+            policy = config if per_class is None else per_class[c]
+            parts.append(members[_pick(importance[members], member_features, int(budget), policy, rng, seed)])
         picked = np.concatenate(parts)
     else:
         picked = _pick(importance, features, k, config, rng, seed)

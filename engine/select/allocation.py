@@ -1,0 +1,54 @@
+"""How a class-balanced selection splits its budget across classes (issue 37).
+
+``proportional`` keeps each class's share of the data, as every selection did before. On long-tailed data it
+keeps a handful of a small class's samples, so two allocations that protect small classes are offered beside
+it: ``sqrt`` (budgets in proportion to the square root of class sizes, a common re-balancing rule between
+proportional and equal) and ``equal`` (the same count per class: a class smaller than that share is kept
+whole and what it cannot use is spread over the others, i.e. water-filling). Each is capped by class sizes
+and sums to the budget exactly (largest remainder).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.pipeline.prune_config import ALLOCATIONS, Allocation
+
+
+def _weights(sizes: np.ndarray, allocation: Allocation) -> np.ndarray:
+    present = (sizes > 0).astype(np.float64)
+    if allocation == "proportional":
+        return sizes.astype(np.float64)
+    if allocation == "sqrt":
+        return np.sqrt(sizes.astype(np.float64))
+    if allocation == "equal":
+        return present
+    raise ValueError(f"unknown allocation {allocation!r}; choose from {', '.join(ALLOCATIONS)}")
+
+
+def class_budgets(labels: np.ndarray, num_classes: int, total: int, allocation: Allocation = "proportional") -> np.ndarray:
+    """Per-class counts summing to ``total``, none above its class size."""
+    sizes = np.bincount(labels, minlength=num_classes)
+    if total > sizes.sum():
+        raise ValueError(f"cannot keep {total} of {sizes.sum()} samples")
+    weights = _weights(sizes, allocation)
+    exact = np.zeros(num_classes)
+    full = np.zeros(num_classes, dtype=bool)
+    # Water-filling: a class whose share exceeds its size is kept whole; the rest is shared again.
+    while True:
+        left = total - sizes[full].sum()
+        open_weight = weights[~full].sum()
+        exact[~full] = weights[~full] * left / open_weight if open_weight > 0 else 0.0
+        exact[full] = sizes[full]
+        over = ~full & (exact > sizes)
+        if not over.any():
+            break
+        full |= over
+    budget = np.minimum(np.floor(exact + 1e-9).astype(np.int64), sizes)
+    order = np.argsort(-(exact - budget), kind="stable")
+    for c in order:
+        if budget.sum() >= total:
+            break
+        if budget[c] < sizes[c]:
+            budget[c] += 1
+    return budget
