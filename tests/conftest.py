@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine.data.dataset import ImageDataset, SplitInfo
 
@@ -61,11 +62,23 @@ def _own_redis_db(url: str, number: int) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Gives every xdist worker but the first its own test database and Redis database: the service tests
-    wipe them before each use (tests/service_fixtures.py), so two workers sharing them would wipe each
-    other's. Runs before any test module reads ``CONDENSE_TEST_*``."""
+    """In an xdist worker: one torch thread, and every worker but the first its own test database and
+    Redis database. Runs before any test module reads ``CONDENSE_TEST_*``.
+
+    Threads: with one worker per core, torch's default of one thread per core oversubscribes the cores;
+    two workers each training a ConvNet took 77-97 s with 2 threads and 17-26 s with 1 (2 cores, another
+    busy process beside them). The variable carries the same setting to the services and commands the
+    tests start.
+
+    Databases: the service tests wipe them before each use (tests/service_fixtures.py), so two workers
+    sharing them would wipe each other's.
+    """
     number = _worker_number()
-    if not number:
+    if number is None:
+        return
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if number == 0:
         return
     if url := os.environ.get("CONDENSE_TEST_DATABASE_URL"):
         os.environ["CONDENSE_TEST_DATABASE_URL"] = _own_database(url, number)
