@@ -11,7 +11,7 @@ import torch
 
 from engine.data.dataset import ImageDataset, SplitInfo
 
-# Test modules known to run longest (seconds in a serial run on 2 CPU cores), slowest first. xdist hands
+# The test modules that ran longest in a serial run on 2 CPU cores, slowest first. xdist hands
 # out whole modules (--dist loadfile) in collection order, so these start first and the last module
 # running alone is a short one. A name that no longer exists is simply not found.
 SLOWEST_MODULES = (
@@ -66,9 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
     Redis database. Runs before any test module reads ``CONDENSE_TEST_*``.
 
     Threads: with one worker per core, torch's default of one thread per core oversubscribes the cores;
-    two workers each training a ConvNet took 77-97 s with 2 threads and 17-26 s with 1 (2 cores, another
-    busy process beside them). The variable carries the same setting to the services and commands the
-    tests start.
+    two workers each training a ConvNet-16 (10 epochs, 1000 MNIST images) took 77-97 s with 2 threads
+    and 17-26 s with 1 (2 cores, another busy process beside them). The variable carries the same
+    setting to the services and commands the tests start.
 
     Databases: the service tests wipe them before each use (tests/service_fixtures.py), so two workers
     sharing them would wipe each other's.
