@@ -7,8 +7,91 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine.data.dataset import ImageDataset, SplitInfo
+
+# The test modules that ran longest in a serial run on 2 CPU cores, slowest first. xdist hands
+# out whole modules (--dist loadfile) in collection order, so these start first and the last module
+# running alone is a short one. A name that no longer exists is simply not found.
+SLOWEST_MODULES = (
+    "test_real_data_default_value.py",
+    "test_distill_accuracy.py",
+    "test_startup_race.py",
+    "test_e2e_recovery.py",
+    "test_bench_distill.py",
+    "test_bench_papers.py",
+    "test_bench_perf.py",
+    "test_api_fuzz.py",
+    "test_api_tenants.py",
+)
+REDIS_DATABASES = 16  # a Redis server's default number of logical databases
+
+
+def _worker_number() -> int | None:
+    """0, 1, ... in an xdist worker (``PYTEST_XDIST_WORKER`` is gw0, gw1, ...), None in a serial run."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return int(worker.removeprefix("gw")) if worker else None
+
+
+def _own_database(url: str, number: int) -> str:
+    """``url`` with the database ``<name>_gw<number>`` on the same server, created if missing."""
+    from sqlalchemy import create_engine, make_url, text
+
+    base = make_url(url)
+    name = f"{base.database}_gw{number}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _own_redis_db(url: str, number: int) -> str:
+    """``url`` with the Redis database index moved up by ``number`` (redis://host:port/<index>)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    index = int(parts.path.strip("/") or 0) + number
+    if index >= REDIS_DATABASES:
+        raise pytest.UsageError(f"{url}: xdist worker {number} would need Redis database {index}; use fewer workers or a lower index")
+    return urlunsplit(parts._replace(path=f"/{index}"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker: one torch thread, and every worker but the first its own test database and
+    Redis database. Runs before any test module reads ``CONDENSE_TEST_*``.
+
+    Threads: with one worker per core, torch's default of one thread per core oversubscribes the cores;
+    two workers each training a ConvNet-16 (10 epochs, 1000 MNIST images) took 77-97 s with 2 threads
+    and 17-26 s with 1 (2 cores, another busy process beside them). The variable carries the same
+    setting to the services and commands the tests start.
+
+    Databases: the service tests wipe them before each use (tests/service_fixtures.py), so two workers
+    sharing them would wipe each other's.
+    """
+    number = _worker_number()
+    if number is None:
+        return
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if number == 0:
+        return
+    if url := os.environ.get("CONDENSE_TEST_DATABASE_URL"):
+        os.environ["CONDENSE_TEST_DATABASE_URL"] = _own_database(url, number)
+    if url := os.environ.get("CONDENSE_TEST_BROKER_URL"):
+        os.environ["CONDENSE_TEST_BROKER_URL"] = _own_redis_db(url, number)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters, which would undo it
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The SLOWEST_MODULES first, in that order; every other module after them, in collection order
+    (a stable sort keeps each module's tests together and in their order)."""
+    rank = {name: position for position, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def shared_datasets_dir() -> Path | None:

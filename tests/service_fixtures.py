@@ -361,16 +361,19 @@ def live_service(
     port = launch.free_port()
     base_url = f"http://127.0.0.1:{port}"
     api = launch.start_api(env, port, root / "api.log")
+    # Beside the API, not after it: their seconds of imports overlap, and starting both at once on a
+    # fresh database is safe (the migrations run under a lock; tests/test_startup_race.py).
+    worker = launch.start_worker(env, root / "worker.log")
     service = None
     try:
         launch.wait_ready(base_url, api)
         headers = launch.local_auth_headers(root / "data")
         with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:
-            service = LiveService(base_url, client, settings, env, root, api=api, port=port)
-            service.start_worker()
+            service = LiveService(base_url, client, settings, env, root, api=api, port=port, worker=worker)
+            _wait_for_worker(settings, worker)
             yield service
     finally:
-        procs = [service.worker, *service.extra_workers, service.api] if service else [api]
+        procs = [service.worker, *service.extra_workers, service.api] if service else [worker, api]
         for proc in procs:
             if proc is not None:
                 launch.stop(proc)

@@ -44,6 +44,10 @@ def _upload(client: httpx.Client, path: Path) -> str:
 # 8 short epochs (3 s here), and CI once saw such a job finish first; a job that must outlast one runs
 # this many, which keeps it running through a start-up several times slower.
 OUTLASTS_A_START_UP = 100
+# How long a job of that many epochs may take before a test calls it hung: 100 epochs took over 120 s
+# with the tests running on both cores of a loaded 2-core machine (one test's unfinished job then kept
+# the next test's jobs queued); the waits end as soon as the jobs do.
+JOB_DEADLINE_S = 600
 
 
 _SEEDS = itertools.count(1)
@@ -95,7 +99,7 @@ def _referenced_blobs(settings: Settings) -> set[str]:
 def assert_recovered_once(live_service: LiveService, job_id: str) -> None:
     """Succeeded on attempt 2 after one re-queue, nothing after that, one set of artifacts, no stray blob."""
     client = live_service.client
-    follow_events(client, job_id, timeout_s=120)
+    follow_events(client, job_id, timeout_s=JOB_DEADLINE_S)
     time.sleep(2 * float(live_service.env["CONDENSE_REAPER_INTERVAL_S"]))  # room for a wrong late change
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["attempt"] == 2
@@ -152,7 +156,7 @@ def test_api_restart_loses_nothing(live_service: LiveService, real_subset_npz: P
     def poll() -> None:
         """A client that keeps asking through the restart, as a dashboard would."""
         nonlocal transport_errors
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + JOB_DEADLINE_S
         with httpx.Client(base_url=live_service.base_url, headers=client.headers, timeout=5) as poller:
             while time.monotonic() < deadline and not all(s and s[-1] in TERMINAL for s in seen.values()):
                 for job_id, history in seen.items():
