@@ -184,7 +184,7 @@ def run_cell(job: dict) -> dict:
         "label_model": report.get("label_model"),
         "threads": torch.get_num_threads(),
         "resolved": report["resolved"],  # the method defaults this run resolved to (FIEM's alpha, FIEX's schedule...)
-        "init": config.init.mode, "coreset": report["evaluation"].get("coreset"),
+        "init": report["init"]["start"], "coreset": report["evaluation"].get("coreset"),
         **{key: job[key] for key in ("overrides", "variant") if key in job},
     }
 

@@ -68,7 +68,7 @@ def test_openapi_documents_the_distill_kinds(client: TestClient) -> None:
 def test_distill_defaults_come_from_the_engine(client: TestClient, dataset_id: str) -> None:
     spec = {"kind": "distill", "dataset_id": dataset_id, "method": "mtt", "ipc": 1}
     job = client.post("/v1/jobs", json=spec).json()
-    assert job["spec"]["init"] == "real" and job["spec"]["iterations"] == 200 and job["spec"]["width"] == 128
+    assert job["spec"]["init"] == "auto" and job["spec"]["iterations"] == 200 and job["spec"]["width"] == 128
     assert job["spec"]["trajectory"] == {
         "syn_steps": 20, "expert_epochs": 2, "min_start_epoch": None, "max_start_epoch": None,
         "max_start_epoch_final": None, "lr": 0.01, "lr_labels": 5.0, "batch_syn": None,

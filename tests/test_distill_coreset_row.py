@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.data.dataset import ImageDataset
-from engine.distill.init import fit_per_class
-from engine.distill.registry import method_names  # noqa: F401 - the registry loads the methods
+from engine.distill.init import fit_per_class, resolve_start
+from engine.distill.registry import get_method, method_names  # noqa: F401 - the registry loads the methods
 from engine.pipeline.coreset_row import comparison, coreset_config
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
@@ -64,8 +64,25 @@ def test_fit_per_class_trims_and_tops_up_imbalanced_coresets() -> None:
     assert list(picked[:2]) == [0, 1] and picked[2] == 6 and y[picked[3]] == 1 and picked[3] != 6
 
 
+def test_auto_starts_dm_from_the_coreset_up_to_ipc_10_and_says_why(digits: ImageDataset, trainings: list[str]) -> None:
+    report = run_distill(digits, _config()).report
+    assert report["init"]["mode"] == "auto" and report["init"]["start"] == "coreset"
+    assert "up to IPC 10" in report["init"]["reason"] and report["resolved"]["start"] == "coreset"
+    assert set(report["init"]["indices"]) <= set(report["coreset"]["indices"])
+    assert trainings.count("proxy_training") == 1
+
+
+@pytest.mark.parametrize(("method", "ipc", "start"), [
+    ("dm", 1, "coreset"), ("dm", 10, "coreset"), ("dm", 11, "real"), ("dm", 50, "real"), ("mtt", 10, "real"),
+])
+def test_auto_resolves_by_the_method_s_measured_limit(method: str, ipc: int, start: str) -> None:
+    assert resolve_start("auto", get_method(method), ipc)[0] == start
+    assert resolve_start("noise", get_method(method), ipc) == ("noise", "named by the job")
+
+
 def test_the_row_can_be_turned_off(digits: ImageDataset) -> None:
-    report = run_distill(digits, _config(evaluation=DistillEvalConfig(seeds=1, epochs=2, width=8, full_data=False,
+    report = run_distill(digits, _config(init=InitConfig(mode="real", proxy=PROXY),
+                                         evaluation=DistillEvalConfig(seeds=1, epochs=2, width=8, full_data=False,
                                                                       compare_coreset=False))).report
     assert "coreset" not in report and "comparison" not in report and "coreset" not in report["evaluation"]
 

@@ -79,6 +79,7 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
         "method": (PruneConfig, "method"),
         "keep": (SelectionConfig, "keep"),
         "class_balanced": (SelectionConfig, "class_balanced"),
+        "allocation": (SelectionConfig, "allocation"),
         "mode": (SelectionConfig, "mode"),
         "ccs_cutoff": (SelectionConfig, "ccs_hard_cutoff"),
         "weights": (SelectionConfig, "weights"),

@@ -222,7 +222,8 @@ def test_redelivered_job_resumes_from_its_checkpoint(
     job_id = submit(client, spec)
     worker = threading.Thread(target=run_job_in_process, args=(settings, job_id, "lost-worker"))
     worker.start()
-    _wait_for_stage(client, job_id, "distill", min_progress=0.2)
+    # Past the coreset start's selection (the first quarter of progress) and into the checkpointed loop.
+    _wait_for_stage(client, job_id, "distill", min_progress=0.4)
     # The worker's lease expires (as when its machine vanished) and the reaper re-queues the job.
     with db.session() as session:
         session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1)))
@@ -257,7 +258,7 @@ def test_spec_becomes_the_engine_config() -> None:
         tiny_distill_spec("ds_x", method="datm", trajectory=TINY_TRAJECTORY, experts=TINY_EXPERTS, lr_images=50.0)
     )
     config = distill_config(spec)
-    assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "real", 8)
+    assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "auto", 8)
     assert (config.experts.num_experts, config.experts.epochs) == (2, 3)
     assert (config.trajectory.syn_steps, config.trajectory.expert_epochs, config.trajectory.lr_images) == (5, 1, 50.0)
     assert (config.trajectory.min_start_epoch, config.trajectory.max_start_epoch) == (None, 1)

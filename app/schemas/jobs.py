@@ -380,7 +380,8 @@ class _DistillJobBase(StrictModel):
 
 
 class DistillJobCreate(_DistillJobBase):
-    """Learn ``ipc`` synthetic images per class, starting from random real images, noise or the coreset."""
+    """Learn ``ipc`` synthetic images per class, starting from random real images, noise or the coreset a
+    default prune job keeps; ``auto`` picks the coreset where it measured better for the method and IPC."""
 
     kind: PlainDistillKind
     init: UnprunedInitMode = Field(InitConfig.mode)

@@ -1,5 +1,8 @@
 """Where a synthetic set starts: random real images per class, noise, the coreset, or a pruned subset.
 
+``auto`` (a distill job's default) starts from the coreset where the method's registry entry says a coreset
+start measured better (``MethodSpec.coreset_start_up_to_ipc``), else from random real images.
+
 "Pruned" is Prune-then-distill (Sundar et al., ICASSP 2023): any pruning score and selection
 policy of the pruning engine picks exactly ``ipc`` samples inside every class (the paper: EL2N,
 class-balanced, optionally the 70-80th percentile window), and distillation starts from them.
@@ -13,13 +16,28 @@ from typing import Literal
 import numpy as np
 import torch
 
+from engine.distill.registry import MethodSpec
 from engine.pipeline.prune_config import SelectionConfig
 from engine.select import SelectionError, select_indices
 
 # A distill job starts from real images, noise or the coreset a default prune job keeps at the same size
-# (engine.pipeline.coreset_row); "pruned" (a named score's policy) is what makes it prune_then_distill.
-UnprunedInitMode = Literal["real", "noise", "coreset"]
+# (engine.pipeline.coreset_row), or lets ``auto`` choose between the last two; "pruned" (a named score's
+# policy) is what makes it prune_then_distill.
+UnprunedInitMode = Literal["auto", "real", "noise", "coreset"]
 InitMode = Literal[UnprunedInitMode, "pruned"]
+StartMode = Literal["real", "noise", "coreset", "pruned"]
+
+
+def resolve_start(mode: InitMode, spec: MethodSpec, ipc: int) -> tuple[StartMode, str]:
+    """The start a job's ``init`` mode stands for, and why."""
+    if mode != "auto":
+        return mode, "named by the job"
+    if ipc <= spec.coreset_start_up_to_ipc:
+        return "coreset", (f"auto: {spec.title} measured better from the coreset than from random real images "
+                           f"up to IPC {spec.coreset_start_up_to_ipc}")
+    if spec.coreset_start_up_to_ipc:
+        return "real", f"auto: above IPC {spec.coreset_start_up_to_ipc} a coreset start did not measure better for {spec.title}"
+    return "real", f"auto: a coreset start has not measured better for {spec.title}"
 
 
 def _members(y: np.ndarray, c: int, ipc: int, allowed: np.ndarray | None) -> np.ndarray:

@@ -22,7 +22,7 @@ from engine.distill.base import Matcher, ModelFactory, RealData
 from engine.distill.distribution import FIEM_NEEDS, DistributionMatcher, has_layer_stack
 from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
 from engine.distill.gradient import GradientMatcher
-from engine.distill.init import fit_per_class, noise_images, pick_pruned, pick_real
+from engine.distill.init import StartMode, fit_per_class, noise_images, pick_pruned, pick_real, resolve_start
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
@@ -80,6 +80,8 @@ class _Resolved:
     max_start_epoch_final: int | None
     widen_iterations: int
     zca: bool
+    start: StartMode  # where the synthetic set starts (``init: auto`` resolved)
+    start_reason: str
 
 
 def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolved:
@@ -94,6 +96,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     if config.fiex_ratio and spec.uses_experts:
         raise ValueError(FIEX_NEEDS)
     low, high, final, widen = start_range(spec, config)
+    start, start_reason = resolve_start(config.init.mode, spec, config.ipc)
     return _Resolved(
         dsa_groups=groups,
         # Soft labels come from expert logits: only trajectory methods have experts to ask.
@@ -106,6 +109,8 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         max_start_epoch_final=final,
         widen_iterations=widen,
         zca=spec.default_zca(channels) if config.zca is None else config.zca,
+        start=start,
+        start_reason=start_reason,
     )
 
 
@@ -136,7 +141,7 @@ def _model_factory(dataset: ImageDataset, config: DistillConfig) -> ModelFactory
 
 def _scores_needed(config: DistillConfig, resolved: _Resolved) -> list[str]:
     needed = []
-    if config.init.mode == "pruned":
+    if resolved.start == "pruned":
         needed.append(config.init.prune_method)
     if (resolved.schedule is not None or resolved.fiex_drops is not None) and "el2n" not in needed:
         needed.append("el2n")
@@ -194,19 +199,20 @@ def _initial_set(
     label_model: _LabelModel | None,
     zca: ZCAWhitening | None,
     coreset: np.ndarray | None,
+    start: StartMode,
 ) -> tuple[SyntheticSet, np.ndarray | None]:
     k, ipc = dataset.num_classes, config.ipc
     # DATM starts only from real images the label model classifies correctly.
     allowed = label_model.correct if label_model is not None else None
     indices = None
-    if config.init.mode == "noise":
+    if start == "noise":
         images = noise_images(k, ipc, dataset.image_shape, torch.Generator().manual_seed(config.seed)).to(real.x.device)
     else:
-        if config.init.mode == "pruned":
+        if start == "pruned":
             spec = get_score(config.init.prune_method)
             importance = importance_of(scores[config.init.prune_method], spec.higher_is_important)
             indices = pick_pruned(importance, dataset.y_train, k, ipc, config.init.selection, config.seed, allowed)
-        elif config.init.mode == "coreset":
+        elif start == "coreset":
             assert coreset is not None
             indices = fit_per_class(coreset, dataset.y_train, k, ipc, config.seed)
         else:
@@ -385,7 +391,7 @@ def run_distill(
     report.update(environment(device))
     timings: dict[str, float] = {}
     eval_share = 0.3 if config.evaluation is not None else 0.0
-    prep_share = 0.25 if (spec.uses_experts or config.init.mode in ("pruned", "coreset") or config.fiex_ratio) else 0.02
+    prep_share = 0.25 if (spec.uses_experts or resolved.start in ("pruned", "coreset") or config.fiex_ratio) else 0.02
     prep = tracker.span(0.0, prep_share)
 
     x, y = dataset.train_tensors()
@@ -399,7 +405,7 @@ def run_distill(
     scores = compute_scores(dataset, needed, config.init.proxy, seed=config.seed, device=config.device,
                             tracker=prep.span(0.0, 0.2), workdir=workdir).scores if needed else {}
     # The coreset start is the coreset of the report's comparison row: selected once, used for both.
-    coreset = select_coreset(dataset, config, prep.span(0.2, 0.3), workdir, proxy_runs) if config.init.mode == "coreset" else None
+    coreset = select_coreset(dataset, config, prep.span(0.2, 0.3), workdir, proxy_runs) if resolved.start == "coreset" else None
     timings["scoring_seconds"] = time.perf_counter() - t0
 
     experts, student = None, None
@@ -428,8 +434,9 @@ def run_distill(
         label_model = _LabelModel.of(experts, student, real, dataset, zca)
         report["label_model"] = label_model.summary
     synthetic, init_indices = _initial_set(dataset, config, real, scores, label_model, zca,
-                                           None if coreset is None else coreset.indices)
-    report["init"] = {"mode": config.init.mode, "indices": init_indices.tolist() if init_indices is not None else None}
+                                           None if coreset is None else coreset.indices, resolved.start)
+    report["init"] = {"mode": config.init.mode, "start": resolved.start, "reason": resolved.start_reason,
+                      "indices": init_indices.tolist() if init_indices is not None else None}
     if coreset is not None:
         report["coreset"] = coreset_summary(coreset)
     matcher = _matcher(spec, config, resolved, _matched_real(real, dataset, config, resolved, scores, report),

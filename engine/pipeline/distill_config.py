@@ -45,12 +45,13 @@ class PrunedStartConfig(SelectionConfig):
 
 @dataclass
 class InitConfig:
-    """How the synthetic set starts. ``pruned`` with EL2N is Prune-then-distill.
+    """How the synthetic set starts. ``pruned`` with EL2N is Prune-then-distill; ``auto`` chooses between the
+    coreset and random real images by method and IPC (``engine.distill.init.resolve_start``).
 
     ``selection`` is applied inside each class with ``keep = ipc``; ``proxy`` is the scoring run.
     """
 
-    mode: InitMode = "real"
+    mode: InitMode = "auto"
     prune_method: str = "el2n"  # 001 Sec. 4.4 prunes by EL2N (Paul et al. 2021)
     selection: PrunedStartConfig = field(default_factory=PrunedStartConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
