@@ -11,15 +11,14 @@ again instead of failing every later job that would reuse it.
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from engine.atomic import atomic_path
 from engine.data.hashing import hash_file
 from engine.progress import Tracker
 
@@ -77,14 +76,11 @@ class LocalFileStore:
         return True
 
     def put(self, key: str, src: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        digest = hash_file(Path(tmp))
-        # The hash first: a reader that finds the new file always finds its hash (an old file beside the
-        # new hash reads as damaged, is discarded and computed again, never trusted).
-        self._path(key, ".sha256").write_text(digest + "\n")
-        os.replace(tmp, self._path(key))
+        with atomic_path(self._path(key)) as tmp:
+            shutil.copyfile(src, tmp)
+            # The hash first: a reader that finds the new file always finds its hash (an old file beside the
+            # new hash reads as damaged, is discarded and computed again, never trusted).
+            self._path(key, ".sha256").write_text(hash_file(tmp) + "\n")
 
     @contextmanager
     def claim(self, key: str, waiting: Waiting) -> Iterator[None]:

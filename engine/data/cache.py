@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import atomic_path
 from engine.data.dataset import ImageDataset, SplitInfo
 from engine.data.hashing import hash_arrays
 
@@ -111,15 +111,9 @@ class DecodedCache:
         }
         arrays = {name: np.ascontiguousarray(getattr(dataset, name)) for name in _ARRAYS}
         described = json.dumps(info)
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({name: torch.from_numpy(a) for name, a in arrays.items()}, tmp,
+        with atomic_path(path) as tmp:
+            save_file({name: torch.from_numpy(a) for name, a in arrays.items()}, str(tmp),
                       metadata={"format": FORMAT, "info": described, "sha256": _digest(described, arrays)})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def discard(self, key: str) -> None:
         """Deletes ``key``'s entry (its reader found it does not hold what it should)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from engine.atomic import atomic_path
 
 
 def _compact(x: np.ndarray) -> np.ndarray:
@@ -49,14 +50,8 @@ def save_npz(
         arrays |= {"x_test": _compact(x_test), "y_test": np.asarray(y_test, dtype=np.int64)}
     if classes is not None:
         arrays["classes"] = np.array(list(classes), dtype=str)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
     return path

@@ -7,13 +7,13 @@ uninterrupted run exactly.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from engine.atomic import atomic_path
 from engine.distill.base import Matcher
 from engine.distill.synthetic import SyntheticSet
 from engine.progress import Tracker
@@ -37,9 +37,8 @@ def iteration_generator(seed: int, iteration: int) -> torch.Generator:
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def run_loop(

@@ -13,7 +13,6 @@ Loading uses safetensors or ``np.load(allow_pickle=False)`` only: nothing is eve
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import atomic_path, write_atomic
 from engine.distill.zca import ZCAWhitening
 
 
@@ -103,10 +103,12 @@ class SyntheticSet:
     def save_safetensors(self, path: Path) -> Path:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.to_arrays().items()}
         meta = {"format": "condense-synthetic-v1", "soft_labels": json.dumps(self.soft)}
-        return _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+        return path
 
     def save_npz(self, path: Path) -> Path:
-        return _atomic(path, lambda tmp: np.savez_compressed(tmp, **self.to_arrays()))
+        return write_atomic(path, lambda f: np.savez_compressed(f, **self.to_arrays()))
 
     @classmethod
     def load(cls, path: Path) -> SyntheticSet:
@@ -115,11 +117,3 @@ class SyntheticSet:
             return cls.from_arrays({k: v.numpy() for k, v in load_file(str(path)).items()})
         with np.load(path, allow_pickle=False) as data:
             return cls.from_arrays({k: data[k] for k in data.files})
-
-
-def _atomic(path: Path, write) -> Path:
-    # np.savez appends ".npz" to names without it, so the temporary name keeps the real suffix.
-    tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)
-    os.replace(tmp, path)
-    return path

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
@@ -34,7 +35,6 @@ from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.coreset_row import comparison, coreset_summary, select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
-from engine.pipeline.prune import write_atomic
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker

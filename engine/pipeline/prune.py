@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, random_subset_like
@@ -58,14 +58,6 @@ class PruneResult:
             write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
         )
         return written
-
-
-def write_atomic(path: Path, write) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-    return path
 
 
 def _eval_spec(cfg: EvalConfig, model: str | None, device: str) -> EvalSpec:

@@ -26,7 +26,8 @@ import numpy as np
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.evaluate.baselines import BaselineStore, MemoryBaselines
-from engine.pipeline.prune import PruneResult, SubsetEvaluation, evaluate_subset, select_subset, write_atomic
+from engine.atomic import write_atomic
+from engine.pipeline.prune import PruneResult, SubsetEvaluation, evaluate_subset, select_subset
 from engine.pipeline.prune_config import PruneConfig
 from engine.pipeline.report import environment
 from engine.progress import Tracker

@@ -8,7 +8,6 @@ training set. That is what lets every dynamics-based score come from one proxy r
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.atomic import atomic_path
 from engine.device import resolve_device
 from engine.progress import Tracker
 from engine.seed import seed_everything
@@ -92,9 +92,8 @@ def predict(
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def train_model(
