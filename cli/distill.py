@@ -18,6 +18,7 @@ from cli.prune import Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
+from engine.data.split import TEST_FRACTION
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
 from engine.distill.init import InitMode
@@ -125,7 +126,7 @@ def distill(
     checkpoint_every: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "checkpoint_every") + " (same --out)"))] = DistillConfig.checkpoint_every,
     seed: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "seed")))] = DistillConfig.seed,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DistillConfig.device,
-    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
+    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = TEST_FRACTION,
 ) -> None:
     """Learn IPC synthetic images per class that train a model nearly as well as the full data."""
     spec = get_method(method.value)

@@ -15,6 +15,7 @@ from cli.progress import progress_tracker
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
+from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
 from engine.pipeline.prune import method_names, run_prune
@@ -165,7 +166,7 @@ def prune(
     full_data: Annotated[bool, typer.Option("--full/--no-full", help=sentence(help_of(EvalConfig, "full_data")))] = EvalConfig.full_data,
     seed: Annotated[int, typer.Option(help=sentence(help_of(PruneConfig, "seed")))] = PruneConfig.seed,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = PruneConfig.device,
-    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = 0.2,
+    test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = TEST_FRACTION,
     proxy_runs: Annotated[Path | None, typer.Option(help="Folder that keeps recorded proxy runs (every score at once): a later prune of the same data with the same proxy and seed selects without training.")] = None,
 ) -> None:
     """Score every training sample, keep the best subset, and report what it is worth.

@@ -12,6 +12,7 @@ import pytest
 import typer.main
 from pydantic import BaseModel, TypeAdapter
 
+from app.core.config import Settings
 from app.schemas.jobs import (
     JOB_KINDS,
     DistillEvaluationOptions,
@@ -29,6 +30,8 @@ from app.schemas.jobs import (
 )
 from cli.main import app as cli_app
 from engine.config_fields import setting_of
+from engine.data.split import TEST_FRACTION
+from engine.device import DevicePreference
 from engine.distill.distribution import DMConfig
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
@@ -224,6 +227,15 @@ def test_init_modes_are_the_engines() -> None:
     assert _cli_choices("distill", "init") == get_args(InitMode)
     # prune_then_distill is the "pruned" start; a distill job offers every other one.
     assert _literal_choices(DistillJobCreate, "init") == tuple(m for m in get_args(InitMode) if m != "pruned")
+
+
+def test_the_held_out_fraction_and_devices_are_the_engines() -> None:
+    # app/core/config.py states the fraction itself, so that loading settings does not import the engine.
+    assert Settings.model_fields["dataset_test_fraction"].default == TEST_FRACTION
+    for command in ("prune", "distill"):
+        assert _cli_params(command)["test_fraction"].default == TEST_FRACTION
+    assert _literal_choices(PruneJobCreate, "device") == get_args(DevicePreference)
+    assert _literal_choices(DistillJobCreate, "device") == get_args(DevicePreference)
 
 
 def test_job_kinds_are_the_engines() -> None:

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
     # Every request body that is not a multipart upload (job specs, JSON datasets); 413 past it.
     max_json_body_bytes: int = Field(64 * 1024, ge=1)
-    dataset_test_fraction: float = Field(0.2, gt=0, lt=1)
+    dataset_test_fraction: float = Field(0.2, gt=0, lt=1)  # engine.data.split.TEST_FRACTION (test_single_source)
     dataset_split_seed: int = 0
     # Decoded datasets kept on each worker's disk (under data_dir/cache/datasets, or dataset_cache_dir) so a
     # job does not decode an archive another job decoded; least recently used first out; 0 turns it off.

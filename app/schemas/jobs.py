@@ -17,6 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
 from engine.config_fields import help_of, setting_of
+from engine.device import DevicePreference
 from engine.distill.distribution import FIEM_NEEDS, DMConfig, has_layer_stack
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
@@ -58,7 +59,6 @@ PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()
 ScoreName = enum.StrEnum("ScoreName", {name: name for name in score_names()})  # type: ignore[misc]
 DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]
 ModelName = enum.StrEnum("ModelName", {name: name for name in model_names()})  # type: ignore[misc]
-Device = Literal["auto", "cpu", "cuda"]
 
 
 def engine_field(config: type[DataclassInstance], name: str, **extra: Any) -> Any:
@@ -148,7 +148,7 @@ class _SelectionJobBase(StrictModel):
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
     evaluation: EvaluationOptions | None = Field(default_factory=EvaluationOptions)
     seed: int = engine_field(PruneConfig, "seed")
-    device: Device = Field(PruneConfig.device)
+    device: DevicePreference = Field(PruneConfig.device)
 
     _check_window = field_validator("window")(_window_matches_mode)
 
@@ -317,7 +317,7 @@ class _DistillJobBase(StrictModel):
     evaluation: DistillEvaluationOptions | None = Field(default_factory=DistillEvaluationOptions)
     checkpoint_every: int = engine_field(DistillConfig, "checkpoint_every")
     seed: int = engine_field(DistillConfig, "seed")
-    device: Device = Field(DistillConfig.device)
+    device: DevicePreference = Field(DistillConfig.device)
 
     @field_validator("gradient", "distribution", "trajectory", "experts")
     @classmethod

@@ -36,9 +36,9 @@ from engine.data import (
     load_dataset,
 )
 from engine.data.cache import DecodedCache, cache_key
+from engine.data.detect import BUILTIN_PREFIX
 from engine.data.names import name_problem
 
-BUILTIN_PREFIX = "builtin:"
 log = logging.getLogger(__name__)
 _NAME_MAX_LENGTH: int = Dataset.__table__.c.name.type.length
 _Read = TypeVar("_Read", ImageDataset, DatasetSummary)

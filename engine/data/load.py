@@ -20,7 +20,7 @@ from engine.data.imagefolder import load_imagefolder
 from engine.data.limits import LoadLimits
 from engine.data.npz import load_npz
 from engine.data.raw import RawData, float_chunks, to_float_images
-from engine.data.split import stratified_holdout
+from engine.data.split import TEST_FRACTION, stratified_holdout
 from engine.data.validate import validate
 
 _LOADERS = {"npz": load_npz, "imagefolder": load_imagefolder, "idx": load_idx, "cifar": load_cifar}
@@ -115,7 +115,7 @@ def load_dataset(
     source: str | os.PathLike[str],
     *,
     limits: LoadLimits | None = None,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     split_seed: int = 0,
     name: str | None = None,
 ) -> ImageDataset:
@@ -150,7 +150,7 @@ def inspect_dataset(
     source: str | os.PathLike[str],
     *,
     limits: LoadLimits | None = None,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     split_seed: int = 0,
     name: str | None = None,
 ) -> DatasetSummary:

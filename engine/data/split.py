@@ -6,6 +6,8 @@ import numpy as np
 
 from engine.data.errors import DatasetError
 
+TEST_FRACTION = 0.2  # held out of each class when a source has no test split, unless the caller says otherwise
+
 
 def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices into (train, test) with ``fraction`` of every class in test.

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from engine.config_fields import like, setting
+from engine.device import DevicePreference
 from engine.distill.distribution import DMConfig
 from engine.distill.experts import ExpertConfig
 from engine.distill.gradient import DCConfig
@@ -132,7 +133,7 @@ class DistillConfig:
         10, "iterations between checkpoints of the synthetic set, from which a re-run resumes", ge=1, le=100_000
     )
     seed: int = like(PruneConfig, "seed")
-    device: str = PruneConfig.device
+    device: DevicePreference = PruneConfig.device
 
     @property
     def kind(self) -> DistillKind:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 from engine.config_fields import like, setting
+from engine.device import DevicePreference
 from engine.train.config import TrainConfig
 
 PruneKind = Literal["prune"]
@@ -104,7 +105,7 @@ class PruneConfig:
     score_params: dict[str, Any] = field(default_factory=dict)
     # numpy's and torch's seeds are 32-bit; a report must be re-runnable with its seed.
     seed: int = setting(0, "seed of the whole run (recorded in the report)", ge=0, le=2**31 - 1)
-    device: str = "auto"
+    device: DevicePreference = "auto"
 
     @property
     def kind(self) -> PruneKind:
