@@ -17,7 +17,7 @@ from PIL import Image
 from engine.data import (
     BUILTIN_DATASETS,
     ImageDataset,
-    detect_format,
+    inspect_dataset,
     load_dataset,
     save_npz,
     subsample_per_class,
@@ -160,13 +160,13 @@ def test_imagefolder_directory(tmp_path: Path) -> None:
 
 def test_detect_format_by_content_not_extension(tmp_path: Path) -> None:
     images = write_zip(tmp_path / "really_images.npz", class_images("", {"a": 2, "b": 2}))
-    assert detect_format(images) == "imagefolder"
+    assert inspect_dataset(images).format == "imagefolder"
     assert load_dataset(images).num_classes == 2
     arrays = tmp_path / "arrays.zip"
     np.savez(tmp_path / "tmp.npz", x=np.zeros((4, 3, 3), np.uint8), y=np.array([0, 0, 1, 1]))
     os.replace(tmp_path / "tmp.npz", arrays)
-    assert detect_format(arrays) == "npz"
-    assert detect_format("builtin:digits") == "builtin"
+    assert inspect_dataset(arrays).format == "npz"
+    assert inspect_dataset("builtin:digits").format == "builtin"
 
 
 # --- IDX -----------------------------------------------------------------------------------------

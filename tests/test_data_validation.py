@@ -94,6 +94,6 @@ def test_bad_sources_and_parameters(tmp_path: Path) -> None:
 
 def test_error_renders_for_problem_json() -> None:
     err = DatasetError("x is bad", field="x", hint="fix it")
-    assert err.to_problem() == {"detail": "x is bad", "field": "x", "hint": "fix it"}
+    assert (err.message, err.field, err.hint) == ("x is bad", "x", "fix it")
     assert str(err) == "x is bad. Hint: fix it"
     assert issubclass(DatasetTooLarge, DatasetError)

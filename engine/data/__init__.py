@@ -9,7 +9,6 @@ makes the same checks and returns only the :class:`DatasetSummary`, without floa
 
 from engine.data.builtin import BUILTIN_DATASETS
 from engine.data.dataset import DatasetSummary, ImageDataset, SplitInfo
-from engine.data.detect import detect_format
 from engine.data.errors import DatasetError, DatasetTooLarge
 from engine.data.export import save_npz
 from engine.data.limits import LoadLimits
@@ -24,7 +23,6 @@ __all__ = [
     "ImageDataset",
     "LoadLimits",
     "SplitInfo",
-    "detect_format",
     "inspect_dataset",
     "load_dataset",
     "save_npz",

@@ -9,7 +9,6 @@ from engine.data.archive import Container
 from engine.data.cifar import find_cifar_layout
 from engine.data.errors import DatasetError
 from engine.data.idx import find_idx_members
-from engine.data.limits import LoadLimits
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -32,18 +31,3 @@ def detect_container(container: Container) -> str:
     if find_cifar_layout(container.names) is not None:
         return "cifar"
     return "imagefolder"
-
-
-def detect_format(source: str | os.PathLike[str], *, limits: LoadLimits | None = None) -> str:
-    """The format of a source: ``npz``, ``imagefolder``, ``idx``, ``cifar`` or ``builtin``.
-
-    Detection reads the archive's directory (and runs its safety checks), so a ``.npz`` that is
-    really a zip of PNGs is an ``imagefolder`` and a misnamed file is still recognised.
-
-    Raises:
-        DatasetError: the path does not exist, or is neither a zip, a tar nor a directory.
-    """
-    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
-        return "builtin"
-    with Container(existing_path(source), limits or LoadLimits()) as container:
-        return detect_container(container)

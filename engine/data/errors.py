@@ -21,10 +21,6 @@ class DatasetError(Exception):
     def __str__(self) -> str:
         return self.message + (f". Hint: {self.hint}" if self.hint else "")
 
-    def to_problem(self) -> dict[str, str]:
-        """The problem+json fields the service puts in its error body."""
-        return {"detail": self.message, "field": self.field, "hint": self.hint}
-
 
 class DatasetTooLarge(DatasetError):
     """The dataset exceeds a :class:`~engine.data.limits.LoadLimits` bound; the service answers 413."""

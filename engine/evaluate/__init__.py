@@ -2,7 +2,6 @@
 
 from engine.evaluate.accuracy import (
     AccuracyStats,
-    EvalSpec,
     evaluate_tensors,
     evaluate_training_set,
     mean_per_class,
@@ -11,6 +10,7 @@ from engine.evaluate.accuracy import (
     train_and_test,
 )
 from engine.evaluate.gain import dd_ranking, gain_over_random
+from engine.evaluate.spec import EvalSpec
 
 __all__ = [
     "AccuracyStats",

@@ -11,32 +11,13 @@ import torch
 
 from engine.data.dataset import ImageDataset
 from engine.evaluate.batched import train_and_test_seeds
+from engine.evaluate.spec import EvalSpec
 from engine.device import resolve_device
 from engine.distill.augment import DSAugment
 from engine.models import create_model
 from engine.progress import Tracker
 from engine.seed import seed_everything
 from engine.train import TrainConfig, predict, train_model
-
-
-@dataclass
-class EvalSpec:
-    """What model to train on the subset and how."""
-
-    model: str = "convnet"
-    width: int | None = 64
-    depth: int | None = None
-    epochs: int = 20
-    batch_size: int = TrainConfig.batch_size
-    lr: float = TrainConfig.lr
-    augment: bool = False
-    seeds: int = 3
-    device: str = "auto"
-    # DSA on every training batch, as distilled sets are evaluated in the literature (e.g. "color_crop").
-    dsa_strategy: str | None = None
-    # Train the seeds' models together, vectorised over the seed axis (engine.evaluate.batched), where the
-    # model and the spec allow it; the same models either way.
-    batched: bool = False
 
 
 @dataclass

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.evaluate.accuracy import TRAINING_ORDER, EvalSpec
+from engine.evaluate.accuracy import TRAINING_ORDER
+from engine.evaluate.spec import EvalSpec
 
 
 class BaselineStore(Protocol):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,14 +24,12 @@ from torch.func import functional_call, stack_module_state
 
 from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
+from engine.evaluate.spec import EvalSpec
 from engine.models import create_model
 from engine.progress import Tracker
 from engine.seed import seed_everything
 from engine.train.config import TrainConfig
 from engine.train.loop import iterate_minibatches, per_sample_loss
-
-if TYPE_CHECKING:  # engine.evaluate.accuracy imports this module
-    from engine.evaluate.accuracy import EvalSpec
 
 
 def can_batch(model: torch.nn.Module) -> bool:

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from engine.data.dataset import ImageDataset
 from engine.distill.synthetic import SyntheticSet
-from engine.evaluate.accuracy import AccuracyStats, EvalSpec, evaluate_tensors
+from engine.evaluate.accuracy import AccuracyStats, evaluate_tensors
+from engine.evaluate.spec import EvalSpec
 from engine.progress import Tracker
 
 
