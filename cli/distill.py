@@ -21,7 +21,7 @@ from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
 from engine.distill import LocalExpertStore, get_method, method_names
 from engine.distill.experts import ExpertConfig
-from engine.distill.init import InitMode
+from engine.distill.init import InitMode, ipc_problem
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
 from engine.evaluate.verdict import describe
@@ -184,10 +184,8 @@ def distill(
         f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
         f"{dataset.num_classes} classes, images {dataset.image_shape}"
     )
-    smallest = min(dataset.class_counts("train"))
-    if ipc > smallest:
-        console.print(f"[red]error[/] in --ipc: {ipc} images per class, but the smallest class has {smallest}\n"
-                      f"  hint: use --ipc {smallest} or less")
+    if problem := ipc_problem(ipc, dataset.class_counts("train")):
+        console.print(f"[red]error[/] in --ipc: {ipc} {problem}")
         raise typer.Exit(2)
     workdir = out / ".checkpoints"
     store = LocalExpertStore(experts_dir or out / ".experts")

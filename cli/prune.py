@@ -18,7 +18,7 @@ from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
-from engine.pipeline.prune import method_names, run_prune
+from engine.pipeline.prune import prune_method_names, run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
 from engine.pipeline.prune_config import ALLOCATIONS, SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
 from engine.scores import get_score, score_names
@@ -28,7 +28,7 @@ from engine.store import LocalFileStore
 from engine.visualize import save_selection_preview
 
 console = Console()
-Method = choices("Method", method_names())
+Method = choices("Method", prune_method_names())
 Score = choices("Score", score_names())
 Model = choices("Model", model_names())
 Mode = choices("Mode", SELECTION_MODES)

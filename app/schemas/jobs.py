@@ -36,7 +36,7 @@ from engine.pipeline.distill_config import (
     PrunedStartConfig,
     PruneThenDistillKind,
 )
-from engine.pipeline.prune import method_names
+from engine.pipeline.prune import prune_method_names
 from engine.pipeline.prune_config import (
     Allocation,
     EvalConfig,
@@ -54,7 +54,7 @@ from engine.select.auto import check_method_params
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in method_names()})  # type: ignore[misc]
+PruneMethod = enum.StrEnum("PruneMethod", {name: name for name in prune_method_names()})  # type: ignore[misc]
 # A score by name, where Condense does not choose one (prune-then-distill's pruned start).
 ScoreName = enum.StrEnum("ScoreName", {name: name for name in score_names()})  # type: ignore[misc]
 DistillMethod = enum.StrEnum("DistillMethod", {name: name for name in distill_method_names()})  # type: ignore[misc]

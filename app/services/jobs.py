@@ -24,6 +24,7 @@ from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate,
 from app.services import blobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
+from engine.distill.init import ipc_problem
 
 
 def queue_for(device: str, settings: Settings) -> str:
@@ -60,9 +61,8 @@ def _check_against_dataset(session: Session, spec: JobSpec, tenant_id: str) -> D
         return dataset
     if isinstance(spec, SweepJobCreate):
         return dataset
-    smallest = min(dataset.class_counts)
-    if spec.ipc > smallest:
-        raise invalid_field("ipc", f"must be at most {smallest}, the training samples of the dataset's smallest class")
+    if problem := ipc_problem(spec.ipc, dataset.class_counts):
+        raise invalid_field("ipc", problem)
     if isinstance(spec, PruneThenDistillJobCreate) and spec.window is not None:
         _check_window_holds_ipc(spec.window, spec.ipc, dataset.class_counts)
     return dataset

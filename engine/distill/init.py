@@ -10,6 +10,7 @@ class-balanced, optionally the 70-80th percentile window), and distillation star
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -38,6 +39,15 @@ def resolve_start(mode: InitMode, spec: MethodSpec, ipc: int) -> tuple[StartMode
     if spec.coreset_start_up_to_ipc:
         return "real", f"auto: above IPC {spec.coreset_start_up_to_ipc} a coreset start did not measure better for {spec.title}"
     return "real", f"auto: a coreset start has not measured better for {spec.title}"
+
+
+def ipc_problem(ipc: int, class_counts: Sequence[int]) -> str | None:
+    """Why a synthetic set of ``ipc`` images per class cannot start from these classes' training samples
+    (every start takes ``ipc`` real images of each class), or None where it can."""
+    smallest = min(class_counts)
+    if ipc > smallest:
+        return f"must be at most {smallest}, the training samples of the dataset's smallest class; use {smallest} or less"
+    return None
 
 
 def _members(y: np.ndarray, c: int, ipc: int, allowed: np.ndarray | None) -> np.ndarray:

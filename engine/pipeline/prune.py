@@ -32,7 +32,7 @@ from engine.select.auto import AUTO, resolve_auto, score_of
 from engine.store import FileStore
 
 
-def method_names() -> list[str]:
+def prune_method_names() -> list[str]:
     """What a prune job's ``method`` accepts: ``auto`` (Condense chooses) or a score's name."""
     return [AUTO, *score_names()]
 
