@@ -25,7 +25,6 @@ from engine.scores import get_score, score_names
 from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
 from engine.store import LocalFileStore
-from engine.visualize import save_selection_preview
 
 console = Console()
 Method = choices("Method", prune_method_names())
@@ -142,7 +141,7 @@ def print_report(report: dict) -> None:
 
 def prune(
     data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, preview.png.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, scores.csv, indices.json, coreset.npz, preview.png (a sweep: sweep.json, sweep.csv, selections.npz, curve.png, report.json).")],
     method: Annotated[list[Method], typer.Option(help="Pruning score; repeat it (or --keep) for a sweep of every score x keep.")] = [Method(PruneConfig.method)],  # type: ignore[valid-type]  # noqa: B006
     keep: Annotated[list[float], typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2; repeatable.")] = [SelectionConfig.keep],  # noqa: B006
     class_balanced: Annotated[bool | None, typer.Option("--class-balanced/--global", help=sentence(help_of(SelectionConfig, "class_balanced")))] = SelectionConfig.class_balanced,
@@ -236,11 +235,11 @@ def prune(
     except SelectionError as exc:
         console.print(f"[red]error[/] in selection: {exc}")
         raise typer.Exit(2) from None
-    result.write(out)
     if isinstance(result, SweepResult):
+        result.write(out)
         print_sweep(result.rows)
     else:
-        save_selection_preview(dataset, result.ranking, result.indices, out / "preview.png")
+        result.write(out, dataset)
         print_report(result.report)
     console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
 

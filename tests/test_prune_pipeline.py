@@ -10,6 +10,7 @@ from engine.data.dataset import ImageDataset
 from engine.evaluate.verdict import describe
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from tests.service_fixtures import PRUNE_ARTIFACTS
 
 TINY_PROXY = ProxyConfig(width=8, epochs=3)
 TINY_EVAL = EvalConfig(seeds=2, epochs=3, width=8)
@@ -34,8 +35,8 @@ def test_run_prune_outputs_and_report(digits: ImageDataset, tmp_path: Path) -> N
         assert len(ev[name]["per_class"]) == digits.num_classes
     assert ev["random"]["train_size"] == ev["subset"]["train_size"] == len(result.indices)
     assert ev["full"]["mean"] > 0.5
-    written = {p.name for p in result.write(tmp_path)}
-    assert written == {"scores.npy", "ranking.npy", "indices.npy", "weights.npy", "report.json"}
+    written = {p.name for p in result.write(tmp_path, digits)}
+    assert written == PRUNE_ARTIFACTS | {"weights.npy"}
     np.testing.assert_array_equal(np.load(tmp_path / "indices.npy", allow_pickle=False), result.indices)
     json.loads((tmp_path / "report.json").read_text())
 
@@ -56,8 +57,8 @@ def test_cli_prune_writes_the_documented_files(tmp_path: Path) -> None:
            "--eval-width", "8", "--no-full", "--cross-arch", "mlp", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("scores.npy", "ranking.npy", "indices.npy", "report.json"):
-        assert (out / name).is_file()
+    # The files a service job stores for the same job (tests/service_fixtures.py), from the same code.
+    assert {p.name for p in out.iterdir() if p.is_file()} == PRUNE_ARTIFACTS
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["selection"]["mode"] == "window"
     assert report["config"]["selection"]["window"] == [0.5, 0.75]

@@ -45,7 +45,7 @@ from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, S
 from engine.pipeline.proxy_runs import proxy_run_summary
 from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
 from engine.progress import CancelledError, ProgressEvent, Tracker
-from worker.artifacts import store_artifacts, write_prune_artifacts
+from worker.artifacts import store_artifacts
 from worker.lease import LeaseKeeper
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ def _run_engine(
             write = result.write
         else:
             result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
-            write = partial(write_prune_artifacts, result, dataset)
+            write = partial(result.write, dataset=dataset)
         if proxy_run := result.report.get("proxy_run"):
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return result.report, write

@@ -16,6 +16,7 @@ from engine.evaluate import EvalSpec, evaluate_training_set, gain_over_random, r
 from engine.evaluate.baselines import BaselineStore, baseline_key
 from engine.pipeline.prune_config import EvalConfig, PruneConfig
 from engine.pipeline.proxy_runs import ProxyRunInfo, scores_from_store
+from engine.pipeline.prune_exports import write_exports
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
@@ -45,8 +46,10 @@ class PruneResult:
     weights: np.ndarray | None
     report: dict
 
-    def write(self, out_dir: Path) -> list[Path]:
-        """Write scores.npy, ranking.npy (most important first), indices.npy, report.json (+ weights.npy)."""
+    def write(self, out_dir: Path, dataset: ImageDataset) -> list[Path]:
+        """Write scores.npy, ranking.npy (most important first), indices.npy, report.json (+ weights.npy), and
+        the exports of ``engine.pipeline.prune_exports`` (scores.csv, indices.json, coreset.npz, preview.png)
+        from ``dataset``, the one the job ran on."""
         out_dir.mkdir(parents=True, exist_ok=True)
         arrays = {"scores.npy": self.scores, "ranking.npy": self.ranking, "indices.npy": self.indices}
         if self.weights is not None:
@@ -57,7 +60,7 @@ class PruneResult:
         written.append(
             write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
         )
-        return written
+        return written + write_exports(out_dir, dataset, self.scores, self.ranking, self.indices, self.weights)
 
 
 def _eval_spec(cfg: EvalConfig, model: str | None, device: str) -> EvalSpec:
