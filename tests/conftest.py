@@ -15,7 +15,8 @@ from engine.data.dataset import ImageDataset, SplitInfo
 # out whole modules (--dist loadfile) in collection order, so these start first and the last module
 # running alone is a short one. A name that no longer exists is simply not found.
 SLOWEST_MODULES = (
-    "test_real_data_default_value.py",
+    "test_real_data_default_value_mnist.py",
+    "test_real_data_default_value_fashion_mnist.py",
     "test_distill_accuracy.py",
     "test_startup_race.py",
     "test_e2e_recovery.py",
