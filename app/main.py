@@ -13,6 +13,7 @@ from app.api.deps import get_caller
 from app.api.routes import datasets, health, jobs, proxy_runs
 from app.blobstore import LocalBlobStore
 from app.core.body_limit import BodyLimit
+from app.core.celery_client import create_celery
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.migrate import startup_step, upgrade_when_reachable
@@ -21,7 +22,6 @@ from app.schemas.jobs import JOB_KINDS
 from app.schemas.problems import problem_responses
 from app.services.auth import ensure_local_key, local_caller
 from app.services.doorbell import Doorbell
-from worker.celery_app import create_celery
 
 log = logging.getLogger(__name__)
 

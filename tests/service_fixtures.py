@@ -31,6 +31,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app import launch
+from app.core.celery_client import create_celery
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrate import upgrade_to_head
@@ -39,7 +40,6 @@ from app.models import Base
 from app.services.auth import create_key
 from engine.data import load_dataset, save_npz
 from tests.conftest import shared_datasets_dir
-from worker.celery_app import create_celery
 
 TEST_DATABASE_ENV = "CONDENSE_TEST_DATABASE_URL"
 TEST_BROKER_ENV = "CONDENSE_TEST_BROKER_URL"

@@ -12,11 +12,11 @@ import pytest
 import redis
 from celery import Celery
 
+from app.core.celery_client import RUN_JOB_TASK, create_celery
 from app.core.config import Settings
 from app.services.broker_inspect import RedisBrokerInspector, UnreadableMessage, inspector_for
 from tests.private_servers import PrivateRedis
 from tests.service_fixtures import TEST_BROKER_ENV
-from worker.celery_app import RUN_JOB_TASK, create_celery
 
 
 @pytest.fixture

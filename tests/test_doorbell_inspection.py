@@ -11,6 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from app.core.celery_client import create_celery
 from app.core.config import Settings
 from app.core.db import Database
 from app.services.doorbell import Doorbell
@@ -23,7 +24,6 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     settings,
     tiny_prune_spec,
 )
-from worker.celery_app import create_celery
 
 STALE_S = 300  # the default: the stale re-ring plays no part here
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from app import launch
+from app.core.celery_client import RUN_JOB_TASK, create_celery
 from tests.private_servers import PrivatePostgres, PrivateRedis
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     EMBEDDED,
@@ -28,7 +29,6 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     tiny_prune_spec,
     wait_for_job,
 )
-from worker.celery_app import RUN_JOB_TASK, create_celery
 
 pytestmark = pytest.mark.slow
 RETRY_AFTER_S = 7

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from app.core.celery_client import create_celery
 from app.core.config import Settings
 from app.core.db import Database
 from app.models import Job, JobStatus, utcnow
@@ -24,7 +25,6 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     settings,
     tiny_prune_spec,
 )
-from worker.celery_app import create_celery
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.celery_client import RUN_JOB_TASK, create_celery
 from app.core.config import Settings
 from app.core.problems import ProblemError
 from app.services.jobs import queue_for
-from worker.celery_app import RUN_JOB_TASK, create_celery
 
 
 def test_delivery_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,12 +10,13 @@ from typing import Any
 from celery import Task, signals
 from celery.utils.time import get_exponential_backoff_interval
 
+from app.core.celery_client import RUN_JOB_TASK
 from app.core.config import get_settings
 from app.core.db import Database, database_unavailable
 from app.core.migrate import startup_step, upgrade_when_reachable
 from app.services.doorbell import Doorbell
 from engine.allocator import keep_freed_memory
-from worker.celery_app import RUN_JOB_TASK, celery_app
+from worker.celery_app import celery_app
 from worker.lease import Reaper
 from worker.runner import WorkerContext, run_job
 

@@ -22,7 +22,7 @@ from kombu.transport.virtual import Channel as VirtualChannel
 from kombu.utils.json import loads
 
 REDIS_SCHEMES = ("redis", "rediss")
-JSON_ONLY = prepare_accept_content(["json"])  # what the workers accept (worker/celery_app.py)
+JSON_ONLY = prepare_accept_content(["json"])  # what the workers accept (app/core/celery_client.py)
 
 
 class UnreadableMessage(Exception):

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from celery import Celery
 
+from app.core.celery_client import RUN_JOB_TASK
 from app.core.db import Database
 from app.models import utcnow
 from app.services import jobs
 from app.services.broker_inspect import RedisBrokerInspector, inspector_for
-from worker.celery_app import RUN_JOB_TASK
 
 log = logging.getLogger(__name__)
 
