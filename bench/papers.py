@@ -45,10 +45,11 @@ from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset
 from engine.distill.registry import FIEM_BY_IPC, by_ipc
 from engine.evaluate import evaluate_training_set
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig
 from engine.pipeline.scoring import compute_scores
 from engine.scores import get_score
 from engine.select import importance_of, select_indices
+from engine.select.config import SelectionConfig
 
 PARTS = ("el2n_windows", "class_balance", "tdds_sweep", "pad_ablation", "fiex_dc_dm")
 DISTILL_PARTS = ("pad_ablation", "fiex_dc_dm")

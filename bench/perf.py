@@ -49,9 +49,10 @@ from engine.device import resolve_device
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.sweep import SweepConfig, run_sweep
 from engine.seed import seed_everything
+from engine.select.config import SelectionConfig
 from engine.store import LocalFileStore
 from engine.train import TrainConfig, train_model
 

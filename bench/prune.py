@@ -28,12 +28,13 @@ from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
-from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.scores import get_score, score_random
 from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
+from engine.select.config import SelectionConfig
 from engine.select.policies import resolve_count
 from engine.evaluate.verdict import describe, paired_verdict
 from engine.select.auto import named_policy, resolve_auto, score_of

@@ -33,11 +33,12 @@ from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, long_tailed_indices
 from engine.evaluate import evaluate_training_set
 from engine.evaluate.verdict import paired_verdict
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig
 from engine.pipeline.scoring import compute_scores
 from engine.scores import get_score
 from engine.select import class_budgets, importance_of, select_indices
 from engine.select.auto import AUTO_SCORE, resolve_auto
+from engine.select.config import SelectionConfig
 from engine.select.policies import resolve_count
 
 LARGEST = 500  # the largest class's training images, as bench.prune's 500 per class

@@ -27,8 +27,9 @@ from engine.distill.trajectory import TMConfig
 from engine.evaluate.verdict import describe
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
-from engine.pipeline.prune_config import RANKING_MODES, ProxyConfig
+from engine.pipeline.prune_config import ProxyConfig
 from engine.select import SelectionError
+from engine.select.config import RANKING_MODES
 
 console = Console()
 Method = choices("Method", method_names())

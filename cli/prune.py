@@ -20,10 +20,11 @@ from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
 from engine.pipeline.prune import prune_method_names, run_prune
 from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
-from engine.pipeline.prune_config import ALLOCATIONS, SELECTION_MODES, EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.scores import get_score, score_names
 from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
+from engine.select.config import ALLOCATIONS, SELECTION_MODES, SelectionConfig
 from engine.store import LocalFileStore
 
 console = Console()

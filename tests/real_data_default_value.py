@@ -18,11 +18,12 @@ import numpy as np
 
 from engine.data import load_dataset, subsample_per_class
 from engine.evaluate import EvalSpec, evaluate_training_set, random_subset_like
-from engine.pipeline.prune_config import PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import PruneConfig
 from engine.pipeline.scoring import compute_scores
 from engine.scores import get_score
 from engine.select import importance_of, select_indices
 from engine.select.auto import resolve_auto, score_of
+from engine.select.config import SelectionConfig
 
 WIDTH = 16
 KEEPS = (0.01, 0.05, 0.1, 0.3, 0.5)

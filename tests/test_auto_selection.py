@@ -10,7 +10,7 @@ from engine.data.dataset import ImageDataset
 from engine.distill.init import pick_pruned
 from engine.pipeline.distill_config import PrunedStartConfig
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.select import SelectionError, select_indices
 from engine.scores import score_names
 from engine.select.auto import (
@@ -22,6 +22,7 @@ from engine.select.auto import (
     policy_for,
     resolve_auto,
 )
+from engine.select.config import SelectionConfig
 from engine.select.prototypes import class_prototypes
 
 OBJECT_ID = "0123456789abcdef01234567"

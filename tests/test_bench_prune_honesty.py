@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from bench.prune import PROTOTYPES, Scale, honesty, honesty_markdown
 from engine.data.dataset import ImageDataset
-from engine.pipeline.prune_config import SelectionConfig
 from engine.select.auto import named_policy, policy_for
+from engine.select.config import SelectionConfig
 
 TOY = Scale(per_class=None, width=4, proxy_epochs=4, eval_images=400, eval_min_epochs=2, eval_max_epochs=4,
             full_data_epochs=2)

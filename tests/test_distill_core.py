@@ -22,8 +22,8 @@ from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TMConfig, TrajectoryMatcher
 from engine.distill.zca import ZCAWhitening
 from engine.models import create_model
-from engine.pipeline.prune_config import SelectionConfig
 from engine.progress import CancelledError, Tracker
+from engine.select.config import SelectionConfig
 
 GROUPS = ("color", "crop", "cutout", "scale", "rotate")
 

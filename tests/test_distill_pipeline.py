@@ -27,9 +27,10 @@ from engine.models import create_model
 from engine.pipeline import distill as pipeline_distill
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
-from engine.pipeline.prune_config import ProxyConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig
 from engine.pipeline.scoring import compute_scores
 from engine.progress import CancelledError, Tracker
+from engine.select.config import SelectionConfig
 from engine.train import predict
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=4, batch_size=128)

@@ -12,7 +12,8 @@ from engine.data.dataset import ImageDataset
 from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.pipeline.distill import random_real_baseline
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
+from engine.select.config import SelectionConfig
 
 ABSENT = 3
 SPEC = EvalSpec(model="convnet", width=8, epochs=1, batch_size=64, seeds=2, device="cpu")

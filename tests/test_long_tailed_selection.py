@@ -8,9 +8,10 @@ import pytest
 from engine.data.dataset import ImageDataset
 from engine.data.subset import long_tailed_indices
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.select import class_budgets, select_indices
 from engine.select.auto import resolve_auto
+from engine.select.config import SelectionConfig
 
 SIZES = [400, 120, 40, 10]
 LABELS = np.repeat(np.arange(4), SIZES)

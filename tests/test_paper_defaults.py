@@ -13,9 +13,10 @@ from engine.distill.trajectory import MTT_MAX_START_EPOCH, TMConfig
 from engine.pipeline.distill import run_distill, start_range
 from engine.pipeline.distill_config import DistillConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.scores import get_score
 from engine.select.auto import resolve_auto
+from engine.select.config import SelectionConfig
 
 CPU = torch.device("cpu")
 DEFAULT_EPOCHS = ProxyConfig().epochs

@@ -10,9 +10,10 @@ import pytest
 
 from engine.data.dataset import ImageDataset
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.proxy_runs import dynamics_scores, recorded_params
 from engine.progress import Tracker
+from engine.select.config import SelectionConfig
 from engine.store import LocalFileStore
 
 PROXY = ProxyConfig(width=8, epochs=4)

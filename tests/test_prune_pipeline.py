@@ -9,7 +9,8 @@ import numpy as np
 from engine.data.dataset import ImageDataset
 from engine.evaluate.verdict import describe
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
+from engine.select.config import SelectionConfig
 from tests.service_fixtures import PRUNE_ARTIFACTS
 
 TINY_PROXY = ProxyConfig(width=8, epochs=3)

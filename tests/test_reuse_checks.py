@@ -17,8 +17,9 @@ from engine.data.dataset import ImageDataset, SplitInfo
 from engine.distill.experts import ExpertConfig, Trajectories, obtain_experts
 from engine.evaluate.baselines import MemoryBaselines
 from engine.pipeline.prune import run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.progress import CancelledError, Tracker
+from engine.select.config import SelectionConfig
 from engine.store import LocalFileStore, StoredFileDamaged, reuse_or_compute
 
 PROXY = ProxyConfig(width=8, epochs=2)

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from engine.pipeline.prune_config import SelectionConfig
 from engine.select import (
     SelectionError,
     class_budgets,
@@ -12,6 +11,7 @@ from engine.select import (
     resolve_count,
     select_indices,
 )
+from engine.select.config import SelectionConfig
 
 
 @pytest.fixture

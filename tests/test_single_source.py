@@ -38,16 +38,9 @@ from engine.distill.gradient import DCConfig
 from engine.distill.init import InitMode
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig, PrunedStartConfig
-from engine.pipeline.prune_config import (
-    RANKING_MODES,
-    SELECTION_MODES,
-    EvalConfig,
-    ProxyConfig,
-    PruneConfig,
-    PruneKind,
-    SelectionConfig,
-)
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
 from engine.pipeline.sweep import SweepConfig, SweepKind
+from engine.select.config import RANKING_MODES, SELECTION_MODES, SelectionConfig
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -41,10 +41,11 @@ from engine.pipeline.coreset_row import coreset_config
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import PruneResult, run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.pipeline.proxy_runs import proxy_run_summary
 from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
 from engine.progress import CancelledError, ProgressEvent, Tracker
+from engine.select.config import SelectionConfig
 from worker.artifacts import store_artifacts
 from worker.lease import LeaseKeeper
 

@@ -37,19 +37,11 @@ from engine.pipeline.distill_config import (
     PruneThenDistillKind,
 )
 from engine.pipeline.prune import prune_method_names
-from engine.pipeline.prune_config import (
-    Allocation,
-    EvalConfig,
-    ProxyConfig,
-    PruneConfig,
-    PruneKind,
-    RankingMode,
-    SelectionConfig,
-    SelectionMode,
-)
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
 from engine.pipeline.sweep import SweepConfig, SweepKind
 from engine.scores import ParamProblem, check_score_params, describe_params, score_names
 from engine.select.auto import check_method_params
+from engine.select.config import Allocation, RankingMode, SelectionConfig, SelectionMode
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from engine.distill.registry import MethodSpec
-from engine.pipeline.prune_config import SelectionConfig
 from engine.select import SelectionError, select_indices
+from engine.select.config import SelectionConfig
 
 # A distill job starts from real images, noise or the coreset a default prune job keeps at the same size
 # (engine.pipeline.coreset_row), or lets ``auto`` choose between the last two; "pruned" (a named score's

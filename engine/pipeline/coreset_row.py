@@ -18,9 +18,10 @@ from engine.evaluate import gain_over_random
 from engine.evaluate.verdict import describe
 from engine.pipeline.distill_config import DistillConfig
 from engine.pipeline.prune import PruneResult, select_subset
-from engine.pipeline.prune_config import PruneConfig, SelectionConfig
+from engine.pipeline.prune_config import PruneConfig
 from engine.progress import Tracker
 from engine.select.auto import AUTO
+from engine.select.config import SelectionConfig
 from engine.store import FileStore
 
 

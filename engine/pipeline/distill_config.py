@@ -18,7 +18,8 @@ from engine.distill.gradient import DCConfig
 from engine.distill.init import InitMode
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory import TMConfig
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, RankingMode, SelectionConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
+from engine.select.config import RankingMode, SelectionConfig
 
 # A distill job whose synthetic set starts from a pruned subset is a prune_then_distill job.
 PlainDistillKind = Literal["distill"]

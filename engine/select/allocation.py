@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.pipeline.prune_config import ALLOCATIONS, Allocation
+from engine.select.config import ALLOCATIONS, Allocation
 
 
 def _weights(sizes: np.ndarray, allocation: Allocation) -> np.ndarray:

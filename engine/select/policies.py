@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.pipeline.prune_config import SelectionConfig
 from engine.select.allocation import class_budgets
+from engine.select.config import SelectionConfig
 from engine.select.prototypes import class_prototypes
 
 
