@@ -17,7 +17,7 @@ from engine.distill.distribution import DMConfig
 from engine.distill.experts import ExpertConfig
 from engine.distill.trajectory import TMConfig
 from engine.pipeline.distill import run_distill
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from tests.conftest import make_dataset
 
 pytestmark = pytest.mark.slow
@@ -40,6 +40,9 @@ def _dm(ipc: int, iterations: int, lr: float, batch_real: int, eval_epochs: int,
     return DistillConfig(
         method="dm", ipc=ipc, iterations=iterations, width=32, seed=seed, device="cpu",
         dm=DMConfig(batch_real=batch_real, lr_images=lr),
+        # The margins below were measured from random real starts; init: auto's coreset start for DM is
+        # tests/test_distill_coreset_row.py's, and would add a proxy run to each of these tests.
+        init=InitConfig(mode="real"),
         evaluation=DistillEvalConfig(seeds=3, epochs=eval_epochs, width=32, full_data=False, compare_coreset=False),
     )
 
@@ -93,6 +96,7 @@ def test_each_method_beats_random_real_at_ipc_1_on_digits(method: str, min_margi
         method=method, ipc=1, iterations=50, width=32, device="cpu",
         experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
         trajectory=TMConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4),
+        init=InitConfig(mode="real"),  # as the margins were measured (DC's default start is the coreset)
         evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False, compare_coreset=False),
     )
     margin, distilled, random = _margin(load_dataset("builtin:digits"), config)
