@@ -30,8 +30,8 @@ import numpy as np
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from bench.prune import SCALES, Scale, eval_spec
 from engine.allocator import keep_freed_memory
-from engine.data import ImageDataset, load_dataset, long_tailed_indices
-from engine.evaluate import evaluate_training_set
+from engine.data import ImageDataset, load_dataset, long_tailed_indices, subsample_per_class
+from engine.evaluate import evaluate_training_set, random_subset_like
 from engine.evaluate.verdict import paired_verdict
 from engine.pipeline.prune_config import ProxyConfig
 from engine.pipeline.scoring import compute_scores
@@ -56,16 +56,8 @@ CANDIDATES: dict[str, tuple[str, int | None]] = {
 def long_tailed(dataset: ImageDataset, ratio: float, largest: int = LARGEST) -> ImageDataset:
     """The long-tailed training subset of ``dataset`` and its test set cut to balance."""
     data = dataset.with_train_subset(long_tailed_indices(dataset.y_train, ratio, DATASET_SEED, largest=largest))
-    per_class = np.bincount(data.y_test).min()
-    rng = np.random.default_rng(DATASET_SEED)
-    test = np.sort(np.concatenate([rng.choice(np.flatnonzero(data.y_test == c), per_class, replace=False)
-                                   for c in range(data.num_classes)]))
+    test = subsample_per_class(data.y_test, int(np.bincount(data.y_test).min()), seed=DATASET_SEED)
     return replace(data, x_test=data.x_test[test], y_test=data.y_test[test])
-
-
-def random_with_counts(labels: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == c), int(k), replace=False) for c, k in enumerate(counts)])
 
 
 def variant(name: str, ratio: float, data: ImageDataset, scale: Scale, keeps: list[float], seeds: int, log) -> dict:
@@ -93,7 +85,7 @@ def variant(name: str, ratio: float, data: ImageDataset, scale: Scale, keeps: li
             counts = np.bincount(labels[idx], minlength=classes)
             if allocation not in same_counts:
                 assert np.array_equal(counts, class_budgets(labels, classes, total, allocation))  # type: ignore[arg-type]
-                same_counts[allocation] = train(lambda s, c=counts: random_with_counts(labels, c, s))
+                same_counts[allocation] = train(lambda s, kept=idx: random_subset_like(labels, kept, classes, s))
             accuracy = evaluate_training_set(data, idx, spec, base_seed=100).per_seed
             gains = {base: paired_verdict(np.asarray(accuracy) - np.asarray(ref)).to_dict()
                      for base, ref in (("same_counts", same_counts[allocation]), ("uniform", uniform))}
