@@ -25,7 +25,7 @@ __all__ = [
     "SplitInfo",
     "inspect_dataset",
     "load_dataset",
-    "save_npz",
     "long_tailed_indices",
+    "save_npz",
     "subsample_per_class",
 ]

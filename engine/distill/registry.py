@@ -34,7 +34,7 @@ class MethodSpec:
             coreset start has not measured better. Set only from ``bench.distill_trials`` (3 seeds, paired).
             DM: at IPC 10, 200 iterations, a coreset start beat a random real one by +1.53 ± 0.15 points on
             MNIST and +1.90 ± 0.11 on Fashion-MNIST; at IPC 1 it was within noise (+0.71 ± 0.42, -0.26 ±
-            0.33), at IPC 50 within noise on MNIST (+0.44 ± 0.18) and worse on Fashion-MNIST (-0.88 ± 0.15)
+            0.33), at IPC 50 within noise on MNIST (+0.44 ± 0.18) and worse on Fashion-MNIST (-0.88 ± 0.15).
             DC (5 outer iterations at that scale): at IPC 10 +1.60 ± 0.06 on MNIST and +3.91 ± 0.29 on
             Fashion-MNIST over its random real start, and above the coreset alone (+0.27, +1.58); IPC 1 and
             50 are not measured for DC, nor DSA at all. MTT at IPC 10: +1.11 ± 0.33 on MNIST but within noise on

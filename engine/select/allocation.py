@@ -16,13 +16,12 @@ from engine.select.config import ALLOCATIONS, Allocation
 
 
 def _weights(sizes: np.ndarray, allocation: Allocation) -> np.ndarray:
-    present = (sizes > 0).astype(np.float64)
     if allocation == "proportional":
         return sizes.astype(np.float64)
     if allocation == "sqrt":
         return np.sqrt(sizes.astype(np.float64))
     if allocation == "equal":
-        return present
+        return (sizes > 0).astype(np.float64)
     raise ValueError(f"unknown allocation {allocation!r}; choose from {', '.join(ALLOCATIONS)}")
 
 
