@@ -7,6 +7,10 @@ on SEEDS random class-balanced subsets of the same size (one seed each). With 3 
 measured -0.53 points, inside the spread of random subsets alone (0.75 points across 5 of them at that
 budget), so the test averages 5. Measured by this test with 5 (points over random, keep 1/5/10/30/50%):
 MNIST +7.76 / +0.84 / +0.78 / +1.12 / +0.95, Fashion-MNIST +6.46 / +1.25 / +1.70 / +0.43 / +0.58.
+
+Keep 50% is no longer evaluated here, to keep CI under 30 minutes: it was over half of the images these
+evaluations train on (50 of the 96 percent kept across the five budgets), and ``bench.prune`` measures it with
+3 seeds, paired (``bench/results/prune-cpu.md``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from engine.select.auto import resolve_auto, score_of
 from engine.select.config import SelectionConfig
 
 WIDTH = 16
-KEEPS = (0.01, 0.05, 0.1, 0.3, 0.5)
+KEEPS = (0.01, 0.05, 0.1, 0.3)
 MUST_BEAT = (0.05, 0.1, 0.3)
 SEEDS = 5
 

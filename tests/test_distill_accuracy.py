@@ -61,19 +61,13 @@ def test_dm_beats_random_real_on_digits(digits: ImageDataset, ipc: int, min_marg
     assert margin >= min_margin, f"distilled {distilled:.3f} vs random {random:.3f}"
 
 
-@pytest.mark.parametrize(
-    "ipc, min_margin",
-    [
-        # Measured, seeds 0/1/2: 84.6 vs 62.8 (one random draw), 84.5 vs 53.3, 86.2 vs 57.7 (margins 21.7, 31.2, 28.5)
-        (1, 0.15),
-        # Measured, seeds 0/1/2: 92.3 vs 90.1 (one random draw), 92.1 vs 89.7, 92.2 vs 89.3 (margins 2.2, 2.4, 2.9;
-        # evaluation std 0.2-0.3 points)
-        (10, 0.015),
-    ],
-)
-def test_dm_beats_random_real_on_mnist_subset(mnist_5k: ImageDataset, ipc: int, min_margin: float) -> None:
-    margin, distilled, random = _margin(mnist_5k, _dm(ipc, iterations=200, lr=5.0, batch_real=64, eval_epochs=150))
-    assert margin >= min_margin, f"distilled {distilled:.3f} vs random {random:.3f}"
+def test_dm_beats_random_real_on_mnist_subset(mnist_5k: ImageDataset) -> None:
+    """IPC 10, the default budget. Measured, seeds 0/1/2: 92.3 vs 90.1 (one random draw), 92.1 vs 89.7, 92.2 vs
+    89.3 (margins 2.2, 2.4, 2.9; evaluation std 0.2-0.3 points). IPC 1 on this subset (margins 21.7 to 31.2
+    points) left the suite to keep CI under 30 minutes: its 200 DM iterations took over two minutes, and IPC 1 is
+    asserted on digits above and measured on MNIST and Fashion-MNIST by bench.distill (distill-cpu.md)."""
+    margin, distilled, random = _margin(mnist_5k, _dm(10, iterations=200, lr=5.0, batch_real=64, eval_epochs=150))
+    assert margin >= 0.015, f"distilled {distilled:.3f} vs random {random:.3f}"
 
 
 @pytest.mark.parametrize(
