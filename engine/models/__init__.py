@@ -1,6 +1,5 @@
 """Models that adapt to channels, resolution and class count; see ``create_model``."""
 
-from engine.models import convnet, resnet, small  # noqa: F401  (registers the architectures)
-from engine.models.registry import create_model, model_names, register_model
+from engine.models.registry import MODELS, ModelSpec, create_model, model_names
 
-__all__ = ["create_model", "model_names", "register_model"]
+__all__ = ["MODELS", "ModelSpec", "create_model", "model_names"]

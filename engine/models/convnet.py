@@ -12,7 +12,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-from engine.models.registry import register_model
 
 NormKind = Literal["instance", "batch", "none"]
 
@@ -65,17 +64,14 @@ class ConvNet(nn.Module):
         return self.head(self.forward_features(x))
 
 
-@register_model("convnet", "ConvNet with instance norm (width 128, depth 3; 4 for 64px inputs)")
 def convnet(channels: int, num_classes: int, image_size: int, width: int = 128, depth: int | None = None) -> ConvNet:
     return ConvNet(channels, num_classes, image_size, width, depth, norm="instance")
 
 
-@register_model("convnet_bn", "ConvNet with batch norm")
 def convnet_bn(channels: int, num_classes: int, image_size: int, width: int = 128, depth: int | None = None) -> ConvNet:
     return ConvNet(channels, num_classes, image_size, width, depth, norm="batch")
 
 
-@register_model("convnet_nonorm", "ConvNet without normalisation")
 def convnet_nonorm(
     channels: int, num_classes: int, image_size: int, width: int = 128, depth: int | None = None
 ) -> ConvNet:

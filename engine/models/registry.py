@@ -1,35 +1,38 @@
-"""Model registry: one table feeds ``create_model``, the CLI's choices and the API's enum."""
+"""Model registry: one table feeds ``create_model``, the CLI's choices and the API's enum.
+
+Each architecture is registered here by name, description and the ``"module:factory"`` that builds it, so that
+listing the models imports no torch; adding one is its module plus a line below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+from engine.registry import Registry, load
 
-ModelFactory = Callable[..., nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """Attributes:
+        name: registry key (``convnet``).
+        description: one line for the API's and the CLI's choices.
+        factory: ``"module:function"`` taking ``channels, num_classes, image_size, width, depth``.
+    """
+
     name: str
-    factory: ModelFactory
     description: str
+    factory: str
 
 
-_MODELS: dict[str, ModelSpec] = {}
-
-
-def register_model(name: str, description: str) -> Callable[[ModelFactory], ModelFactory]:
-    def wrap(factory: ModelFactory) -> ModelFactory:
-        _MODELS[name] = ModelSpec(name, factory, description)
-        return factory
-
-    return wrap
+MODELS: Registry[ModelSpec] = Registry("model", sort=True)
 
 
 def model_names() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def create_model(
@@ -40,11 +43,19 @@ def create_model(
     Every model exposes ``forward_features(x)`` (the penultimate embedding) and a linear ``head``
     so that feature-space scores and last-layer gradient scores work with all of them.
     """
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
     kwargs = {"channels": channels, "num_classes": num_classes, "image_size": image_size}
     if width is not None:
         kwargs["width"] = width
     if depth is not None:
         kwargs["depth"] = depth
-    return _MODELS[name].factory(**kwargs)
+    model: nn.Module = load(MODELS.get(name).factory)(**kwargs)
+    return model
+
+
+MODELS.register(ModelSpec(
+    "convnet", "ConvNet with instance norm (width 128, depth 3; 4 for 64px inputs)", "engine.models.convnet:convnet"))
+MODELS.register(ModelSpec("convnet_bn", "ConvNet with batch norm", "engine.models.convnet:convnet_bn"))
+MODELS.register(ModelSpec("convnet_nonorm", "ConvNet without normalisation", "engine.models.convnet:convnet_nonorm"))
+MODELS.register(ModelSpec("lenet", "LeNet-5 (padded for small inputs)", "engine.models.small:lenet"))
+MODELS.register(ModelSpec("mlp", "Multi-layer perceptron (width 128, 3 layers)", "engine.models.small:mlp"))
+MODELS.register(ModelSpec("resnet18", "ResNet-18 with CIFAR stem (width 64)", "engine.models.resnet:resnet18"))

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.models.registry import register_model
 
 
 class BasicBlock(nn.Module):
@@ -48,7 +47,6 @@ class ResNet18(nn.Module):
         return self.head(self.forward_features(x))
 
 
-@register_model("resnet18", "ResNet-18 with CIFAR stem (width 64)")
 def resnet18(channels: int, num_classes: int, image_size: int, width: int = 64, depth: int | None = None) -> ResNet18:
     del image_size, depth  # global pooling adapts to any resolution; depth is fixed by the architecture
     return ResNet18(channels, num_classes, width)

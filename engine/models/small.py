@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.models.registry import register_model
 
 
 class LeNet(nn.Module):
@@ -53,12 +52,10 @@ class MLP(nn.Module):
         return self.head(self.forward_features(x))
 
 
-@register_model("lenet", "LeNet-5 (padded for small inputs)")
 def lenet(channels: int, num_classes: int, image_size: int, width: int = 6, depth: int | None = None) -> LeNet:
     del depth
     return LeNet(channels, num_classes, image_size, width)
 
 
-@register_model("mlp", "Multi-layer perceptron (width 128, 3 layers)")
 def mlp(channels: int, num_classes: int, image_size: int, width: int = 128, depth: int | None = None) -> MLP:
     return MLP(channels, num_classes, image_size, width, depth or 3)
