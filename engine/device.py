@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DevicePreference = Literal["auto", "cpu", "cuda"]
 
 
 def resolve_device(preference: DevicePreference | str = "auto") -> torch.device:
+    # Imported here, not above: configs name a DevicePreference, and the API process that reads them has no torch.
+    import torch
+
     if preference == "cpu":
         return torch.device("cpu")
     if preference == "cuda":
