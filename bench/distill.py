@@ -38,11 +38,11 @@ from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.device import resolve_device
 from engine.distill import LocalExpertStore, get_method
 from engine.distill.augment import default_strategy
-from engine.distill.distribution import DMConfig
-from engine.distill.experts import ExpertConfig
-from engine.distill.gradient import DCConfig, loop_lengths
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.gradient_config import DCConfig, loop_lengths
 from engine.distill.memory import measure_unroll, peak_mb
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.evaluate import evaluate_training_set
 from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig

@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from bench.distill import DATASET_NAMES, METHODS, SCALES, TITLES, cell_job, run_jobs
-from engine.distill.distribution import DMConfig
+from engine.distill.distribution_config import DMConfig
 from engine.evaluate.verdict import paired_verdict
 from engine.pipeline.distill_config import DistillConfig
 

@@ -50,7 +50,8 @@ from engine.evaluate import EvalSpec, evaluate_training_set
 from engine.models import create_model
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig
-from engine.pipeline.sweep import SweepConfig, run_sweep
+from engine.pipeline.sweep import run_sweep
+from engine.pipeline.sweep_config import SweepConfig
 from engine.seed import seed_everything
 from engine.select.config import SelectionConfig
 from engine.store import LocalFileStore

@@ -35,7 +35,7 @@ from engine.scores.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
 from engine.select.config import SelectionConfig
-from engine.select.policies import resolve_count
+from engine.select.budget import resolve_count
 from engine.evaluate.verdict import describe, paired_verdict
 from engine.select.auto import named_policy, resolve_auto, score_of
 from engine.train import TrainConfig, train_model

@@ -39,7 +39,7 @@ from engine.scores import get_score
 from engine.select import class_budgets, importance_of, select_indices
 from engine.select.auto import AUTO_SCORE, resolve_auto
 from engine.select.config import SelectionConfig
-from engine.select.policies import resolve_count
+from engine.select.budget import resolve_count
 
 LARGEST = 500  # the largest class's training images, as bench.prune's 500 per class
 DATASET_SEED = 0

@@ -20,10 +20,10 @@ from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
 from engine.distill import LocalExpertStore, get_method, method_names
-from engine.distill.experts import ExpertConfig
-from engine.distill.init import InitMode, ipc_problem
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.start import InitMode, ipc_problem
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.evaluate.verdict import describe
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig

@@ -18,9 +18,10 @@ from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
-from engine.pipeline.prune import prune_method_names, run_prune
-from engine.pipeline.sweep import SweepConfig, SweepResult, row_label, run_sweep
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
+from engine.pipeline.prune import run_prune
+from engine.pipeline.sweep import SweepResult, row_label, run_sweep
+from engine.pipeline.sweep_config import SweepConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, prune_method_names
 from engine.scores import get_score, score_names
 from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError

@@ -17,7 +17,7 @@ from app.blobstore import LocalBlobStore, sha256_file
 from app.core.config import Settings
 from app.core.db import Database
 from app.models import Baseline, ProxyRun
-from app.services import datasets
+from app.services import datasets, decoded
 from engine.data.cache import DecodedCache, cache_key
 from tests.service_fixtures import (  # noqa: F401 - fixtures
     backend,
@@ -107,14 +107,14 @@ def test_a_rewritten_cache_entry_is_not_served(client: TestClient, settings: Set
     with db.session() as session:
         record = datasets.get_dataset(session, dataset_id, tenant_id=None)
         store = LocalBlobStore(settings.blob_root)
-        loaded = datasets.load_for_job(record, store, settings)
+        loaded = decoded.load_for_job(record, store, settings)
         # Every training label 0, written as the cache writes, so the entry's own hash matches it.
         key = cache_key(record.content_hash, test_fraction=settings.dataset_test_fraction,
                         split_seed=settings.dataset_split_seed)
         cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
         cache._write(cache.root / f"{key}.safetensors", replace(loaded, y_train=np.zeros_like(loaded.y_train)))
         warnings: list[str] = []
-        served = datasets.load_for_job(record, store, settings, warn=warnings.append)
+        served = decoded.load_for_job(record, store, settings, warn=warnings.append)
     np.testing.assert_array_equal(served.y_train, loaded.y_train)
     assert served.class_counts() == record.class_counts
     assert len(warnings) == 1 and key in warnings[0] and "class_counts" in warnings[0]
@@ -152,7 +152,7 @@ def test_deleting_a_dataset_deletes_its_baselines_and_its_cache_entries(
     with db.session() as session:
         assert {b.dataset_id for b in session.scalars(select(Baseline))} == {kept}
         # What every worker's reaper pass runs (tests/test_e2e_reuse.py times it on a live worker).
-        assert len(datasets.purge_decoded_cache(session, settings)) == 1
+        assert len(decoded.purge_decoded_cache(session, settings)) == 1
     (left,) = settings.dataset_cache_root.glob("*.safetensors")
     assert left in entries
     assert _run(client, settings, tiny_prune_spec(kept))["status"] == "succeeded"

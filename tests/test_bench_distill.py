@@ -11,7 +11,7 @@ import pytest
 
 from bench.distill import FULL_ITERATIONS, METHODS, SCALES, TITLES, markdown, method_config
 from bench.distill_trials import TRIALS
-from engine.distill.gradient import loop_lengths
+from engine.distill.gradient_config import loop_lengths
 from tests.bench_command import run_bench
 
 

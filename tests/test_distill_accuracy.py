@@ -13,9 +13,9 @@ import pytest
 
 from engine.data import load_dataset, subsample_per_class
 from engine.data.dataset import ImageDataset
-from engine.distill.distribution import DMConfig
-from engine.distill.experts import ExpertConfig
-from engine.distill.trajectory import TMConfig
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from tests.conftest import make_dataset

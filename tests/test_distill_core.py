@@ -11,15 +11,19 @@ import torch
 from engine.data.dataset import ImageDataset
 from engine.distill.augment import DSA_GROUPS, DSAugment, apply_dsa, sample_dsa
 from engine.distill.base import RealData
-from engine.distill.distribution import DistributionMatcher, DMConfig, layer_embeddings
-from engine.distill.experts import ExpertConfig, Trajectories, obtain_experts
+from engine.distill.distribution import DistributionMatcher, layer_embeddings
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts import Trajectories, obtain_experts
+from engine.distill.experts_config import ExpertConfig
 from engine.distill.fiem import per_parameter_masks, shallow_mask
-from engine.distill.gradient import DCConfig, GradientMatcher
+from engine.distill.gradient import GradientMatcher
+from engine.distill.gradient_config import DCConfig
 from engine.distill.init import pick_pruned, pick_real
 from engine.distill.loop import iteration_generator, run_loop
 from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import FunctionalStudent, TMConfig, TrajectoryMatcher
+from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
+from engine.distill.trajectory_config import TMConfig
 from engine.distill.zca import ZCAWhitening
 from engine.models import create_model
 from engine.progress import CancelledError, Tracker

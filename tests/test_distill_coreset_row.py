@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from engine.data.dataset import ImageDataset
-from engine.distill.init import fit_per_class, resolve_start
+from engine.distill.init import fit_per_class
+from engine.distill.start import resolve_start
 from engine.distill.registry import get_method, method_names  # noqa: F401 - the registry loads the methods
 from engine.pipeline.coreset_row import comparison, coreset_config
 from engine.pipeline.distill import run_distill

@@ -17,9 +17,10 @@ from torch.nn.utils import vector_to_parameters
 
 from engine.data.dataset import ImageDataset
 from engine.distill import LocalExpertStore, SyntheticSet, get_method, method_names
-from engine.distill.experts import ExpertConfig, Trajectories
+from engine.distill.experts import Trajectories
+from engine.distill.experts_config import ExpertConfig
 from engine.distill.memory import measure_unroll
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.evaluate.verdict import describe

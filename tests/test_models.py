@@ -1,7 +1,8 @@
 import pytest
 import torch
+from torch import nn
 
-from engine.models import create_model, model_names
+from engine.models import MODELS, create_model, model_names
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -29,3 +30,10 @@ def test_convnet_follows_the_literature_layout() -> None:
 def test_unknown_model_names_the_choices() -> None:
     with pytest.raises(ValueError, match="convnet"):
         create_model("vgg99", channels=1, num_classes=2, image_size=8)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_the_registry_says_which_models_have_a_layer_stack(name: str) -> None:
+    """FIEM's check in the API reads ``ModelSpec.layer_stack`` instead of building a model; it must match the model."""
+    model = create_model(name, channels=1, num_classes=2, image_size=8, width=2)
+    assert MODELS.get(name).layer_stack == isinstance(getattr(model, "features", None), nn.Sequential)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from engine.data.dataset import ImageDataset
-from engine.distill import ExpertConfig
+from engine.distill.experts_config import ExpertConfig
 from engine.distill.registry import get_method
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory import MTT_MAX_START_EPOCH, TMConfig
+from engine.distill.trajectory_config import MTT_MAX_START_EPOCH, TMConfig
 from engine.pipeline.distill import run_distill, start_range
 from engine.pipeline.distill_config import DistillConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from engine.data.dataset import ImageDataset
 from engine.pipeline.prune import run_prune

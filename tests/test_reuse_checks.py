@@ -14,7 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from engine.data.cache import DecodedCache, cache_key
 from engine.data.dataset import ImageDataset, SplitInfo
-from engine.distill.experts import ExpertConfig, Trajectories, obtain_experts
+from engine.distill.experts import Trajectories, obtain_experts
+from engine.distill.experts_config import ExpertConfig
 from engine.evaluate.baselines import MemoryBaselines
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig

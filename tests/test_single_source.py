@@ -32,14 +32,14 @@ from cli.main import app as cli_app
 from engine.config_fields import setting_of
 from engine.data.split import TEST_FRACTION
 from engine.device import DevicePreference
-from engine.distill.distribution import DMConfig
-from engine.distill.experts import ExpertConfig
-from engine.distill.gradient import DCConfig
-from engine.distill.init import InitMode
-from engine.distill.trajectory import TMConfig
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.gradient_config import DCConfig
+from engine.distill.start import InitMode
+from engine.distill.trajectory_config import TMConfig
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig, PrunedStartConfig
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
-from engine.pipeline.sweep import SweepConfig, SweepKind
+from engine.pipeline.sweep_config import SweepConfig, SweepKind
 from engine.select.config import RANKING_MODES, SELECTION_MODES, SelectionConfig
 
 if TYPE_CHECKING:

@@ -285,7 +285,7 @@ def test_spec_becomes_the_engine_config() -> None:
 def test_keep_count_one_keeps_one_sample() -> None:
     """A count stays a count: as the float 1.0 it read as the fraction 1, the whole training set."""
     from app.schemas.jobs import PruneJobCreate
-    from engine.select.policies import resolve_count
+    from engine.select.budget import resolve_count
     from worker.runner import prune_config
 
     spec = PruneJobCreate.model_validate({"kind": "prune", "dataset_id": "ds_x", "method": "el2n", "keep_count": 1})

@@ -5,7 +5,7 @@ to someone else) it raises the ``lost`` flag and the job stops at its next cance
 ``Reaper`` runs in each worker's main process and recovers jobs whose worker died or whose doorbell was
 lost. It keeps one ``Doorbell`` for its life, since on Redis a message counts as lost only once two of
 its passes in a row missed it. Each pass also deletes this host's decoded-cache entries of datasets that
-were deleted (``app.services.datasets.purge_decoded_cache``).
+were deleted (``app.services.decoded.purge_decoded_cache``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.periodic import Periodic
-from app.services import datasets, jobs
+from app.services import decoded, jobs
 from app.services.doorbell import Doorbell
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Reaper:
                 if rung:
                     log.info("reaper re-rang the doorbell for %s", ", ".join(rung))
                 with self.doorbell.db.session() as session:
-                    if purged := datasets.purge_decoded_cache(session, self.settings):
+                    if purged := decoded.purge_decoded_cache(session, self.settings):
                         log.info("deleted the decoded-cache entries of %d deleted datasets", len(purged))
             except Exception:
                 log.warning("reaper pass failed", exc_info=True)

@@ -28,22 +28,23 @@ from app.schemas.jobs import (
     PruneThenDistillJobCreate,
     SweepJobCreate,
 )
-from app.services import datasets, jobs, quotas
+from app.services import datasets, decoded, jobs, quotas
 from app.services.reusable import BlobExpertStore, BlobProxyRunStore, DatabaseBaselineStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
-from engine.distill import ExpertConfig
-from engine.distill.distribution import DMConfig
-from engine.distill.gradient import DCConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.distribution_config import DMConfig
+from engine.distill.gradient_config import DCConfig
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.pipeline.coreset_row import coreset_config
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import PruneResult, run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.pipeline.proxy_runs import proxy_run_summary
-from engine.pipeline.sweep import SweepConfig, SweepResult, run_sweep
+from engine.pipeline.sweep import SweepResult, run_sweep
+from engine.pipeline.sweep_config import SweepConfig
 from engine.progress import CancelledError, ProgressEvent, Tracker
 from engine.select.config import SelectionConfig
 from worker.artifacts import store_artifacts
@@ -256,7 +257,7 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
         spec = SPEC_ADAPTER.validate_python(job.spec)
         record = datasets.get_dataset(session, spec.dataset_id, tenant_id=job.tenant_id)
     tracker = DatabaseTracker(ctx, job_id, worker_id, lease, deadline)
-    dataset = datasets.load_for_job(record, ctx.blobs, ctx.settings, warn=partial(tracker.on_warning, "load"))
+    dataset = decoded.load_for_job(record, ctx.blobs, ctx.settings, warn=partial(tracker.on_warning, "load"))
     # A redelivered job finds its checkpoints here and resumes instead of starting over.
     workdir = ctx.settings.work_root / job_id
     workdir.mkdir(parents=True, exist_ok=True)

@@ -18,14 +18,14 @@ from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
 from engine.config_fields import help_of, setting_of
 from engine.device import DevicePreference
-from engine.distill.distribution import FIEM_NEEDS, DMConfig, has_layer_stack
-from engine.distill.experts import ExpertConfig
-from engine.distill.gradient import DCConfig
-from engine.distill.init import UnprunedInitMode
+from engine.distill.distribution_config import FIEM_NEEDS, DMConfig, has_layer_stack
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.gradient_config import DCConfig
+from engine.distill.start import UnprunedInitMode
 from engine.distill.registry import Family, get_method
 from engine.distill.registry import method_names as distill_method_names
 from engine.distill.schedule import FIEX_NEEDS
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.models.registry import model_names
 from engine.pipeline.distill_config import (
     DistillConfig,
@@ -36,9 +36,9 @@ from engine.pipeline.distill_config import (
     PrunedStartConfig,
     PruneThenDistillKind,
 )
-from engine.pipeline.prune import prune_method_names
+from engine.pipeline.prune_config import prune_method_names
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
-from engine.pipeline.sweep import SweepConfig, SweepKind
+from engine.pipeline.sweep_config import SweepConfig, SweepKind
 from engine.scores import ParamProblem, check_score_params, describe_params, score_names
 from engine.select.auto import check_method_params
 from engine.select.config import Allocation, RankingMode, SelectionConfig, SelectionMode

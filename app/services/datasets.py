@@ -6,9 +6,8 @@ that exists in the database is one a worker can load; a refused upload leaves no
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,13 +32,10 @@ from engine.data import (
     ImageDataset,
     LoadLimits,
     inspect_dataset,
-    load_dataset,
 )
-from engine.data.cache import DecodedCache, cache_key
 from engine.data.detect import BUILTIN_PREFIX
 from engine.data.names import name_problem
 
-log = logging.getLogger(__name__)
 _NAME_MAX_LENGTH: int = Dataset.__table__.c.name.type.length
 _Read = TypeVar("_Read", ImageDataset, DatasetSummary)
 
@@ -62,7 +58,7 @@ def _load_limits(settings: Settings) -> LoadLimits:
     return LoadLimits(**{name: value for name, value in given.items() if value is not None})
 
 
-def _read(read: Callable[..., _Read], source: str | Path, settings: Settings, name: str | None) -> _Read:
+def read_with_settings(read: Callable[..., _Read], source: str | Path, settings: Settings, name: str | None) -> _Read:
     """``load_dataset`` (for jobs) or ``inspect_dataset`` (to register: no float32 copies) with the settings."""
     return read(
         source,
@@ -71,58 +67,6 @@ def _read(read: Callable[..., _Read], source: str | Path, settings: Settings, na
         split_seed=settings.dataset_split_seed,
         name=name,
     )
-
-
-def load_for_job(
-    dataset: Dataset, store: BlobStore, settings: Settings, warn: Callable[[str], None] | None = None
-) -> ImageDataset:
-    """The same arrays and split the record describes (same source, fraction and seed). ``warn`` hears of a
-    decoded-cache entry that failed its checks and was decoded again (the job records it as a warning)."""
-    if dataset.blob_key and not store.exists(dataset.blob_key):
-        # Said without the store's path, which is the server's business.
-        raise DatasetError(
-            f"the stored file of dataset {dataset.id!r} is missing", field="file", hint="upload the dataset again"
-        )
-    source: str | Path = BUILTIN_PREFIX + dataset.builtin if dataset.builtin else store.path_for(dataset.blob_key or "")
-    if settings.dataset_cache_bytes == 0:
-        return _read(load_dataset, source, settings, dataset.name)
-    key = cache_key(dataset.content_hash, test_fraction=settings.dataset_test_fraction, split_seed=settings.dataset_split_seed)
-    cache = DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes)
-    decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name), warn)
-    if (differs := _differs_from_record(decoded, dataset)) is not None:
-        # An entry that passed its own hash yet is not what was registered was rewritten with a new hash:
-        # never served; the source is decoded again.
-        message = f"the decoded-cache entry {key} of dataset {dataset.id} differs from its record ({differs}); decoding again"
-        log.warning(message)
-        if warn is not None:
-            warn(message)
-        cache.discard(key)
-        decoded = cache.get_or_load(key, lambda: _read(load_dataset, source, settings, dataset.name))
-        if (differs := _differs_from_record(decoded, dataset)) is not None:
-            raise DatasetError(f"dataset {dataset.id!r} no longer decodes to what was registered: {differs}",
-                               field="file", hint="upload the dataset again")
-    # The same bytes registered under another name (another tenant's upload) share the entry.
-    return replace(decoded, name=dataset.name)
-
-
-def _differs_from_record(decoded: ImageDataset, record: Dataset) -> str | None:
-    """Which of the registered sizes, classes, class counts and image shape ``decoded`` does not match."""
-    summary = decoded.summary()
-    compared = ("num_train", "num_test", "classes", "class_counts", "test_class_counts", "image_shape")
-    return next((f"{name} {summary[name]} where {getattr(record, name)} was registered" for name in compared
-                 if summary[name] != getattr(record, name)), None)
-
-
-def purge_decoded_cache(session: Session, settings: Settings) -> list[str]:
-    """Deletes this host's decoded-cache entries of data no tenant has registered any more (a worker runs it
-    every reaper pass, so a deleted dataset's decoded pixels are gone within ``reaper_interval_s``)."""
-    if settings.dataset_cache_bytes == 0 or not settings.dataset_cache_root.is_dir():
-        return []
-
-    def registered(contents: set[str]) -> set[str]:
-        return set(session.scalars(select(Dataset.content_hash).where(Dataset.content_hash.in_(contents))))
-
-    return DecodedCache(settings.dataset_cache_root, settings.dataset_cache_bytes).purge(registered)
 
 
 def _display_name(name: str | None, filename: str) -> str:
@@ -195,7 +139,7 @@ def register_upload(
         return existing, False
     quotas.check_storage(session, settings, tenant_id, upload.size)
     try:
-        summary = _read(inspect_dataset, upload.path, settings, name)
+        summary = read_with_settings(inspect_dataset, upload.path, settings, name)
     except DatasetError as exc:
         raise _problem(exc) from exc
     suffix = "".join(Path(upload.filename).suffixes[-2:])
@@ -220,7 +164,7 @@ def register_builtin(session: Session, settings: Settings, tenant_id: str, built
     existing = _by_hash(session, tenant_id, content_hash)
     if existing is not None:
         return existing, False
-    summary = _read(inspect_dataset, content_hash, settings, builtin)
+    summary = read_with_settings(inspect_dataset, content_hash, settings, builtin)
     record = _record(
         summary, tenant_id=tenant_id, content_hash=content_hash, size_bytes=summary.decoded_bytes, builtin=builtin
     )

@@ -24,7 +24,7 @@ from app.schemas.jobs import JobSpec, PruneJobCreate, PruneThenDistillJobCreate,
 from app.services import blobs, quotas
 from app.services.locks import lock_row
 from app.services.pagination import page_newest_first
-from engine.distill.init import ipc_problem
+from engine.distill.start import ipc_problem
 
 
 def queue_for(device: str, settings: Settings) -> str:

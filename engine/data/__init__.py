@@ -7,25 +7,19 @@ the file, array or archive member at fault and what to do about it. ``inspect_da
 makes the same checks and returns only the :class:`DatasetSummary`, without float32 copies.
 """
 
-from engine.data.builtin import BUILTIN_DATASETS
-from engine.data.dataset import DatasetSummary, ImageDataset, SplitInfo
-from engine.data.errors import DatasetError, DatasetTooLarge
-from engine.data.export import save_npz
-from engine.data.limits import LoadLimits
-from engine.data.load import inspect_dataset, load_dataset
-from engine.data.subset import long_tailed_indices, subsample_per_class
+import lazy_loader
 
-__all__ = [
-    "BUILTIN_DATASETS",
-    "DatasetError",
-    "DatasetSummary",
-    "DatasetTooLarge",
-    "ImageDataset",
-    "LoadLimits",
-    "SplitInfo",
-    "inspect_dataset",
-    "load_dataset",
-    "long_tailed_indices",
-    "save_npz",
-    "subsample_per_class",
-]
+# Attributes load with their submodule on first use (lazy_loader): importing one light submodule, such as a
+# config or a registry, does not import torch through this package.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "builtin": ["BUILTIN_DATASETS"],
+        "dataset": ["DatasetSummary", "ImageDataset", "SplitInfo"],
+        "errors": ["DatasetError", "DatasetTooLarge"],
+        "export": ["save_npz"],
+        "limits": ["LoadLimits"],
+        "load": ["inspect_dataset", "load_dataset"],
+        "subset": ["long_tailed_indices", "subsample_per_class"],
+    },
+)

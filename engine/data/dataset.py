@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
 from engine.data.hashing import hash_arrays
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -71,15 +73,18 @@ class ImageDataset:
         return np.bincount(y, minlength=self.num_classes).tolist()
 
     def normalise(self, x: np.ndarray) -> torch.Tensor:
+        # torch is imported where tensors are made: the API reads datasets (and their summaries) without it.
+        import torch
+
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
         return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - mean) / std
 
     def train_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.normalise(self.x_train), torch.from_numpy(self.y_train.astype(np.int64))
+        return self.normalise(self.x_train), _labels(self.y_train)
 
     def test_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.normalise(self.x_test), torch.from_numpy(self.y_test.astype(np.int64))
+        return self.normalise(self.x_test), _labels(self.y_test)
 
     @cached_property
     def train_fingerprint(self) -> str:
@@ -152,3 +157,9 @@ class DatasetSummary:
             "mean": list(self.mean),
             "std": list(self.std),
         }
+
+
+def _labels(y: np.ndarray) -> torch.Tensor:
+    import torch  # where tensors are made, as in ImageDataset.normalise
+
+    return torch.from_numpy(y.astype(np.int64))

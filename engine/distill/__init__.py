@@ -5,18 +5,16 @@ family: gradient matching (DC, DSA), distribution matching (DM) and trajectory m
 DATM-style, PAD). The registry names the methods; ``engine.pipeline.distill`` runs a whole job.
 """
 
-from engine.distill.experts import ExpertConfig, ExpertStore, LocalExpertStore, Trajectories
-from engine.distill.registry import MethodSpec, get_method, method_names, register_method
-from engine.distill.synthetic import SyntheticSet
+import lazy_loader
 
-__all__ = [
-    "ExpertConfig",
-    "ExpertStore",
-    "LocalExpertStore",
-    "MethodSpec",
-    "SyntheticSet",
-    "Trajectories",
-    "get_method",
-    "method_names",
-    "register_method",
-]
+# Attributes load with their submodule on first use (lazy_loader): importing one light submodule, such as a
+# config or a registry, does not import torch through this package.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "experts": ["ExpertStore", "LocalExpertStore", "Trajectories"],
+        "experts_config": ["ExpertConfig"],
+        "registry": ["MethodSpec", "get_method", "method_names", "register_method"],
+        "synthetic": ["SyntheticSet"],
+    },
+)

@@ -8,33 +8,13 @@ as PAD does for DM; without it, it is the model's penultimate embedding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
+from engine.distill.distribution_config import FIEM_NEEDS, DMConfig
 from engine.distill.synthetic import SyntheticSet
-from engine.models import create_model
-
-
-@dataclass
-class DMConfig:
-    batch_real: int = 256
-    lr_images: float = 1.0
-    momentum: float = 0.5
-    dsa_groups: tuple[str, ...] | None = ("color", "crop", "cutout", "scale", "rotate")
-    fiem_ratio: float = 0.0
-
-
-FIEM_NEEDS = "FIEM for distribution matching needs a model with a sequential `features` stack (the ConvNets)"
-
-
-def has_layer_stack(model_name: str) -> bool:
-    """Whether FIEM can drop shallow layers from ``model_name``'s embedding (checked on a tiny instance)."""
-    model = create_model(model_name, channels=1, num_classes=2, image_size=8, width=2)
-    return isinstance(getattr(model, "features", None), nn.Sequential)
 
 
 def layer_embeddings(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

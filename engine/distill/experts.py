@@ -23,23 +23,11 @@ from torch.nn.utils import parameters_to_vector
 
 from engine.distill.augment import DSAugment
 from engine.distill.base import ModelFactory, RealData
+from engine.distill.experts_config import ExpertConfig
 from engine.distill.schedule import DifficultySchedule
 from engine.progress import Tracker
 from engine.store import FileStore, LocalFileStore, StoredFileDamaged, reuse_or_compute
 from engine.train.loop import iterate_minibatches, per_sample_loss
-
-
-@dataclass
-class ExpertConfig:
-    """Expert training as in MTT: SGD without momentum or weight decay, DSA on every batch."""
-
-    num_experts: int = 5
-    epochs: int = 20
-    lr: float = 0.01
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    augment: bool = True
 
 
 _FORMAT = "condense-experts-v1"

@@ -11,37 +11,15 @@ FIEM masks the shallowest share of parameters out of the distance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.nn import functional as F
 
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
+from engine.distill.gradient_config import DCConfig, loop_lengths
 from engine.distill.fiem import per_parameter_masks
 from engine.distill.synthetic import SyntheticSet
 from engine.train.loop import per_sample_loss
-
-
-@dataclass
-class DCConfig:
-    outer_loop: int | None = None  # None: DC's choice for the IPC (see loop_lengths)
-    inner_loop: int | None = None
-    batch_real: int = 256
-    lr_images: float = 0.1
-    momentum: float = 0.5
-    lr_net: float = 0.01
-    dsa_groups: tuple[str, ...] | None = None
-    fiem_ratio: float = 0.0
-
-
-def loop_lengths(ipc: int) -> tuple[int, int]:
-    """DC's (outer_loop, inner_loop) per images-per-class: (1, 1) for 1, (10, 50) for 10, (50, 10) for 50."""
-    if ipc == 1:
-        return 1, 1
-    if ipc <= 10:
-        return 10, 50
-    return 50, 10
 
 
 def layer_distance(g_real: torch.Tensor, g_syn: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """Where a synthetic set starts: random real images per class, noise, the coreset, or a pruned subset.
 
-``auto`` (a distill job's default) starts from the coreset where the method's registry entry says a coreset
-start measured better (``MethodSpec.coreset_start_up_to_ipc``), else from random real images.
+Which start a job names, and what ``auto`` resolves to, is ``engine.distill.start``.
 
 "Pruned" is Prune-then-distill (Sundar et al., ICASSP 2023): any pruning score and selection
 policy of the pruning engine picks exactly ``ipc`` samples inside every class (the paper: EL2N,
@@ -10,45 +9,13 @@ class-balanced, optionally the 70-80th percentile window), and distillation star
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
 
 import numpy as np
 import torch
 
-from engine.distill.registry import MethodSpec
 from engine.select import SelectionError, select_indices
 from engine.select.config import SelectionConfig
-
-# A distill job starts from real images, noise or the coreset a default prune job keeps at the same size
-# (engine.pipeline.coreset_row), or lets ``auto`` choose between the last two; "pruned" (a named score's
-# policy) is what makes it prune_then_distill.
-UnprunedInitMode = Literal["auto", "real", "noise", "coreset"]
-InitMode = Literal[UnprunedInitMode, "pruned"]
-StartMode = Literal["real", "noise", "coreset", "pruned"]
-
-
-def resolve_start(mode: InitMode, spec: MethodSpec, ipc: int) -> tuple[StartMode, str]:
-    """The start a job's ``init`` mode stands for, and why."""
-    if mode != "auto":
-        return mode, "named by the job"
-    if ipc <= spec.coreset_start_up_to_ipc:
-        return "coreset", (f"auto: {spec.title} measured better from the coreset than from random real images "
-                           f"up to IPC {spec.coreset_start_up_to_ipc}")
-    if spec.coreset_start_up_to_ipc:
-        return "real", f"auto: above IPC {spec.coreset_start_up_to_ipc} a coreset start did not measure better for {spec.title}"
-    return "real", f"auto: a coreset start has not measured better for {spec.title}"
-
-
-def ipc_problem(ipc: int, class_counts: Sequence[int]) -> str | None:
-    """Why a synthetic set of ``ipc`` images per class cannot start from these classes' training samples
-    (every start takes ``ipc`` real images of each class), or None where it can."""
-    smallest = min(class_counts)
-    if ipc > smallest:
-        return f"must be at most {smallest}, the training samples of the dataset's smallest class; use {smallest} or less"
-    return None
-
 
 def _members(y: np.ndarray, c: int, ipc: int, allowed: np.ndarray | None) -> np.ndarray:
     members = np.flatnonzero(y == c)

@@ -26,7 +26,8 @@ from engine.device import resolve_device
 from engine.distill.experts import Trajectories
 from engine.distill.loop import run_loop
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import TMConfig, TrajectoryMatcher
+from engine.distill.trajectory import TrajectoryMatcher
+from engine.distill.trajectory_config import TMConfig
 from engine.models import create_model
 
 

@@ -21,11 +21,14 @@ class ModelSpec:
         name: registry key (``convnet``).
         description: one line for the API's and the CLI's choices.
         factory: ``"module:function"`` taking ``channels, num_classes, image_size, width, depth``.
+        layer_stack: the model's blocks are one sequential ``features`` stack, so FIEM can drop the
+            shallowest of them from a distribution-matching embedding.
     """
 
     name: str
     description: str
     factory: str
+    layer_stack: bool = False
 
 
 MODELS: Registry[ModelSpec] = Registry("model", sort=True)
@@ -52,10 +55,11 @@ def create_model(
     return model
 
 
-MODELS.register(ModelSpec(
-    "convnet", "ConvNet with instance norm (width 128, depth 3; 4 for 64px inputs)", "engine.models.convnet:convnet"))
-MODELS.register(ModelSpec("convnet_bn", "ConvNet with batch norm", "engine.models.convnet:convnet_bn"))
-MODELS.register(ModelSpec("convnet_nonorm", "ConvNet without normalisation", "engine.models.convnet:convnet_nonorm"))
-MODELS.register(ModelSpec("lenet", "LeNet-5 (padded for small inputs)", "engine.models.small:lenet"))
+MODELS.register(ModelSpec("convnet", "ConvNet with instance norm (width 128, depth 3; 4 for 64px inputs)",
+                          "engine.models.convnet:convnet", layer_stack=True))
+MODELS.register(ModelSpec("convnet_bn", "ConvNet with batch norm", "engine.models.convnet:convnet_bn", layer_stack=True))
+MODELS.register(ModelSpec("convnet_nonorm", "ConvNet without normalisation", "engine.models.convnet:convnet_nonorm",
+                          layer_stack=True))
+MODELS.register(ModelSpec("lenet", "LeNet-5 (padded for small inputs)", "engine.models.small:lenet", layer_stack=True))
 MODELS.register(ModelSpec("mlp", "Multi-layer perceptron (width 128, 3 layers)", "engine.models.small:mlp"))
 MODELS.register(ModelSpec("resnet18", "ResNet-18 with CIFAR stem (width 64)", "engine.models.resnet:resnet18"))

@@ -20,15 +20,18 @@ from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
 from engine.distill.base import Matcher, ModelFactory, RealData
-from engine.distill.distribution import FIEM_NEEDS, DistributionMatcher, has_layer_stack
+from engine.distill.distribution import DistributionMatcher
+from engine.distill.distribution_config import FIEM_NEEDS, has_layer_stack
 from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
 from engine.distill.gradient import GradientMatcher
-from engine.distill.init import StartMode, fit_per_class, noise_images, pick_pruned, pick_real, resolve_start
+from engine.distill.init import fit_per_class, noise_images, pick_pruned, pick_real
+from engine.distill.start import StartMode, resolve_start
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher, fixed_start_range
+from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
+from engine.distill.trajectory_config import fixed_start_range
 from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
 from engine.evaluate.synthetic import evaluate_synthetic

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from engine.config_fields import like, setting
 from engine.device import DevicePreference
-from engine.distill.distribution import DMConfig
-from engine.distill.experts import ExpertConfig
-from engine.distill.gradient import DCConfig
-from engine.distill.init import InitMode
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.gradient_config import DCConfig
+from engine.distill.start import InitMode
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory import TMConfig
+from engine.distill.trajectory_config import TMConfig
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.select.config import RankingMode, SelectionConfig
 

@@ -20,7 +20,7 @@ from engine.pipeline.prune_exports import write_exports
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
-from engine.scores import get_score, score_names
+from engine.scores import get_score
 from engine.select import (
     class_distribution_kl,
     coreset_weights,
@@ -29,13 +29,8 @@ from engine.select import (
     rank_by_importance,
     select_indices,
 )
-from engine.select.auto import AUTO, resolve_auto, score_of
+from engine.select.auto import resolve_auto, score_of
 from engine.store import FileStore
-
-
-def prune_method_names() -> list[str]:
-    """What a prune job's ``method`` accepts: ``auto`` (Condense chooses) or a score's name."""
-    return [AUTO, *score_names()]
 
 
 @dataclass

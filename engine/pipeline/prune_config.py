@@ -11,10 +11,17 @@ from typing import Any, Literal
 
 from engine.config_fields import like, setting
 from engine.device import DevicePreference
+from engine.scores import score_names
+from engine.select.auto import AUTO
 from engine.select.config import SelectionConfig
 from engine.train.config import TrainConfig
 
 PruneKind = Literal["prune"]
+
+
+def prune_method_names() -> list[str]:
+    """What a prune job's ``method`` accepts: ``auto`` (Condense chooses) or a score's name."""
+    return [AUTO, *score_names()]
 
 
 @dataclass

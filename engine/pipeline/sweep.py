@@ -17,9 +17,9 @@ import csv
 import io
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -29,37 +29,10 @@ from engine.evaluate.baselines import BaselineStore, MemoryBaselines
 from engine.atomic import write_atomic
 from engine.pipeline.prune import PruneResult, SubsetEvaluation, evaluate_subset, select_subset
 from engine.pipeline.prune_config import PruneConfig
+from engine.pipeline.sweep_config import SweepConfig
 from engine.pipeline.report import environment
 from engine.progress import Tracker
 from engine.store import FileStore, LocalFileStore
-
-SweepKind = Literal["prune_sweep"]
-MAX_POINTS = 100  # methods x keeps: a sweep is exploration, not a grid search over thousands of cells
-
-
-@dataclass
-class SweepConfig:
-    """Every (method, keep) pair of ``methods`` x ``keeps``; everything else (selection policy, proxy,
-    evaluation, seed) is ``base``'s, whose own method and keep are replaced per point."""
-
-    methods: list[str] = field(default_factory=lambda: [PruneConfig.method])
-    keeps: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5])
-    base: PruneConfig = field(default_factory=PruneConfig)
-
-    @property
-    def kind(self) -> SweepKind:
-        return "prune_sweep"
-
-    def points(self) -> list[PruneConfig]:
-        return [
-            replace(self.base, method=m, selection=replace(self.base.selection, keep=k))
-            for m in self.methods
-            for k in self.keeps
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class SweepResult:

@@ -1,24 +1,15 @@
 """Selection policies (keep hardest / easiest / percentile window / CCS; class-balanced or global)."""
 
-from engine.select.allocation import class_budgets
-from engine.select.policies import (
-    SelectionError,
-    coreset_weights,
-    importance_of,
-    rank_by_importance,
-    resolve_count,
-    select_indices,
-)
-from engine.select.stats import class_distribution_kl, per_class_counts
+import lazy_loader
 
-__all__ = [
-    "SelectionError",
-    "class_budgets",
-    "class_distribution_kl",
-    "coreset_weights",
-    "importance_of",
-    "per_class_counts",
-    "rank_by_importance",
-    "resolve_count",
-    "select_indices",
-]
+# Attributes load with their submodule on first use (lazy_loader): importing one light submodule, such as a
+# config or a registry, does not import torch through this package.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "allocation": ["class_budgets"],
+        "budget": ["SelectionError", "resolve_count"],
+        "policies": ["coreset_weights", "importance_of", "rank_by_importance", "select_indices"],
+        "stats": ["class_distribution_kl", "per_class_counts"],
+    },
+)

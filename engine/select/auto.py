@@ -50,7 +50,7 @@ from engine.scores import ParamProblem, check_score_params
 from engine.scores.params import param_field
 from engine.select.allocation import class_budgets
 from engine.select.config import SelectionConfig
-from engine.select.policies import resolve_count
+from engine.select.budget import resolve_count
 
 # Largest kept fraction for which auto clusters (measured up to here; see the module docstring).
 PROTOTYPES_UP_TO = 0.5

@@ -12,12 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.select.allocation import class_budgets
+from engine.select.budget import SelectionError, resolve_count
 from engine.select.config import SelectionConfig
 from engine.select.prototypes import class_prototypes
-
-
-class SelectionError(ValueError):
-    """A selection request that cannot be met (e.g. a window smaller than the requested count)."""
 
 
 def importance_of(scores: np.ndarray, higher_is_important: bool) -> np.ndarray:
@@ -27,19 +24,6 @@ def importance_of(scores: np.ndarray, higher_is_important: bool) -> np.ndarray:
 def rank_by_importance(importance: np.ndarray) -> np.ndarray:
     """Indices, most important first; ties keep the original order so the ranking is deterministic."""
     return np.argsort(-importance, kind="stable").astype(np.int64)
-
-
-def resolve_count(keep: float, n: int) -> int:
-    """``keep`` in (0, 1] is a fraction of ``n``; an integral ``keep >= 1`` is an absolute count."""
-    if keep <= 0:
-        raise SelectionError("keep must be positive: a fraction in (0, 1] or a count >= 1")
-    if keep < 1 or (keep == 1 and isinstance(keep, float)):
-        return max(1, round(keep * n))
-    if keep != int(keep):
-        raise SelectionError(f"keep={keep} is neither a fraction in (0, 1] nor a whole count")
-    if keep > n:
-        raise SelectionError(f"keep={int(keep)} is larger than the {n} training samples")
-    return int(keep)
 
 
 def _window_block(importance: np.ndarray, k: int, window: tuple[float, float]) -> np.ndarray:

@@ -1,6 +1,13 @@
 """Training: one loop for proxies, evaluation and experts, with per-sample dynamics recording."""
 
-from engine.train.config import TrainConfig
-from engine.train.loop import TrainObserver, TrainResult, predict, train_model
+import lazy_loader
 
-__all__ = ["TrainConfig", "TrainObserver", "TrainResult", "predict", "train_model"]
+# Attributes load with their submodule on first use (lazy_loader): importing one light submodule, such as a
+# config or a registry, does not import torch through this package.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["TrainConfig"],
+        "loop": ["TrainObserver", "TrainResult", "predict", "train_model"],
+    },
+)
