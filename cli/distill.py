@@ -14,7 +14,7 @@ from rich.table import Table
 from cli.progress import progress_tracker
 from cli.choices import choices
 from cli.prune import Score as PruneMethod
-from cli.prune import Model, parse_window, sentence
+from cli.prune import DATA_HELP, Model, parse_window, sentence
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
@@ -87,7 +87,7 @@ def _schedule(uses_experts: bool, expert_epochs: int, **given: float | int | Non
 
 
 def distill(
-    data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
+    data: Annotated[str, typer.Argument(help=DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder for synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json, report.json.")],
     method: Annotated[Method, typer.Option(help="Distillation method.")] = Method(DistillConfig.method),  # type: ignore[valid-type]
     ipc: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "ipc")), min=1)] = DistillConfig.ipc,

@@ -15,6 +15,7 @@ from cli.progress import progress_tracker
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
+from engine.data.detect import accepted_sources
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
@@ -34,6 +35,7 @@ Score = choices("Score", score_names())
 Model = choices("Model", model_names())
 Mode = choices("Mode", SELECTION_MODES)
 Allocation = choices("Allocation", ALLOCATIONS)
+DATA_HELP = f"Dataset: {accepted_sources()}."
 PARAMS_HELP = "; ".join(
     f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
 )
@@ -142,7 +144,7 @@ def print_report(report: dict) -> None:
 
 
 def prune(
-    data: Annotated[str, typer.Argument(help="Dataset: a .npz, an image-folder .zip/.tar/.tar.gz, an MNIST IDX folder, CIFAR python batches, or builtin:digits.")],
+    data: Annotated[str, typer.Argument(help=DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, scores.csv, indices.json, coreset.npz, preview.png (a sweep: sweep.json, sweep.csv, selections.npz, curve.png, report.json).")],
     method: Annotated[list[Method], typer.Option(help="Pruning score; repeat it (or --keep) for a sweep of every score x keep.")] = [Method(PruneConfig.method)],  # type: ignore[valid-type]  # noqa: B006
     keep: Annotated[list[float], typer.Option(help="Fraction to keep in (0, 1], or a whole count >= 2; repeatable.")] = [SelectionConfig.keep],  # noqa: B006

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from engine.data.errors import DatasetError, DatasetTooLarge
+from engine.data.formats import accepted_formats
 from engine.data.limits import LoadLimits
 
 # Files that archivers and desktop tools add on their own; nobody means them as data.
@@ -97,8 +98,7 @@ class Container:
             f"{self.path.name} is " + ("a single gzip-compressed file, not a tar.gz archive" if gzipped
                                       else "not a zip, tar or .npz file"),
             field="file",
-            hint="upload an .npz, or a zip/tar(.gz) of class folders, of the four MNIST IDX files "
-            "or of the CIFAR python batches",
+            hint=f"upload {accepted_formats()}; several files as one zip or tar(.gz) archive",
         )
 
     def __enter__(self) -> Container:

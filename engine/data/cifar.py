@@ -96,6 +96,11 @@ def find_cifar_layout(names: Iterable[str]) -> CifarLayout | None:
     return None
 
 
+def is_cifar(container: Container) -> bool:
+    """Whether the member names are CIFAR-10's or CIFAR-100's python batches."""
+    return find_cifar_layout(container.names) is not None
+
+
 def _images_labels(batch: dict[str, Any], label_key: str, field: str,
                    limits: LoadLimits) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3, S, S) uint8 images (a view of the batch's array) and labels from its row-major R, G, B planes."""

@@ -1,4 +1,5 @@
-"""Recognising a source's format from its content (magic bytes and member names), not its extension."""
+"""What a source can be (a file or folder in a registered format, or ``builtin:NAME``) and recognising its format
+from its content (magic bytes and member names), not its extension."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import os
 from pathlib import Path
 
 from engine.data.archive import Container
-from engine.data.cifar import find_cifar_layout
+from engine.data.builtin import BUILTIN_DATASETS
 from engine.data.errors import DatasetError
-from engine.data.idx import find_idx_members
+from engine.data.formats import FORMATS, DatasetFormat, accepted_formats
+from engine.registry import load
 
 BUILTIN_PREFIX = "builtin:"
+
+
+def accepted_sources() -> str:
+    """Every source that ``load_dataset`` reads, as one phrase for help texts."""
+    builtins = ", ".join(BUILTIN_PREFIX + key for key in sorted(BUILTIN_DATASETS))
+    return f"{accepted_formats()} (several files zipped, tarred or in a folder), or {builtins}"
 
 
 def existing_path(source: str | os.PathLike[str]) -> Path:
@@ -22,12 +30,9 @@ def existing_path(source: str | os.PathLike[str]) -> Path:
     return path
 
 
-def detect_container(container: Container) -> str:
-    """``npz`` for a zip of ``.npy`` arrays, ``idx`` or ``cifar`` by their file names, else ``imagefolder``."""
-    if container.kind == "zip" and container.names and all(n.endswith(".npy") for n in container.names):
-        return "npz"
-    if find_idx_members(container.names):
-        return "idx"
-    if find_cifar_layout(container.names) is not None:
-        return "cifar"
-    return "imagefolder"
+def detect_container(container: Container) -> DatasetFormat:
+    """The first registered format whose detector claims the container, else the one that takes the rest."""
+    for fmt in FORMATS:
+        if fmt.detect is not None and load(fmt.detect)(container):
+            return fmt
+    return next(fmt for fmt in FORMATS if fmt.detect is None)

@@ -29,6 +29,11 @@ def find_idx_members(names: Iterable[str]) -> dict[str, list[str]]:
     return roles
 
 
+def is_idx(container: Container) -> bool:
+    """Whether any member is named like an IDX file; :func:`load_idx` then names the ones missing."""
+    return bool(find_idx_members(container.names))
+
+
 def _check_dims(dims: list[int], kind: str, field: str, limits: LoadLimits) -> None:
     limits.check_samples(dims[0], field)
     if kind == "images":

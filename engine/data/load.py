@@ -10,20 +10,16 @@ import numpy as np
 
 from engine.data.archive import Container
 from engine.data.builtin import BUILTIN_DATASETS
-from engine.data.cifar import load_cifar
 from engine.data.dataset import DatasetSummary, ImageDataset, SplitInfo
 from engine.data.detect import BUILTIN_PREFIX, detect_container, existing_path
 from engine.data.errors import DatasetError
 from engine.data.hashing import hash_arrays, hash_path
-from engine.data.idx import load_idx
-from engine.data.imagefolder import load_imagefolder
 from engine.data.limits import LoadLimits
-from engine.data.npz import load_npz
 from engine.data.raw import RawData, float_chunks, to_float_images
 from engine.data.split import TEST_FRACTION, stratified_holdout
 from engine.data.validate import validate
+from engine.registry import load
 
-_LOADERS = {"npz": load_npz, "imagefolder": load_imagefolder, "idx": load_idx, "cifar": load_cifar}
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".npz")
 
 
@@ -97,8 +93,9 @@ def _check(source: str | os.PathLike[str], limits: LoadLimits | None, test_fract
     else:
         path = existing_path(source)
         with Container(path, limits) as container:
-            fmt = detect_container(container)
-            raw = _LOADERS[fmt](container, limits)
+            detected = detect_container(container)
+            raw = load(detected.loader)(container, limits)
+        fmt = detected.name
         content_hash, default_name = hash_path(path), _stem(path)
     data = validate(raw, limits)
     if data.x_test is not None and data.y_test is not None:
@@ -122,9 +119,8 @@ def load_dataset(
     """Load, validate and describe a dataset from any supported source.
 
     Args:
-        source: an ``.npz``; a zip/tar(.gz) of class folders, of the four MNIST IDX files or of
-            CIFAR-10/100 python batches; a directory holding IDX files, CIFAR batches or class
-            folders; or ``builtin:NAME`` (see :data:`BUILTIN_DATASETS`).
+        source: a file, archive or directory in one of the formats of
+            :data:`~engine.data.formats.FORMATS`, or ``builtin:NAME`` (see :data:`BUILTIN_DATASETS`).
         limits: resource bounds; the defaults suit a single trusted machine.
         test_fraction: share of each class held out as test when the source has no test split.
         split_seed: seed of that held-out split.

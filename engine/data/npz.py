@@ -138,6 +138,11 @@ def _to_nchw(x: np.ndarray, field: str) -> np.ndarray:
     return x if layout == "nchw" else x.transpose(0, 3, 1, 2)
 
 
+def is_npz(container: Container) -> bool:
+    """Whether the source is an ``.npz``: a zip whose members are all ``.npy`` arrays."""
+    return container.kind == "zip" and bool(container.names) and all(n.endswith(".npy") for n in container.names)
+
+
 def load_npz(container: Container, limits: LoadLimits) -> RawData:
     """Read an ``.npz`` (a zip of ``.npy`` members) without ever unpickling."""
     keys = [name.removesuffix(".npy") for name in container.names]

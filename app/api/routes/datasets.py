@@ -16,15 +16,16 @@ from app.schemas.problems import problem_responses
 from app.services import datasets as service
 from app.services import quotas
 from app.services.uploads import receive_upload
+from engine.data.formats import accepted_formats
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "Either a multipart upload (`file`, optional `name`) of an .npz, a zip/tar(.gz) of class "
-        'folders, the four MNIST IDX files or the CIFAR python batches; or JSON `{"builtin": "digits"}` to '
-        "register a dataset that ships with the engine. Jobs always reference the resulting dataset id.",
+        "description": f"Either a multipart upload (`file`, optional `name`) of {accepted_formats()} (several files "
+        'as one zip or tar(.gz) archive); or JSON `{"builtin": "digits"}` to register a dataset that ships with the '
+        "engine. Jobs always reference the resulting dataset id.",
         "content": {
             "multipart/form-data": {
                 "schema": {
