@@ -1,7 +1,7 @@
 """Loading, validating and normalising image-classification datasets.
 
-``load_dataset(source)`` accepts an ``.npz``, a zip/tar(.gz) of class folders, the MNIST IDX
-files, CIFAR-10/100 python batches or ``builtin:NAME`` and returns an :class:`ImageDataset`.
+``load_dataset(source)`` accepts any registered format (``engine.data.formats.FORMATS``) or ``builtin:NAME``
+and returns an :class:`ImageDataset`.
 Every problem with the input raises :class:`DatasetError` (or :class:`DatasetTooLarge`) naming
 the file, array or archive member at fault and what to do about it. ``inspect_dataset(source)``
 makes the same checks and returns only the :class:`DatasetSummary`, without float32 copies.
