@@ -5,6 +5,7 @@ from engine.scores.base import ScoreAccumulator
 from engine.scores.params import Param, ParamProblem
 from engine.scores.random_score import score_random
 from engine.scores.registry import (
+    SCORES,
     ScoreSpec,
     check_score_params,
     describe_params,
@@ -17,6 +18,7 @@ __all__ = [
     "Param",
     "ParamProblem",
     "ScoreAccumulator",
+    "SCORES",
     "ScoreSpec",
     "check_score_params",
     "describe_params",

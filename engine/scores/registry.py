@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.registry import Registry
 from engine.scores.base import ScoreAccumulator
 from engine.scores.params import Constraints, Param, ParamProblem, param_field, with_defaults
 
@@ -42,27 +43,29 @@ class ScoreSpec:
     resolve: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
     selects_globally: bool = False
 
+    @property
+    def description(self) -> str:
+        """The one line a registry entry shows: the score's name in the literature."""
+        return self.title
+
     def resolved_params(self, params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
         """Every parameter as a proxy run of ``epochs`` uses it, for the report."""
         return self.resolve(params, epochs) if self.resolve else with_defaults(params, self.params)
 
 
-_SCORES: dict[str, ScoreSpec] = {}
+SCORES: Registry[ScoreSpec] = Registry("pruning method", sort=True)
 
 
 def register_score(spec: ScoreSpec) -> ScoreSpec:
-    _SCORES[spec.name] = spec
-    return spec
+    return SCORES.register(spec)
 
 
 def get_score(name: str) -> ScoreSpec:
-    if name not in _SCORES:
-        raise ValueError(f"unknown pruning method {name!r}; choose one of {', '.join(score_names())}")
-    return _SCORES[name]
+    return SCORES.get(name)
 
 
 def score_names() -> list[str]:
-    return sorted(_SCORES)
+    return SCORES.names()
 
 
 def describe_params() -> list[str]:
