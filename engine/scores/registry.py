@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.registry import Registry
-from engine.scores.base import ScoreAccumulator
+from engine.registry import Registry, load
 from engine.scores.params import Constraints, Param, ParamProblem, param_field, with_defaults
 
-AccumulatorFactory = Callable[..., ScoreAccumulator]
+if TYPE_CHECKING:
+    from engine.scores.base import ScoreAccumulator
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ class ScoreSpec:
         reference: the paper that defines it.
         higher_is_important: True when larger values mark harder / more informative samples,
             the ones a "keep hardest" policy keeps first.
-        accumulator: builds the recorder-side accumulator; None for scores that need no training.
+        implementation: ``"module:class"`` of the recorder-side accumulator, a ScoreAccumulator imported on first
+            use (``accumulator``) so that listing and checking scores imports no torch; None for scores that need
+            no training.
         params: tunable parameters, each with its type, bounds, default and help.
         constraints: the checks across parameters and the proxy run's length that the accumulator
             would otherwise only hit at run time (or that would leave every score equal).
@@ -37,11 +39,16 @@ class ScoreSpec:
     title: str
     reference: str
     higher_is_important: bool
-    accumulator: AccumulatorFactory | None
+    implementation: str | None
     params: Mapping[str, Param] = field(default_factory=dict)
     constraints: Constraints | None = None
     resolve: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
     selects_globally: bool = False
+
+    @property
+    def accumulator(self) -> type[ScoreAccumulator] | None:
+        """The accumulator class, called as ``accumulator(num_samples, num_classes, epochs, device, **params)``."""
+        return None if self.implementation is None else load(self.implementation)
 
     @property
     def description(self) -> str:
