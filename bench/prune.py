@@ -31,7 +31,7 @@ from engine.models import create_model
 from engine.pipeline.prune_config import ProxyConfig, PruneConfig
 from engine.pipeline.scoring import ScoringResult, compute_scores
 from engine.scores import get_score, score_random
-from engine.scores.tdds import TDDSAccumulator
+from engine.scores.accumulators.tdds import TDDSAccumulator
 from engine.seed import seed_everything
 from engine.select import importance_of, select_indices
 from engine.select.config import SelectionConfig

@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
-
-from engine.scores.base import ScoreAccumulator, to_numpy
 from engine.scores.params import Param, ParamProblem, half_span
 from engine.scores.registry import ScoreSpec, register_score
 
@@ -27,26 +23,6 @@ PARAMS = {
 
 def window_length(epochs: int, window: int | None) -> int:
     return half_span(epochs, 2) if window is None else max(2, min(window, epochs))
-
-
-class DynUncAccumulator(ScoreAccumulator):
-    state_names = ("ring", "std_sum", "windows")
-
-    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device, window: int | None = None):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.window = window_length(epochs, window)
-        self.ring = torch.zeros(num_samples, self.window, device=device)
-        self.std_sum = torch.zeros(num_samples, dtype=torch.float64, device=device)
-        self.windows = torch.zeros((), dtype=torch.int64, device=device)
-
-    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.ring[:, (epoch - 1) % self.window] = probs.gather(1, targets.view(-1, 1)).squeeze(1)
-        if epoch >= self.window:
-            self.std_sum += self.ring.std(dim=1, unbiased=False).double()
-            self.windows += 1
-
-    def result(self) -> np.ndarray:
-        return to_numpy(self.std_sum / self.windows.clamp(min=1))
 
 
 def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
@@ -66,7 +42,7 @@ register_score(
         title="Dyn-Unc (dynamic uncertainty)",
         reference="He, Yang, Zhu, Xie. Large-scale Dataset Pruning with Dynamic Uncertainty. CVPR-W 2024 (arXiv 2306.05175)",
         higher_is_important=True,
-        accumulator=DynUncAccumulator,
+        implementation="engine.scores.accumulators.dyn_unc:DynUncAccumulator",
         params=PARAMS,
         resolve=resolve,
         constraints=check,

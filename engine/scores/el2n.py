@@ -16,10 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
-
-from engine.scores.base import ScoreAccumulator, error_l2, to_numpy
 from engine.scores.params import Param, ParamProblem, past_the_run, with_defaults
 from engine.scores.registry import ScoreSpec, register_score
 
@@ -45,40 +41,6 @@ def snapshot_epoch(epochs: int, epoch: int | None, epoch_fraction: float = EPOCH
     return max(1, min(epochs, wanted))
 
 
-class EL2NAccumulator(ScoreAccumulator):
-    state_names = ("value",)
-
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        epochs: int,
-        device: torch.device,
-        epoch: int | None = None,
-        epoch_fraction: float = EPOCH_FRACTION,
-    ):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.epoch = snapshot_epoch(epochs, epoch, epoch_fraction)
-        self.value = torch.zeros(num_samples, device=device)
-
-    @property
-    def eval_epochs(self) -> frozenset[int]:
-        return frozenset({self.epoch})
-
-    def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
-        if epoch == self.epoch:
-            self.value = error_l2(logits.softmax(1), targets)
-
-    def result(self) -> np.ndarray:
-        return to_numpy(self.value)
-
-
-class GraNdAccumulator(EL2NAccumulator):
-    def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
-        if epoch == self.epoch:
-            self.value = error_l2(logits.softmax(1), targets) * (features.pow(2).sum(1) + 1.0).sqrt()
-
-
 def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
     # An epoch past the run would be scored at the last one instead: a request the run cannot honour.
     return past_the_run(params, ("epoch",), epochs)
@@ -95,7 +57,7 @@ register_score(
         title="EL2N (error L2-norm)",
         reference="Paul, Ganguli, Dziugaite. Deep Learning on a Data Diet. NeurIPS 2021",
         higher_is_important=True,
-        accumulator=EL2NAccumulator,
+        implementation="engine.scores.accumulators.el2n:EL2NAccumulator",
         params=PARAMS,
         constraints=check,
         resolve=resolve,
@@ -107,7 +69,7 @@ register_score(
         title="GraNd (last-layer gradient norm)",
         reference="Paul, Ganguli, Dziugaite. Deep Learning on a Data Diet. NeurIPS 2021",
         higher_is_important=True,
-        accumulator=GraNdAccumulator,
+        implementation="engine.scores.accumulators.el2n:GraNdAccumulator",
         params=PARAMS,
         constraints=check,
         resolve=resolve,

@@ -14,10 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
-
-from engine.scores.base import ScoreAccumulator, error_l2, to_numpy
 from engine.scores.params import Param, ParamProblem, param_field, past_the_run, with_defaults
 from engine.scores.registry import ScoreSpec, register_score
 
@@ -34,40 +30,6 @@ def windows(epochs: int, early_start: int, early_end: int | None, late_start: in
     """The early and the late window (first and last epoch of each) of a run of ``epochs``."""
     half = max(1, epochs // 2)
     return (early_start, early_end or half), (late_start or min(half + 1, epochs), epochs)
-
-
-class EVAAccumulator(ScoreAccumulator):
-    state_names = ("sums", "squares", "counts")
-
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        epochs: int,
-        device: torch.device,
-        early_start: int = 1,
-        early_end: int | None = None,
-        late_start: int | None = None,
-    ):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.early, self.late = windows(epochs, early_start, early_end, late_start)
-        self.sums = torch.zeros(2, num_samples, dtype=torch.float64, device=device)
-        self.squares = torch.zeros(2, num_samples, dtype=torch.float64, device=device)
-        self.counts = torch.zeros(2, dtype=torch.float64, device=device)
-
-    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
-        s = error_l2(probs, targets).double()
-        for w, (lo, hi) in enumerate((self.early, self.late)):
-            if lo <= epoch <= hi:
-                self.sums[w] += s
-                self.squares[w] += s * s
-                self.counts[w] += 1
-
-    def result(self) -> np.ndarray:
-        n = self.counts.clamp(min=1).view(2, 1)
-        mean = self.sums / n
-        variance = (self.squares / n - mean * mean).clamp(min=0)
-        return to_numpy(variance.sum(0))
 
 
 def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
@@ -94,7 +56,7 @@ register_score(
         title="EVA (evolution-aware dual-window variance)",
         reference="Hong, Zhang, Zhang, Zhou. Evolution-aware VAriance (EVA) Coreset Selection for Medical Image Classification. ACM MM 2024",
         higher_is_important=True,
-        accumulator=EVAAccumulator,
+        implementation="engine.scores.accumulators.eva:EVAAccumulator",
         params=PARAMS,
         constraints=check,
     )

@@ -8,46 +8,7 @@ The score is therefore -| d_i - median_{j in class(i)} d_j |: higher = closer to
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
-from engine.scores.base import ScoreAccumulator, to_numpy
 from engine.scores.registry import ScoreSpec, register_score
-
-
-def distance_to_class_median(features: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    dist = torch.zeros(len(features), device=features.device)
-    for c in range(num_classes):
-        mask = targets == c
-        if mask.any():
-            centre = features[mask].median(dim=0).values
-            dist[mask] = (features[mask] - centre).norm(dim=1)
-    return dist
-
-
-class ModerateAccumulator(ScoreAccumulator):
-    state_names = ("value",)
-
-    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.value = torch.zeros(num_samples, device=device)
-
-    @property
-    def eval_epochs(self) -> frozenset[int]:
-        return frozenset({self.epochs})
-
-    def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
-        dist = distance_to_class_median(features, targets, self.num_classes)
-        deviation = torch.zeros_like(dist)
-        for c in range(self.num_classes):
-            mask = targets == c
-            if mask.any():
-                deviation[mask] = (dist[mask] - dist[mask].median()).abs()
-        self.value = -deviation
-
-    def result(self) -> np.ndarray:
-        return to_numpy(self.value)
-
 
 register_score(
     ScoreSpec(
@@ -55,6 +16,6 @@ register_score(
         title="Moderate (distance to class median)",
         reference="Xia et al. Moderate Coreset: A Universal Method of Data Selection for Real-world Data-efficient Deep Learning. ICLR 2023",
         higher_is_important=True,
-        accumulator=ModerateAccumulator,
+        implementation="engine.scores.accumulators.moderate:ModerateAccumulator",
     )
 )

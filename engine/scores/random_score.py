@@ -17,6 +17,6 @@ register_score(
         title="Random",
         reference="baseline",
         higher_is_important=True,
-        accumulator=None,
+        implementation=None,
     )
 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.scores.base import ScoreAccumulator
+from engine.registry import Registry, load
 from engine.scores.params import Constraints, Param, ParamProblem, param_field, with_defaults
 
-AccumulatorFactory = Callable[..., ScoreAccumulator]
+if TYPE_CHECKING:
+    from engine.scores.base import ScoreAccumulator
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class ScoreSpec:
         reference: the paper that defines it.
         higher_is_important: True when larger values mark harder / more informative samples,
             the ones a "keep hardest" policy keeps first.
-        accumulator: builds the recorder-side accumulator; None for scores that need no training.
+        implementation: ``"module:class"`` of the recorder-side accumulator, a ScoreAccumulator imported on first
+            use (``accumulator``) so that listing and checking scores imports no torch; None for scores that need
+            no training.
         params: tunable parameters, each with its type, bounds, default and help.
         constraints: the checks across parameters and the proxy run's length that the accumulator
             would otherwise only hit at run time (or that would leave every score equal).
@@ -36,33 +39,40 @@ class ScoreSpec:
     title: str
     reference: str
     higher_is_important: bool
-    accumulator: AccumulatorFactory | None
+    implementation: str | None
     params: Mapping[str, Param] = field(default_factory=dict)
     constraints: Constraints | None = None
     resolve: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
     selects_globally: bool = False
+
+    @property
+    def accumulator(self) -> type[ScoreAccumulator] | None:
+        """The accumulator class, called as ``accumulator(num_samples, num_classes, epochs, device, **params)``."""
+        return None if self.implementation is None else load(self.implementation)
+
+    @property
+    def description(self) -> str:
+        """The one line a registry entry shows: the score's name in the literature."""
+        return self.title
 
     def resolved_params(self, params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
         """Every parameter as a proxy run of ``epochs`` uses it, for the report."""
         return self.resolve(params, epochs) if self.resolve else with_defaults(params, self.params)
 
 
-_SCORES: dict[str, ScoreSpec] = {}
+SCORES: Registry[ScoreSpec] = Registry("pruning method", sort=True)
 
 
 def register_score(spec: ScoreSpec) -> ScoreSpec:
-    _SCORES[spec.name] = spec
-    return spec
+    return SCORES.register(spec)
 
 
 def get_score(name: str) -> ScoreSpec:
-    if name not in _SCORES:
-        raise ValueError(f"unknown pruning method {name!r}; choose one of {', '.join(score_names())}")
-    return _SCORES[name]
+    return SCORES.get(name)
 
 
 def score_names() -> list[str]:
-    return sorted(_SCORES)
+    return SCORES.names()
 
 
 def describe_params() -> list[str]:

@@ -30,20 +30,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
-
-from engine.scores.base import ScoreAccumulator, to_numpy
 from engine.scores.params import Param, ParamProblem, half_span, param_field, past_the_run, with_defaults
 from engine.scores.registry import ScoreSpec, register_score
 
-_EPS = 1e-8
 # The shortest window, and so range: K epochs give K - 1 contributions, and the spread of one is always 0.
-_MIN_SPAN = 3
+MIN_SPAN = 3
 
 PARAMS = {
     "window": Param(None, int, "epochs per window (K); default half the epochs in range; capped at the range",
-                    minimum=_MIN_SPAN),
+                    minimum=MIN_SPAN),
     "beta": Param(0.9, float, "EMA weight of the latest window; earlier ones decay by (1 - beta)", minimum=0,
                   maximum=1, exclusive_minimum=True),
     "start_epoch": Param(1, int, "first epoch of the range scored", minimum=1),
@@ -58,58 +53,7 @@ def epoch_range(epochs: int, start_epoch: int, end_epoch: int | None) -> tuple[i
 
 def window_length(span: int, window: int | None) -> int:
     """The window K used over a range of ``span`` epochs: the requested one capped by the range, else half of it."""
-    return half_span(span, _MIN_SPAN) if window is None else max(_MIN_SPAN, min(window, span))
-
-
-def kl_contribution(prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
-    return (cur * ((cur + _EPS).log() - (prev + _EPS).log())).abs().sum(1)
-
-
-class TDDSAccumulator(ScoreAccumulator):
-    state_names = ("prev_probs", "ring", "filled", "score", "windows_done")
-
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        epochs: int,
-        device: torch.device,
-        window: int | None = None,
-        beta: float = 0.9,
-        start_epoch: int = 1,
-        end_epoch: int | None = None,
-    ):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.start, self.end = epoch_range(epochs, start_epoch, end_epoch)
-        span = self.end - self.start + 1
-        if span < _MIN_SPAN:
-            raise ValueError(f"TDDS needs at least {_MIN_SPAN} epochs in its range (start_epoch..end_epoch)")
-        self.window = window_length(span, window)
-        self.beta = beta
-        self.num_windows = span - self.window + 1
-        self.prev_probs = torch.zeros(num_samples, num_classes, device=device)
-        self.ring = torch.zeros(num_samples, self.window - 1, device=device)
-        self.filled = torch.zeros((), dtype=torch.int64, device=device)
-        self.score = torch.zeros(num_samples, dtype=torch.float64, device=device)
-        self.windows_done = torch.zeros((), dtype=torch.int64, device=device)
-
-    def on_epoch(self, epoch: int, logits: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor) -> None:
-        if not self.start <= epoch <= self.end:
-            return
-        if epoch > self.start:
-            slot = int(self.filled) % (self.window - 1)
-            self.ring[:, slot] = kl_contribution(self.prev_probs, probs)
-            self.filled += 1
-            if int(self.filled) >= self.window - 1:
-                spread = (self.ring - self.ring.mean(1, keepdim=True)).norm(dim=1)
-                k = int(self.windows_done)
-                weight = self.beta * (1.0 - self.beta) ** (self.num_windows - 1 - k)
-                self.score += weight * spread.double()
-                self.windows_done += 1
-        self.prev_probs = probs.clone()
-
-    def result(self) -> np.ndarray:
-        return to_numpy(self.score)
+    return half_span(span, MIN_SPAN) if window is None else max(MIN_SPAN, min(window, span))
 
 
 def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
@@ -117,13 +61,13 @@ def check(params: Mapping[str, Any], epochs: int) -> list[ParamProblem]:
         return past
     values = with_defaults(params, PARAMS)
     start, end = epoch_range(epochs, values["start_epoch"], values["end_epoch"])
-    if end - start + 1 >= _MIN_SPAN:
+    if end - start + 1 >= MIN_SPAN:
         return []
     if "start_epoch" in params or "end_epoch" in params:
         field = param_field("start_epoch" if "start_epoch" in params else "end_epoch")
-        return [ParamProblem(field, f"leaves {start}..{end} to score; tdds needs at least {_MIN_SPAN} epochs in its range")]
+        return [ParamProblem(field, f"leaves {start}..{end} to score; tdds needs at least {MIN_SPAN} epochs in its range")]
     return [ParamProblem("proxy.epochs", f"tdds takes the spread of the changes between epochs: it needs at least "
-                                         f"{_MIN_SPAN} epochs")]
+                                         f"{MIN_SPAN} epochs")]
 
 
 def resolve(params: Mapping[str, Any], epochs: int) -> dict[str, Any]:
@@ -138,7 +82,7 @@ register_score(
         title="TDDS (temporal dual-depth scoring)",
         reference="Zhang, Du, Li, Xie, Zhou. Spanning Training Progress: Temporal Dual-Depth Scoring for Enhanced Dataset Pruning. CVPR 2024",
         higher_is_important=True,
-        accumulator=TDDSAccumulator,
+        implementation="engine.scores.accumulators.tdds:TDDSAccumulator",
         params=PARAMS,
         constraints=check,
         resolve=resolve,
