@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from app.core.migrate import REPO_ROOT
+from app.core.paths import REPO_ROOT
 
 
 def free_port() -> int:

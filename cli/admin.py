@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
-from app.core.db import Database
-from app.core.migrate import upgrade_to_head
-from app.models import ApiKey, Tenant
-from app.services import auth
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
+# The service's modules (SQLAlchemy, alembic) are imported inside the commands that use them, so that
+# `condense --help` answers without them.
 console = Console(stderr=True)  # stdout carries only what a script captures: the key
 admin = typer.Typer(help="Manage tenants and their API keys.", no_args_is_help=True)
 
@@ -28,6 +25,10 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    from app.core.config import get_settings
+    from app.core.db import Database
+    from app.core.migrate import upgrade_to_head
+
     settings = get_settings()
     settings.ensure_folders()
     upgrade_to_head(settings.database_url)
@@ -42,6 +43,8 @@ def _session() -> Iterator[Session]:
 @admin.command("create-key")
 def create_key(tenant: Annotated[str, typer.Option(help="tenant the key acts for (created if new)")]) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
+    from app.services import auth
+
     with _session() as session:
         key, token = auth.create_key(session, tenant)
     console.print(f"key {key.id} for tenant {tenant!r} (shown once; send it as 'Authorization: Bearer <key>'):")
@@ -51,6 +54,8 @@ def create_key(tenant: Annotated[str, typer.Option(help="tenant the key acts for
 @admin.command("revoke-key")
 def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id: the part before the dot")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
+    from app.services import auth
+
     with _session() as session:
         revoked = auth.revoke_key(session, key_id.partition(".")[0])
     if not revoked:
@@ -62,6 +67,10 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id: the par
 @admin.command("list-keys")
 def list_keys() -> None:
     """List API keys (ids, tenants, when created and revoked; never the secrets)."""
+    from sqlalchemy import select
+
+    from app.models import ApiKey, Tenant
+
     table = Table("key", "tenant", "created", "revoked")
     with _session() as session:
         for key, name in session.execute(select(ApiKey, Tenant.name).join(Tenant).order_by(ApiKey.id)):
@@ -76,6 +85,8 @@ def set_limits(
     max_stored_bytes: Annotated[int | None, typer.Option(min=1, help="bytes of datasets, artifacts, experts")] = None,
 ) -> None:
     """Give a tenant its own limits (unset ones keep the service-wide defaults)."""
+    from app.services import auth
+
     with _session() as session:
         row = auth.tenant_named(session, tenant)
         if max_active_jobs is not None:

@@ -19,13 +19,12 @@ from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
-from engine.distill import LocalExpertStore, get_method, method_names
+from engine.distill import get_method, method_names
 from engine.distill.experts_config import ExpertConfig
 from engine.distill.start import InitMode, ipc_problem
 from engine.distill.schedule import DifficultySchedule
 from engine.distill.trajectory_config import TMConfig
 from engine.evaluate.verdict import describe
-from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune_config import ProxyConfig
 from engine.select import SelectionError
@@ -189,6 +188,10 @@ def distill(
         console.print(f"[red]error[/] in --ipc: {ipc} {problem}")
         raise typer.Exit(2)
     workdir = out / ".checkpoints"
+    # The pipeline imports torch: imported when a job runs, so that `condense --help` answers at once.
+    from engine.distill.experts import LocalExpertStore
+    from engine.pipeline.distill import run_distill
+
     store = LocalExpertStore(experts_dir or out / ".experts")
     keep_freed_memory()
     try:

@@ -19,10 +19,8 @@ from engine.data.detect import accepted_sources
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
-from engine.pipeline.prune import run_prune
-from engine.pipeline.sweep import SweepResult, row_label, run_sweep
-from engine.pipeline.sweep_config import SweepConfig
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, prune_method_names
+from engine.pipeline.sweep_config import SweepConfig, row_label
 from engine.scores import get_score, score_names
 from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
@@ -227,6 +225,10 @@ def prune(
         f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
         f"{dataset.num_classes} classes, images {dataset.image_shape}"
     )
+    # The pipelines import torch: imported when a job runs, so that `condense --help` answers at once.
+    from engine.pipeline.prune import run_prune
+    from engine.pipeline.sweep import run_sweep
+
     keep_freed_memory()
     store = LocalFileStore(proxy_runs) if proxy_runs is not None else None
     try:
@@ -239,7 +241,7 @@ def prune(
     except SelectionError as exc:
         console.print(f"[red]error[/] in selection: {exc}")
         raise typer.Exit(2) from None
-    if isinstance(result, SweepResult):
+    if sweep:
         result.write(out)
         print_sweep(result.rows)
     else:

@@ -14,8 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from app import launch
-from app.core.config import get_settings
-from app.core.migrate import upgrade_to_head
 from engine.evaluate.verdict import describe
 from engine.progress import ProgressEvent
 
@@ -58,6 +56,10 @@ def worker(
 
 def migrate() -> None:
     """Apply the database migrations."""
+    # Imported when the command runs (alembic, SQLAlchemy): `condense --help` answers without them.
+    from app.core.config import get_settings
+    from app.core.migrate import upgrade_to_head
+
     settings = get_settings()
     settings.ensure_folders()
     upgrade_to_head(settings.database_url)

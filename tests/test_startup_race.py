@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from app import launch
 from app.core.config import Settings
-from app.core.migrate import REPO_ROOT
+from app.core.paths import REPO_ROOT
 from app.main import create_app
 from tests.service_fixtures import TEST_DATABASE_ENV, wait_until
 

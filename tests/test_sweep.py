@@ -21,8 +21,8 @@ from engine.data.dataset import ImageDataset
 from engine.evaluate.baselines import MemoryBaselines
 from engine.pipeline.prune import run_prune
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
-from engine.pipeline.sweep import jaccard, point_name, run_sweep
-from engine.pipeline.sweep_config import SweepConfig
+from engine.pipeline.sweep import jaccard, run_sweep
+from engine.pipeline.sweep_config import point_name, SweepConfig
 from engine.select.config import SelectionConfig
 
 BASE = PruneConfig(proxy=ProxyConfig(width=8, epochs=3), evaluation=EvalConfig(seeds=2, epochs=2, width=8), seed=1)

@@ -14,8 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 
 from app.core.db import database_unavailable
+from app.core.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Any fixed bigint; it only has to differ from the other advisory locks taken on the same database.
 PG_MIGRATION_LOCK = int.from_bytes(b"condense", "big")
 log = logging.getLogger(__name__)

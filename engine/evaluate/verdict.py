@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 VerdictName = Literal["better", "worse", "within noise", "not enough seeds to tell"]
@@ -46,6 +45,9 @@ def paired_verdict(differences: Sequence[float] | np.ndarray, confidence: float 
     mean = float(diffs.mean())
     if n < 2:
         return Verdict("not enough seeds to tell", mean, n, None, None, confidence)
+    # scipy is imported where the interval is computed: the CLI and the API format verdicts without it.
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1) * diffs.std(ddof=1) / math.sqrt(n))
     low, high = mean - half, mean + half
     verdict: VerdictName = "better" if low > 0 else "worse" if high < 0 else "within noise"

@@ -29,7 +29,7 @@ from engine.evaluate.baselines import BaselineStore, MemoryBaselines
 from engine.atomic import write_atomic
 from engine.pipeline.prune import PruneResult, SubsetEvaluation, evaluate_subset, select_subset
 from engine.pipeline.prune_config import PruneConfig
-from engine.pipeline.sweep_config import SweepConfig
+from engine.pipeline.sweep_config import SweepConfig, point_name, row_label
 from engine.pipeline.report import environment
 from engine.progress import Tracker
 from engine.store import FileStore, LocalFileStore
@@ -53,23 +53,6 @@ class SweepResult:
         if any(r["accuracy"] is not None for r in self.rows):
             written.append(save_curve(self.rows, out_dir / "curve.png"))
         return written
-
-
-def point_name(method: str, keep: float) -> str:
-    return f"{method}@{keep:g}"
-
-
-def _keep_text(keep: float) -> str:
-    """A keep as a person reads it: a fraction as a percentage, a count as samples."""
-    return f"{100 * keep:g}%" if keep <= 1 else f"{keep:g} samples"
-
-
-def row_label(row: dict[str, Any]) -> str:
-    """Every score that kept a row's subset, by keep: ``el2n, forgetting @ 10%``."""
-    by_keep: dict[float, list[str]] = {}
-    for method, keep in zip(row["methods"], row["keeps"], strict=True):
-        by_keep.setdefault(keep, []).append(method)
-    return "; ".join(f"{', '.join(methods)} @ {_keep_text(keep)}" for keep, methods in by_keep.items())
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

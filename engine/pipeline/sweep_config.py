@@ -1,5 +1,5 @@
-"""Typed configuration of a sweep job (``engine.pipeline.sweep`` runs it): light, like ``prune_config``, so the
-API and the CLI read it without torch."""
+"""Typed configuration of a sweep job (``engine.pipeline.sweep`` runs it) and the names of its points and rows:
+light, like ``prune_config``, so the API and the CLI read them without torch."""
 
 from __future__ import annotations
 
@@ -34,3 +34,20 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def point_name(method: str, keep: float) -> str:
+    return f"{method}@{keep:g}"
+
+
+def _keep_text(keep: float) -> str:
+    """A keep as a person reads it: a fraction as a percentage, a count as samples."""
+    return f"{100 * keep:g}%" if keep <= 1 else f"{keep:g} samples"
+
+
+def row_label(row: dict[str, Any]) -> str:
+    """Every score that kept a row's subset, by keep: ``el2n, forgetting @ 10%``."""
+    by_keep: dict[float, list[str]] = {}
+    for method, keep in zip(row["methods"], row["keeps"], strict=True):
+        by_keep.setdefault(keep, []).append(method)
+    return "; ".join(f"{', '.join(methods)} @ {_keep_text(keep)}" for keep, methods in by_keep.items())
