@@ -38,7 +38,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     settings,
     tiny_distill_spec,
 )
-from worker.runner import distill_config
+from app.services.job_configs import distill_config
 
 CLASSES, SIDE = 10, 8  # digits: 10 classes of 8x8 grey images
 FAST_DM = {"batch_real": 32}  # short iterations, for tests that need many of them

@@ -272,7 +272,7 @@ def test_progress_is_throttled_but_stage_changes_are_kept(db: Database, settings
 
 def test_spec_becomes_the_engine_config() -> None:
     from app.schemas.jobs import PruneJobCreate
-    from worker.runner import prune_config
+    from app.services.job_configs import prune_config
 
     spec = PruneJobCreate.model_validate(
         {"kind": "prune", "dataset_id": "ds_x", "method": "aum", "keep_count": 40, "mode": "ccs", "ccs_hard_cutoff": 0.2}
@@ -286,7 +286,7 @@ def test_keep_count_one_keeps_one_sample() -> None:
     """A count stays a count: as the float 1.0 it read as the fraction 1, the whole training set."""
     from app.schemas.jobs import PruneJobCreate
     from engine.select.budget import resolve_count
-    from worker.runner import prune_config
+    from app.services.job_configs import prune_config
 
     spec = PruneJobCreate.model_validate({"kind": "prune", "dataset_id": "ds_x", "method": "el2n", "keep_count": 1})
     assert resolve_count(prune_config(spec).selection.keep, 500) == 1

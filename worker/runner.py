@@ -8,53 +8,39 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from app.blobstore import BlobStore, LocalBlobStore
 from app.core.config import Settings
 from app.core.db import Database, database_unavailable
 from app.models import Job, JobStatus
 from app.schemas.jobs import (
-    DistillJobSpec,
     JobCreate,
     JobSpec,
     PruneJobCreate,
-    PruneThenDistillJobCreate,
     SweepJobCreate,
 )
-from app.services import datasets, decoded, jobs, quotas
+from app.services import datasets, decoded, job_configs, jobs, quotas
+from app.services.job_metrics import job_metrics
 from app.services.reusable import BlobExpertStore, BlobProxyRunStore, DatabaseBaselineStore
 from engine.data import DatasetError
 from engine.data.dataset import ImageDataset
-from engine.distill.experts_config import ExpertConfig
-from engine.distill.distribution_config import DMConfig
-from engine.distill.gradient_config import DCConfig
-from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory_config import TMConfig
 from engine.pipeline.coreset_row import coreset_config
 from engine.pipeline.distill import run_distill
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
 from engine.pipeline.prune import PruneResult, run_prune
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.pipeline.proxy_runs import proxy_run_summary
 from engine.pipeline.sweep import SweepResult, run_sweep
-from engine.pipeline.sweep_config import SweepConfig
 from engine.progress import CancelledError, ProgressEvent, Tracker
-from engine.select.config import SelectionConfig
 from worker.artifacts import store_artifacts
 from worker.lease import LeaseKeeper
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
 log = logging.getLogger(__name__)
-C = TypeVar("C", bound="DataclassInstance")
 SPEC_ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobCreate)
 
 
@@ -125,132 +111,6 @@ class DatabaseTracker:
         return self._cancel or self.lease.lost.is_set()
 
 
-def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
-    """``config`` built from the options of the same names, then ``overrides`` (what the API names or
-    shapes differently). The API's option models use the engine's field names, so a new engine field the
-    API exposes needs nothing here."""
-    names = {f.name for f in fields(config)} - overrides.keys()
-    # JSON values: enum members become the names the engine registers.
-    return config(**options.model_dump(mode="json", include=names), **overrides)
-
-
-def prune_config(spec: PruneJobCreate | SweepJobCreate) -> PruneConfig:
-    """A prune job's config; for a sweep, the base every point shares (its method and keep are the first point's)."""
-    if isinstance(spec, SweepJobCreate):
-        keep: float | int = spec.keep_fractions[0]
-        overrides: dict[str, Any] = {"method": spec.methods[0].value}
-    else:
-        # A count stays an int: resolve_count reads the float 1.0 as the fraction "everything".
-        keep = spec.keep_fraction if spec.keep_fraction is not None else spec.keep_count or 0
-        overrides = {}
-    return from_options(
-        PruneConfig,
-        spec,
-        # The selection fields are the spec's own; a window stays the tuple that JSON would make a list.
-        selection=from_options(SelectionConfig, spec, keep=keep, window=spec.window),
-        proxy=from_options(ProxyConfig, spec.proxy),
-        evaluation=None if spec.evaluation is None else from_options(EvalConfig, spec.evaluation),
-        **overrides,
-    )
-
-
-def sweep_config(spec: SweepJobCreate) -> SweepConfig:
-    return SweepConfig(methods=[m.value for m in spec.methods], keeps=list(spec.keep_fractions), base=prune_config(spec))
-
-
-def distill_config(spec: DistillJobSpec) -> DistillConfig:
-    proxy = from_options(ProxyConfig, spec.proxy)
-    if isinstance(spec, PruneThenDistillJobCreate):
-        selection = from_options(PrunedStartConfig, spec, window=spec.window)
-        init = InitConfig(mode="pruned", prune_method=spec.prune_method.value, selection=selection, proxy=proxy)
-    else:
-        init = InitConfig(mode=spec.init, proxy=proxy)
-    # The spec carries only the options of the method's own family (the schema fills them in); the
-    # others keep the engine's defaults.
-    lr_images: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
-    gradient, distribution, trajectory, experts = spec.gradient, spec.distribution, spec.trajectory, spec.experts
-    return from_options(
-        DistillConfig,
-        spec,
-        init=init,
-        dc=DCConfig() if gradient is None else from_options(DCConfig, gradient, **lr_images),
-        dm=DMConfig() if distribution is None else from_options(DMConfig, distribution, **lr_images),
-        # Named alike in the spec, but their lr and count are the API's names for lr_init and num_experts.
-        trajectory=TMConfig()
-        if trajectory is None
-        else from_options(TMConfig, trajectory, lr_init=trajectory.lr, **lr_images),
-        experts=ExpertConfig() if experts is None else from_options(ExpertConfig, experts, num_experts=experts.count),
-        schedule=None if spec.schedule is None else from_options(DifficultySchedule, spec.schedule),
-        evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
-    )
-
-
-def summarize_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers a job record shows; the full report is the ``report.json`` artifact."""
-    selection = report.get("selection", {})
-    summary: dict[str, Any] = {
-        key: selection[key] for key in ("kept", "total", "fraction", "class_kl") if key in selection
-    }
-    if "policy" in selection:
-        policy = selection["policy"]
-        summary["policy"] = policy["mode"]
-        summary |= {key: policy[key] for key in ("score", "score_used", "window", "reason")}
-    if "rows" in report:  # a sweep: one line per distinct subset, naming every point that kept it
-        keys = ("point", "methods", "keeps", "policy", "score_used", "kept", "accuracy", "random", "gain_over_random",
-                "verdict", "overlap", "overlap_with")
-        summary["points"] = [{key: row[key] for key in keys} for row in report["rows"]]
-    if "gain_over_random" in report:
-        summary["gain_over_random"] = _gain(report["gain_over_random"])
-    if "dd_ranking" in report:
-        summary["dd_ranking"] = {
-            key: _gain(value) if key == "improvement_over_random" else _mean_std(value)
-            for key, value in report["dd_ranking"].items()
-            if isinstance(value, dict)
-        }
-    for name, stats in report.get("evaluation", {}).items():
-        if name == "cross_arch":
-            summary["cross_arch"] = {arch: {k: _mean_std(v) for k, v in runs.items()} for arch, runs in stats.items()}
-        else:
-            summary[f"{name}_accuracy"] = _mean_std(stats)
-    if "distill" in report:
-        summary |= {
-            "iterations": report["distill"]["iterations"],
-            "resumed_from_iteration": report["distill"]["resumed_from_iteration"],
-            "final_loss": report["distill"]["final_loss"],
-            "learned_lr": report["learned_lr"],
-            "soft_labels": report["soft_labels"],
-        }
-    if "comparison" in report:
-        comparison = report["comparison"]
-        summary["synthetic_over_coreset"] = _gain(comparison["synthetic_over_coreset"])
-        if "coreset_over_random" in comparison:
-            summary["coreset_over_random"] = _gain(comparison["coreset_over_random"])
-        summary["recommendation"] = comparison["recommendation"]
-    if "label_model" in report:
-        summary["label_model"] = report["label_model"]
-    if "experts" in report:
-        summary["experts"] = {
-            key: report["experts"][key] for key in ("reused", "trained", "count", "epochs", "trained_by_job")
-        }
-    if "proxy_run" in report:
-        summary["proxy_run"] = {key: report["proxy_run"].get(key) for key in ("reused", "trained_by_job")}
-    summary["timings"] = report.get("timings", {})
-    return summary
-
-
-def _mean_std(stats: dict[str, Any]) -> dict[str, Any]:
-    return {"mean": stats.get("mean"), "std": stats.get("std")}
-
-
-def _gain(gain: dict[str, Any]) -> dict[str, Any]:
-    """A gain over random as the job shows it: mean and std, and the verdict (its paired interval and seed
-    count), since a mean alone does not say whether the gain is more than noise; each extra architecture's too."""
-    shown = {**_mean_std(gain), "verdict": gain["verdict"]}
-    if "cross_arch" in gain:
-        shown["cross_arch"] = {arch: _gain(by_arch) for arch, by_arch in gain["cross_arch"].items()}
-    return shown
-
-
 def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper, deadline: float) -> None:
     with ctx.db.session() as session:
         job = jobs.get_job(session, job_id, tenant_id=None)
@@ -269,7 +129,7 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
             # and the tenant row it locks stays locked till the commit, so two finishing jobs cannot both pass.
             quotas.check_job_output(session, ctx.settings, job.tenant_id, job_id, sum(p.stat().st_size for p in paths))
             # Artifacts and the final status commit together: a succeeded job always has its files.
-            if not jobs.finish(session, job_id, worker_id, JobStatus.SUCCEEDED, metrics=summarize_report(report)):
+            if not jobs.finish(session, job_id, worker_id, JobStatus.SUCCEEDED, metrics=job_metrics(report)):
                 raise JobStopped
             store_artifacts(session, ctx.blobs, job_id, paths)
 
@@ -279,13 +139,13 @@ def _run_engine(
 ) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
     if isinstance(spec, PruneJobCreate | SweepJobCreate):
-        config = prune_config(spec)
+        config = job_configs.prune_config(spec)
         runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s, spec.dataset_id,
                                  proxy_run_summary(config))
         baselines = DatabaseBaselineStore(ctx.db, job.tenant_id, spec.dataset_id)
         result: PruneResult | SweepResult
         if isinstance(spec, SweepJobCreate):
-            result = run_sweep(dataset, sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
+            result = run_sweep(dataset, job_configs.sweep_config(spec), tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
             write = result.write
         else:
             result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
@@ -294,7 +154,7 @@ def _run_engine(
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return result.report, write
     store = BlobExpertStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s)
-    config = distill_config(spec)
+    config = job_configs.distill_config(spec)
     # The coreset row selects as a default prune job would: with the tenant's stored proxy runs.
     runs = BlobProxyRunStore(ctx.db, ctx.blobs, job.id, job.tenant_id, ctx.settings.lease_s, spec.dataset_id,
                              proxy_run_summary(coreset_config(config, dataset.num_classes)))

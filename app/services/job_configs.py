@@ -1,0 +1,86 @@
+"""The one mapping from a job spec (``app.schemas.jobs``, what a user POSTs) to the engine config it runs: the
+worker runs what it returns. The spec's option models use the engine's field names (their defaults, bounds and
+help are read from the configs), so only what the API names or shapes differently is written out here."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from app.schemas.jobs import DistillJobSpec, PruneJobCreate, PruneThenDistillJobCreate, SweepJobCreate
+from engine.distill.distribution_config import DMConfig
+from engine.distill.experts_config import ExpertConfig
+from engine.distill.gradient_config import DCConfig
+from engine.distill.schedule import DifficultySchedule
+from engine.distill.trajectory_config import TMConfig
+from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
+from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
+from engine.pipeline.sweep_config import SweepConfig
+from engine.select.config import SelectionConfig
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
+
+
+def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
+    """``config`` built from the options of the same names, then ``overrides`` (what the API names or
+    shapes differently). The API's option models use the engine's field names, so a new engine field the
+    API exposes needs nothing here."""
+    names = {f.name for f in fields(config)} - overrides.keys()
+    # JSON values: enum members become the names the engine registers.
+    return config(**options.model_dump(mode="json", include=names), **overrides)
+
+
+def prune_config(spec: PruneJobCreate | SweepJobCreate) -> PruneConfig:
+    """A prune job's config; for a sweep, the base every point shares (its method and keep are the first point's)."""
+    if isinstance(spec, SweepJobCreate):
+        keep: float | int = spec.keep_fractions[0]
+        overrides: dict[str, Any] = {"method": spec.methods[0].value}
+    else:
+        # A count stays an int: resolve_count reads the float 1.0 as the fraction "everything".
+        keep = spec.keep_fraction if spec.keep_fraction is not None else spec.keep_count or 0
+        overrides = {}
+    return from_options(
+        PruneConfig,
+        spec,
+        # The selection fields are the spec's own; a window stays the tuple that JSON would make a list.
+        selection=from_options(SelectionConfig, spec, keep=keep, window=spec.window),
+        proxy=from_options(ProxyConfig, spec.proxy),
+        evaluation=None if spec.evaluation is None else from_options(EvalConfig, spec.evaluation),
+        **overrides,
+    )
+
+
+def sweep_config(spec: SweepJobCreate) -> SweepConfig:
+    return SweepConfig(methods=[m.value for m in spec.methods], keeps=list(spec.keep_fractions), base=prune_config(spec))
+
+
+def distill_config(spec: DistillJobSpec) -> DistillConfig:
+    proxy = from_options(ProxyConfig, spec.proxy)
+    if isinstance(spec, PruneThenDistillJobCreate):
+        selection = from_options(PrunedStartConfig, spec, window=spec.window)
+        init = InitConfig(mode="pruned", prune_method=spec.prune_method.value, selection=selection, proxy=proxy)
+    else:
+        init = InitConfig(mode=spec.init, proxy=proxy)
+    # The spec carries only the options of the method's own family (the schema fills them in); the
+    # others keep the engine's defaults.
+    lr_images: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
+    gradient, distribution, trajectory, experts = spec.gradient, spec.distribution, spec.trajectory, spec.experts
+    return from_options(
+        DistillConfig,
+        spec,
+        init=init,
+        dc=DCConfig() if gradient is None else from_options(DCConfig, gradient, **lr_images),
+        dm=DMConfig() if distribution is None else from_options(DMConfig, distribution, **lr_images),
+        # Named alike in the spec, but their lr and count are the API's names for lr_init and num_experts.
+        trajectory=TMConfig()
+        if trajectory is None
+        else from_options(TMConfig, trajectory, lr_init=trajectory.lr, **lr_images),
+        experts=ExpertConfig() if experts is None else from_options(ExpertConfig, experts, num_experts=experts.count),
+        schedule=None if spec.schedule is None else from_options(DifficultySchedule, spec.schedule),
+        evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
+    )
