@@ -114,3 +114,20 @@ def test_weights_follow_importance_with_mean_one(labelled) -> None:
     w = coreset_weights(imp, idx)
     assert w.shape == idx.shape and w.mean() == pytest.approx(1.0, rel=1e-5)
     assert np.all(np.diff(w[np.argsort(-imp[idx])]) <= 1e-6)
+
+
+def test_ccs_reports_how_many_it_really_dropped() -> None:
+    """A class that keeps most of itself (here under equal allocation) cannot give up the configured share: the
+    report's count is what _ccs dropped, not cutoff x N."""
+    from engine.select.policies import ccs_dropped
+
+    labels = np.repeat(np.arange(2), [90, 10])
+    imp = np.random.default_rng(0).random(100)
+    cfg = SelectionConfig(keep=20, mode="ccs", ccs_hard_cutoff=0.3, class_balanced=True, allocation="equal")
+    idx = select_indices(imp, labels, 2, cfg, seed=0)
+    # Class 0 keeps 10 of 90 and drops its hardest 27; class 1 keeps all 10 and can drop none.
+    assert ccs_dropped(labels, 2, cfg) == 27
+    hardest_of_0 = np.flatnonzero(labels == 0)[np.argsort(-imp[labels == 0], kind="stable")[:27]]
+    assert not np.isin(hardest_of_0, idx).any() and np.isin(np.flatnonzero(labels == 1), idx).all()
+    assert ccs_dropped(labels, 2, SelectionConfig(keep=20, mode="hardest", class_balanced=True)) is None
+    assert ccs_dropped(labels, 2, SelectionConfig(keep=20, mode="ccs", ccs_hard_cutoff=0.3, class_balanced=False)) == 30

@@ -10,7 +10,7 @@ def job_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a job's ``report``."""
     selection = report.get("selection", {})
     summary: dict[str, Any] = {
-        key: selection[key] for key in ("kept", "total", "fraction", "class_kl") if key in selection
+        key: selection[key] for key in ("kept", "total", "fraction", "class_kl", "ccs_dropped") if key in selection
     }
     if "policy" in selection:
         policy = selection["policy"]

@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "experts": ["ExpertStore", "LocalExpertStore", "Trajectories"],
         "experts_config": ["ExpertConfig"],
-        "registry": ["MethodSpec", "get_method", "method_names", "register_method"],
+        "registry": ["METHODS", "MethodSpec", "get_method", "method_names", "register_method"],
         "synthetic": ["SyntheticSet"],
     },
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from engine.registry import Registry
+
 Family = Literal["gradient", "distribution", "trajectory"]
 T = TypeVar("T")
 
@@ -55,6 +57,11 @@ class MethodSpec:
     coreset_start_up_to_ipc: int = 0
 
     @property
+    def description(self) -> str:
+        """The registry's one line: the method's name in the literature."""
+        return self.title
+
+    @property
     def uses_experts(self) -> bool:
         return self.family == "trajectory"
 
@@ -86,22 +93,20 @@ def by_ipc(table: tuple[tuple[int | None, T], ...], ipc: int) -> T:
     return next(value for bound, value in table if bound is None or ipc <= bound)
 
 
-_METHODS: dict[str, MethodSpec] = {}
+# Registration order is the order the API and the CLI list the methods in (the papers' order).
+METHODS: Registry[MethodSpec] = Registry("distillation method")
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
-    _METHODS[spec.name] = spec
-    return spec
+    return METHODS.register(spec)
 
 
 def get_method(name: str) -> MethodSpec:
-    if name not in _METHODS:
-        raise ValueError(f"unknown distillation method {name!r}; choose one of {', '.join(method_names())}")
-    return _METHODS[name]
+    return METHODS.get(name)
 
 
 def method_names() -> list[str]:
-    return list(_METHODS)
+    return METHODS.names()
 
 
 register_method(MethodSpec(

@@ -30,6 +30,7 @@ from engine.select import (
     select_indices,
 )
 from engine.select.auto import resolve_auto, score_of
+from engine.select.policies import ccs_dropped
 from engine.store import FileStore
 
 
@@ -246,6 +247,9 @@ def select_subset(
         "per_class_counts": per_class_counts(dataset.y_train, indices, dataset.num_classes),
         "full_class_counts": dataset.class_counts("train"),
         "class_kl": class_distribution_kl(dataset.y_train, indices, dataset.num_classes),
+        # What CCS really dropped as the hardest: the policy's ccs_hard_cutoff is a share of each class that a
+        # class keeping most of itself cannot give up in full.
+        "ccs_dropped": ccs_dropped(dataset.y_train, dataset.num_classes, policy.selection, policy.per_class),
     }
     report["timings"] = {"scoring_seconds": scoring.seconds, "selection_seconds": selection_seconds}
     report["proxy"] = {"history": scoring.proxy_history, "resumed_from_epoch": scoring.resumed_from_epoch}

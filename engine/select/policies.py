@@ -40,6 +40,28 @@ def _window_block(importance: np.ndarray, k: int, window: tuple[float, float]) -
     return ascending[start:end]
 
 
+def ccs_drop_count(n: int, k: int, cutoff: float) -> int:
+    """How many of the hardest of ``n`` samples CCS drops before keeping ``k``: the ``cutoff`` share, or fewer
+    where the budget needs more than the cutoff leaves."""
+    return min(int(cutoff * n), n - k)
+
+
+def ccs_dropped(
+    labels: np.ndarray, num_classes: int, config: SelectionConfig, per_class: Sequence[SelectionConfig] | None = None
+) -> int | None:
+    """How many samples a selection's CCS dropped as the hardest (what the report states beside the configured
+    cutoff, which a small class's budget may not allow); None where no CCS ran."""
+    k = resolve_count(config.keep, len(labels))
+    if not config.class_balanced:
+        return ccs_drop_count(len(labels), k, config.ccs_hard_cutoff) if config.mode == "ccs" else None
+    dropped = [
+        ccs_drop_count(int((labels == c).sum()), int(budget), policy.ccs_hard_cutoff)
+        for c, budget in enumerate(class_budgets(labels, num_classes, k, config.allocation))
+        if (policy := config if per_class is None else per_class[c]).mode == "ccs" and budget > 0
+    ]
+    return sum(dropped) if dropped else None
+
+
 def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.random.Generator) -> np.ndarray:
     """Coverage-centric stratified sampling (Zheng et al., ICLR 2023).
 
@@ -50,7 +72,7 @@ def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.ran
     that protects small classes), only as many of the hardest are dropped as the budget allows.
     """
     order = np.argsort(-importance, kind="stable")
-    kept = order[min(int(cutoff * len(order)), len(order) - k) :]
+    kept = order[ccs_drop_count(len(order), k, cutoff) :]
     vals = importance[kept]
     edges = np.linspace(vals.min(), vals.max(), strata + 1)
     bins = np.clip(np.searchsorted(edges, vals, side="right") - 1, 0, strata - 1)
