@@ -131,3 +131,27 @@ def test_ccs_reports_how_many_it_really_dropped() -> None:
     assert not np.isin(hardest_of_0, idx).any() and np.isin(np.flatnonzero(labels == 1), idx).all()
     assert ccs_dropped(labels, 2, SelectionConfig(keep=20, mode="hardest", class_balanced=True)) is None
     assert ccs_dropped(labels, 2, SelectionConfig(keep=20, mode="ccs", ccs_hard_cutoff=0.3, class_balanced=False)) == 30
+
+
+def keep_every_other(importance, features, k, config, rng, seed):  # a toy policy's function, registered below
+    return np.arange(0, len(importance), 2)[:k]
+
+
+def test_a_registered_policy_is_selected_with_no_other_change() -> None:
+    """Adding a selection policy is its function plus a registration: select_indices dispatches through the
+    registry (engine.select.registry), and a policy that does not read the score says so to auto's bookkeeping."""
+    from engine.select.auto import resolve_auto
+    from engine.select.registry import POLICIES, SelectionPolicy
+
+    POLICIES.register(SelectionPolicy("every_other", "every second sample", f"{__name__}:keep_every_other",
+                                      reads_score=False))
+    try:
+        labels = np.repeat(np.arange(2), 10)
+        cfg = SelectionConfig(keep=6, mode="every_other", class_balanced=True)
+        idx = select_indices(np.random.default_rng(0).random(20), labels, 2, cfg)
+        assert sorted(idx.tolist()) == [0, 2, 4, 10, 12, 14]
+        assert resolve_auto(cfg, labels, 2).score_used is False
+    finally:
+        POLICIES.unregister("every_other")
+    with pytest.raises(SelectionError, match="unknown selection mode 'every_other'"):
+        select_indices(np.zeros(20), labels, 2, cfg)

@@ -50,6 +50,7 @@ from engine.scores import ParamProblem, check_score_params
 from engine.scores.params import param_field
 from engine.select.allocation import class_budgets
 from engine.select.config import SelectionConfig
+from engine.select.registry import POLICIES
 from engine.select.budget import resolve_count
 
 # Largest kept fraction for which auto clusters (measured up to here; see the module docstring).
@@ -77,8 +78,6 @@ MEASURED_BEST: dict[str, tuple[tuple[float, str], ...]] = {
 # Above the largest budget measured per score, a named score keeps CCS strata after dropping the hardest 10%
 # (the CCS paper's setting at low pruning rates; not measured here).
 ABOVE_MEASURED = "ccs 10%"
-# Policies that read the proxy's features, not the score.
-IGNORES_THE_SCORE = frozenset({"prototypes"})
 
 
 def score_of(method: str) -> str:
@@ -143,7 +142,7 @@ class ResolvedSelection:
 
     @property
     def needs_features(self) -> bool:
-        return any(p.mode == "prototypes" for p in (self.selection, *(self.per_class or ())))
+        return any(POLICIES.get(p.mode).needs_features for p in (self.selection, *(self.per_class or ())))
 
     def to_dict(self, requested: str) -> dict:
         return {
@@ -173,7 +172,7 @@ def resolve_auto(
     ``class_balanced`` resolved to the score's own rule (``selects_globally``, from its registry)."""
     score = AUTO_SCORE if method == AUTO else method
     if selection.mode != AUTO:
-        used = selection.mode not in IGNORES_THE_SCORE
+        used = POLICIES.get(selection.mode).reads_score
         ignored = "" if used else f"; it reads the proxy's features, not the {score} score, which is not used"
         if selection.class_balanced is not None:
             return ResolvedSelection(selection, f"mode {selection.mode!r} was requested{ignored}", score, used)

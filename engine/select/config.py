@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from engine.config_fields import setting
+from engine.select.registry import POLICIES
 
-# The selection policies engine.select implements; the API's and the CLI's choices are these tuples.
-# Ranking policies read only the order of one score: all that prune-then-distill's per-class start needs.
-RankingMode = Literal["hardest", "easiest", "window", "ccs"]
-RANKING_MODES: tuple[RankingMode, ...] = get_args(RankingMode)
-# "prototypes" also reads the proxy's features; "auto" resolves to one of the others (engine.select.auto).
-SelectionMode = Literal["auto", RankingMode, "prototypes"]
-SELECTION_MODES: tuple[SelectionMode, ...] = get_args(SelectionMode)
+# The selection policies engine.select implements (engine.select.registry); the API's and the CLI's choices are
+# these tuples. Ranking policies read only the order of one score: all that prune-then-distill's per-class start needs.
+RANKING_MODES: tuple[str, ...] = tuple(policy.name for policy in POLICIES if policy.ranking)
+RankingMode = Literal[RANKING_MODES]  # type: ignore[valid-type]
+# "auto" resolves to one of the policies (engine.select.auto).
+SELECTION_MODES: tuple[str, ...] = ("auto", *POLICIES.names())
+SelectionMode = Literal[SELECTION_MODES]  # type: ignore[valid-type]
 # How a class-balanced selection splits its budget across classes (engine.select.allocation).
 Allocation = Literal["proportional", "sqrt", "equal"]
 ALLOCATIONS: tuple[Allocation, ...] = get_args(Allocation)

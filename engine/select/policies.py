@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.registry import load
 from engine.select.allocation import class_budgets
 from engine.select.budget import SelectionError, resolve_count
 from engine.select.config import SelectionConfig
-from engine.select.prototypes import class_prototypes
+from engine.select.registry import POLICIES
 
 
 def importance_of(scores: np.ndarray, higher_is_important: bool) -> np.ndarray:
@@ -88,6 +89,28 @@ def _ccs(importance: np.ndarray, k: int, cutoff: float, strata: int, rng: np.ran
     return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
 
 
+def keep_hardest(importance: np.ndarray, features: np.ndarray | None, k: int, config: SelectionConfig,
+                 rng: np.random.Generator, seed: int) -> np.ndarray:
+    return rank_by_importance(importance)[:k]
+
+
+def keep_easiest(importance: np.ndarray, features: np.ndarray | None, k: int, config: SelectionConfig,
+                 rng: np.random.Generator, seed: int) -> np.ndarray:
+    return rank_by_importance(importance)[::-1][:k]
+
+
+def keep_window(importance: np.ndarray, features: np.ndarray | None, k: int, config: SelectionConfig,
+                rng: np.random.Generator, seed: int) -> np.ndarray:
+    if config.window is None:
+        raise SelectionError("mode 'window' needs window=(lo, hi) percentiles, e.g. (0.7, 0.8)")
+    return _window_block(importance, k, config.window)
+
+
+def keep_ccs(importance: np.ndarray, features: np.ndarray | None, k: int, config: SelectionConfig,
+             rng: np.random.Generator, seed: int) -> np.ndarray:
+    return _ccs(importance, k, config.ccs_hard_cutoff, config.ccs_strata, rng)
+
+
 def _pick(
     importance: np.ndarray,
     features: np.ndarray | None,
@@ -98,23 +121,15 @@ def _pick(
 ) -> np.ndarray:
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    if config.mode == "hardest":
-        return rank_by_importance(importance)[:k]
-    if config.mode == "easiest":
-        return rank_by_importance(importance)[::-1][:k]
-    if config.mode == "window":
-        if config.window is None:
-            raise SelectionError("mode 'window' needs window=(lo, hi) percentiles, e.g. (0.7, 0.8)")
-        return _window_block(importance, k, config.window)
-    if config.mode == "ccs":
-        return _ccs(importance, k, config.ccs_hard_cutoff, config.ccs_strata, rng)
-    if config.mode == "prototypes":
-        if features is None:
-            raise SelectionError("mode 'prototypes' needs the proxy model's features of every sample")
-        return class_prototypes(features, k, seed)
     if config.mode == "auto":
         raise SelectionError("mode 'auto' is resolved to a policy first (engine.select.auto.resolve_auto)")
-    raise SelectionError(f"unknown selection mode {config.mode!r}")
+    if config.mode not in POLICIES:
+        raise SelectionError(f"unknown selection mode {config.mode!r}; choose one of {', '.join(POLICIES.names())}")
+    policy = POLICIES.get(config.mode)
+    if policy.needs_features and features is None:
+        raise SelectionError(f"mode {policy.name!r} needs the proxy model's features of every sample")
+    picked: np.ndarray = load(policy.pick)(importance, features, k, config, rng, seed)
+    return picked
 
 
 def select_indices(

@@ -10,8 +10,13 @@ outputs after its last epoch, L2-normalised so that distances compare directions
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.cluster import KMeans
+
+if TYPE_CHECKING:
+    from engine.select.config import SelectionConfig
 
 
 def class_prototypes(features: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -32,3 +37,10 @@ def class_prototypes(features: np.ndarray, count: int, seed: int) -> np.ndarray:
         rest = np.setdiff1d(np.arange(len(features)), chosen)
         chosen = np.concatenate([chosen, rest[np.argsort(distance[rest], kind="stable")][: count - len(chosen)]])
     return chosen.astype(np.int64)
+
+
+def keep_prototypes(importance: np.ndarray, features: np.ndarray | None, k: int, config: SelectionConfig,
+                    rng: np.random.Generator, seed: int) -> np.ndarray:
+    """The ``prototypes`` policy (``engine.select.registry``): the score is not read."""
+    assert features is not None  # the dispatcher refuses a policy that needs features without them
+    return class_prototypes(features, k, seed)
