@@ -25,7 +25,7 @@ from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.evaluate.verdict import describe
 from engine.models import create_model
-from engine.pipeline import distill as pipeline_distill
+from engine.distill import distribution
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig
@@ -163,8 +163,8 @@ def test_dc_and_dm_fiex_leaves_one_end_of_each_class_out_of_matching(
 ) -> None:
     """003 App. A.1: hard samples out at small IPC, easy ones at large; each class loses the same share."""
     seen = []
-    real_matcher = pipeline_distill.DistributionMatcher
-    monkeypatch.setattr(pipeline_distill, "DistributionMatcher", lambda real, *a: seen.append(real) or real_matcher(real, *a))
+    real_matcher = distribution.DistributionMatcher  # what the distribution family's build makes
+    monkeypatch.setattr(distribution, "DistributionMatcher", lambda real, *a: seen.append(real) or real_matcher(real, *a))
     report = run_distill(digits, _config("dm", ipc=ipc, iterations=1, fiex_ratio=0.2)).report
     assert report["resolved"]["fiex_drops"] == drops and report["fiex"]["drops"] == drops
 

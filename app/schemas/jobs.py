@@ -22,7 +22,8 @@ from engine.distill.distribution_config import FIEM_NEEDS, DMConfig, has_layer_s
 from engine.distill.experts_config import ExpertConfig
 from engine.distill.gradient_config import DCConfig
 from engine.distill.start import UnprunedInitMode
-from engine.distill.registry import Family, get_method
+from engine.distill.families import FAMILIES
+from engine.distill.registry import get_method
 from engine.distill.registry import method_names as distill_method_names
 from engine.distill.schedule import FIEX_NEEDS
 from engine.distill.trajectory_config import TMConfig
@@ -270,7 +271,7 @@ class ExpertOptions(StrictModel):
 
 
 # Spec field -> the method family that uses it, and its options type.
-_FAMILY_OPTIONS: dict[str, tuple[Family, type[StrictModel]]] = {
+_FAMILY_OPTIONS: dict[str, tuple[str, type[StrictModel]]] = {
     "gradient": ("gradient", GradientOptions),
     "distribution": ("distribution", DistributionOptions),
     "trajectory": ("trajectory", TrajectoryOptions),
@@ -349,7 +350,7 @@ class _DistillJobBase(StrictModel):
     @classmethod
     def _fiem_needs_a_layer_stack(cls, value: float | None, info: ValidationInfo) -> float | None:
         method, model = info.data.get("method"), info.data.get("model")
-        if value and method is not None and model is not None and get_method(method).family == "distribution" \
+        if value and method is not None and model is not None and FAMILIES.get(get_method(method).family).embeds \
                 and not has_layer_stack(model.value):
             raise ValueError(f"{FIEM_NEEDS}; choose a convnet model or leave fiem_ratio out")
         return value

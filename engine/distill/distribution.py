@@ -8,11 +8,14 @@ as PAD does for DM; without it, it is the model's penultimate embedding.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
+from engine.distill.families import MatchSettings
 from engine.distill.distribution_config import FIEM_NEEDS, DMConfig
 from engine.distill.synthetic import SyntheticSet
 
@@ -79,3 +82,10 @@ class DistributionMatcher:
 def _apply_per_class(x: torch.Tensor, draws: list, sizes: list[int]) -> torch.Tensor:
     return torch.cat([apply_dsa(part, draw.select(torch.zeros(len(part), dtype=torch.long)))
                       for part, draw in zip(x.split(sizes), draws, strict=True)])
+
+
+def build(config: DMConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+          experts: object) -> DistributionMatcher:
+    """The distribution family's matcher (``engine.distill.families``)."""
+    return DistributionMatcher(real, new_model, replace(config, dsa_groups=settings.dsa_groups,
+                                                        fiem_ratio=settings.fiem_ratio))

@@ -11,11 +11,14 @@ FIEM masks the shallowest share of parameters out of the distance.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch.nn import functional as F
 
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
+from engine.distill.families import MatchSettings
 from engine.distill.gradient_config import DCConfig, loop_lengths
 from engine.distill.fiem import per_parameter_masks
 from engine.distill.synthetic import SyntheticSet
@@ -98,3 +101,8 @@ class GradientMatcher:
                 net_opt.step()
         return total / outer
 
+
+def build(config: DCConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+          experts: object) -> GradientMatcher:
+    """The gradient family's matcher (``engine.distill.families``)."""
+    return GradientMatcher(real, new_model, replace(config, dsa_groups=settings.dsa_groups, fiem_ratio=settings.fiem_ratio))

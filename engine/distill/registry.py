@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
+from engine.distill.families import FAMILIES
 from engine.registry import Registry
 
-Family = Literal["gradient", "distribution", "trajectory"]
 T = TypeVar("T")
 
 
@@ -19,7 +19,7 @@ class MethodSpec:
         name: registry key (``mtt``).
         title: the method's name in the literature.
         reference: the paper that defines it.
-        family: which matcher runs it (gradient, distribution or trajectory matching).
+        family: which family's matcher runs it (``engine.distill.families``: gradient, distribution, trajectory).
         dsa: differentiable siamese augmentation during matching by default.
         soft_labels: learn soft labels initialised from expert logits (DATM).
         widen_start_range: grow the start-epoch range during distillation (DATM).
@@ -47,7 +47,7 @@ class MethodSpec:
     name: str
     title: str
     reference: str
-    family: Family
+    family: str
     dsa: bool = True
     soft_labels: bool = False
     widen_start_range: bool = False
@@ -63,7 +63,7 @@ class MethodSpec:
 
     @property
     def uses_experts(self) -> bool:
-        return self.family == "trajectory"
+        return FAMILIES.get(self.family).uses_experts
 
     def default_zca(self, channels: int) -> bool:
         return self.zca and channels == 3
@@ -98,6 +98,7 @@ METHODS: Registry[MethodSpec] = Registry("distillation method")
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
+    FAMILIES.get(spec.family)  # an unknown family is refused here, naming the registered ones
     return METHODS.register(spec)
 
 

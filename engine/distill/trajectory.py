@@ -15,12 +15,15 @@ grows by one parameter vector per step; compute rises by one extra first-order p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from engine.distill.augment import DSAParams, apply_dsa, sample_dsa
-from engine.distill.base import UpdateFn
+from engine.distill.base import ModelFactory, RealData, UpdateFn
+from engine.distill.families import MatchSettings
 from engine.distill.experts import Trajectories
 from engine.distill.fiem import shallow_mask
 from engine.distill.synthetic import SyntheticSet
@@ -152,3 +155,15 @@ class TrajectoryMatcher:
         loss = diff_end.pow(2).sum() / diff_start.pow(2).sum()
         update(loss)
         return float(loss.detach())
+
+
+def build(config: TMConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+          experts: Trajectories | None) -> TrajectoryMatcher:
+    """The trajectory family's matcher (``engine.distill.families``): the student starts from a fresh model on
+    the real data's device and follows the experts the pipeline trained (or reused) first."""
+    if experts is None:
+        raise ValueError("trajectory matching needs expert trajectories")
+    tm = replace(config, dsa_groups=settings.dsa_groups, fiem_ratio=settings.fiem_ratio,
+                 min_start_epoch=settings.min_start_epoch, max_start_epoch=settings.max_start_epoch,
+                 max_start_epoch_final=settings.max_start_epoch_final, widen_iterations=settings.widen_iterations)
+    return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)

@@ -20,17 +20,16 @@ from engine.data.dataset import ImageDataset
 from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
 from engine.distill.base import Matcher, ModelFactory, RealData
-from engine.distill.distribution import DistributionMatcher
 from engine.distill.distribution_config import FIEM_NEEDS, has_layer_stack
 from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
-from engine.distill.gradient import GradientMatcher
+from engine.distill.families import FAMILIES, MatchSettings
 from engine.distill.init import fit_per_class, noise_images, pick_pruned, pick_real
 from engine.distill.start import StartMode, resolve_start
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
+from engine.distill.trajectory import FunctionalStudent
 from engine.distill.trajectory_config import fixed_start_range
 from engine.distill.zca import ZCAWhitening
 from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
@@ -38,6 +37,7 @@ from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.coreset_row import comparison, coreset_summary, select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
+from engine.registry import load
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
@@ -94,7 +94,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     if schedule is None and spec.difficulty_schedule:
         schedule = DifficultySchedule.for_experts(config.experts.epochs)
     fiem = spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio
-    if spec.family == "distribution" and fiem > 0 and not has_layer_stack(config.model):
+    if FAMILIES.get(spec.family).embeds and fiem > 0 and not has_layer_stack(config.model):
         raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
     if config.fiex_ratio and spec.uses_experts:
         raise ValueError(FIEX_NEEDS)
@@ -262,15 +262,14 @@ def _matcher(
     spec: MethodSpec, config: DistillConfig, resolved: _Resolved, real: RealData, new_model: ModelFactory,
     experts: Trajectories | None,
 ) -> Matcher:
-    if spec.family == "gradient":
-        return GradientMatcher(real, new_model, replace(config.dc, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
-    if spec.family == "distribution":
-        return DistributionMatcher(real, new_model, replace(config.dm, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio))
-    assert experts is not None
-    tm = replace(config.trajectory, dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio,
-                 min_start_epoch=resolved.min_start_epoch, max_start_epoch=resolved.max_start_epoch,
-                 max_start_epoch_final=resolved.max_start_epoch_final, widen_iterations=resolved.widen_iterations)
-    return TrajectoryMatcher(experts, new_model().to(real.x.device), tm)
+    family = FAMILIES.get(spec.family)
+    settings = MatchSettings(
+        dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio, min_start_epoch=resolved.min_start_epoch,
+        max_start_epoch=resolved.max_start_epoch, max_start_epoch_final=resolved.max_start_epoch_final,
+        widen_iterations=resolved.widen_iterations,
+    )
+    matcher: Matcher = load(family.build)(getattr(config, family.config_field), settings, real, new_model, experts)
+    return matcher
 
 
 def random_real_baseline(
