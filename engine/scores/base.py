@@ -47,6 +47,23 @@ class ScoreAccumulator:
             setattr(self, name, state[name].to(self.device))
 
 
+class FinalEvalAccumulator(ScoreAccumulator):
+    """A score read once, from the evaluation pass after the last epoch: ``on_eval`` sets ``value``."""
+
+    state_names = ("value",)
+
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device) -> None:
+        super().__init__(num_samples, num_classes, epochs, device)
+        self.value = torch.zeros(num_samples, device=device)
+
+    @property
+    def eval_epochs(self) -> frozenset[int]:
+        return frozenset({self.epochs})
+
+    def result(self) -> np.ndarray:
+        return to_numpy(self.value)
+
+
 def error_l2(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """||softmax - onehot(y)||_2 per sample: the error vector norm behind EL2N and EVA."""
     onehot = torch.nn.functional.one_hot(targets, probs.shape[1]).to(probs.dtype)

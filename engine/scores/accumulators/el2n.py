@@ -15,15 +15,8 @@ from engine.scores.el2n import EPOCH_FRACTION, snapshot_epoch
 class EL2NAccumulator(ScoreAccumulator):
     state_names = ("value",)
 
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        epochs: int,
-        device: torch.device,
-        epoch: int | None = None,
-        epoch_fraction: float = EPOCH_FRACTION,
-    ):
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device,
+                 epoch: int | None = None, epoch_fraction: float = EPOCH_FRACTION) -> None:
         super().__init__(num_samples, num_classes, epochs, device)
         self.epoch = snapshot_epoch(epochs, epoch, epoch_fraction)
         self.value = torch.zeros(num_samples, device=device)

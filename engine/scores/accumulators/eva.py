@@ -16,16 +16,8 @@ from engine.scores.eva import windows
 class EVAAccumulator(ScoreAccumulator):
     state_names = ("sums", "squares", "counts")
 
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        epochs: int,
-        device: torch.device,
-        early_start: int = 1,
-        early_end: int | None = None,
-        late_start: int | None = None,
-    ):
+    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device,
+                 early_start: int = 1, early_end: int | None = None, late_start: int | None = None) -> None:
         super().__init__(num_samples, num_classes, epochs, device)
         self.early, self.late = windows(epochs, early_start, early_end, late_start)
         self.sums = torch.zeros(2, num_samples, dtype=torch.float64, device=device)

@@ -6,10 +6,9 @@ The score is defined in :mod:`engine.scores.moderate`.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from engine.scores.base import ScoreAccumulator, to_numpy
+from engine.scores.base import FinalEvalAccumulator
 
 
 def distance_to_class_median(features: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -22,17 +21,7 @@ def distance_to_class_median(features: torch.Tensor, targets: torch.Tensor, num_
     return dist
 
 
-class ModerateAccumulator(ScoreAccumulator):
-    state_names = ("value",)
-
-    def __init__(self, num_samples: int, num_classes: int, epochs: int, device: torch.device):
-        super().__init__(num_samples, num_classes, epochs, device)
-        self.value = torch.zeros(num_samples, device=device)
-
-    @property
-    def eval_epochs(self) -> frozenset[int]:
-        return frozenset({self.epochs})
-
+class ModerateAccumulator(FinalEvalAccumulator):
     def on_eval(self, epoch: int, logits: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> None:
         dist = distance_to_class_median(features, targets, self.num_classes)
         deviation = torch.zeros_like(dist)
@@ -41,6 +30,3 @@ class ModerateAccumulator(ScoreAccumulator):
             if mask.any():
                 deviation[mask] = (dist[mask] - dist[mask].median()).abs()
         self.value = -deviation
-
-    def result(self) -> np.ndarray:
-        return to_numpy(self.value)
