@@ -8,7 +8,7 @@ images per class, width 32): the default distill job as a user gets it (DM, 200 
 learning rate of 1, 256 real images per class per step), a start from the coreset that a default prune job
 keeps at the same IPC (issue 34 point 5's row) instead of random real images, and other learning rates.
 Every trial pins its start (bench.distill's random real images unless it says 'coreset start'), so 'the default
-job' is the default job as it was before ``init: auto`` chose the coreset for DM and DC up to IPC 10 from these rows.
+job' is the default job as it was before ``init: auto`` chose the coreset for DM and DC (then DSA and DATM-style) up to IPC 10 from these rows.
 Trials run under the tables' evaluation protocol and seeds, so their per-seed accuracies pair with the tables'
 random real rows and with the row each trial is compared against; verdicts are 95% paired t-intervals
 (``engine.evaluate.verdict``). Results go to ``distill-trials-<scale>.{json,md}``; the tables' baselines are
@@ -89,7 +89,7 @@ def markdown(payload: dict, tables: dict) -> str:
              "scale's budget, or another trial); 'coreset' is the start's own accuracy where the trial evaluated it, "
              "and 'over its start' what distilling added to it. Every trial names its start: 'the default job' "
              "starts from random real images, as the default job did before `init: auto`, which now starts a "
-             "method from the coreset up to the IPC its registry entry names (DM and DC: 10, from these rows).\n",
+             "method from the coreset up to the IPC its registry entry names (DM, DC, DSA and DATM-style: 10, from these rows).\n",
              *[f"Note: {note}\n" for note in payload.get("notes", [])]]
     for name in DATASET_NAMES:
         rows = [r for r in payload["rows"] if r["dataset"] == name]
