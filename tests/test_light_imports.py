@@ -43,7 +43,7 @@ def test_the_api_process_imports_no_torch() -> None:
 
 def test_the_cli_help_imports_no_torch_and_no_service_stack() -> None:
     """``condense --help`` and each command's help: what makes them answer in well under a second
-    (README, "Command-line use"); the jobs and the service commands import the rest when they run."""
+    (README, "What is here"); the jobs and the service commands import the rest when they run."""
     code = (
         "from typer.testing import CliRunner\n"
         "from cli.main import app\n"
