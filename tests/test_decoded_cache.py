@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import app.services.datasets as service
+import app.services.decoded as service
 from app.core.config import Settings
 from engine.data import load_dataset
 from engine.data.cache import DecodedCache, cache_key
