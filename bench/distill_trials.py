@@ -57,7 +57,11 @@ def trials(job_iterations: int = DistillConfig.iterations) -> dict[str, list[Tri
             Trial("the default job, pixel lr 5, coreset start", job | {"dm.lr_images": 5.0} | CORESET,
                   against="the default job"),
         ],
-        **{method: [Trial("coreset start", CORESET)] for method in ("dc", "dsa", "mtt", "datm", "pad")},
+        **{method: [Trial("coreset start", CORESET)] for method in ("dc", "dsa", "mtt")},
+        # DATM-style and PAD lose to random real at IPC 50 on MNIST with soft labels from the short experts'
+        # last checkpoint (a weak label model at this scale): the same runs with hard labels test that cause.
+        **{method: [Trial("coreset start", CORESET), Trial("hard labels", {"soft_labels": False})]
+           for method in ("datm", "pad")},
     }
 
 
@@ -67,10 +71,12 @@ TRIALS = trials()
 def trial_jobs(args: argparse.Namespace, root: Path, experts: str) -> list[dict]:
     scale = SCALES[args.scale]
     ipcs = [int(i) for i in args.ipcs.split(",")]
+    chosen = set(args.trials.split(",")) if args.trials else None
     return [cell_job(args.scale, scale, root, name, ipc, method, experts, None, args.device)
             | {"overrides": trial.overrides, "variant": trial.name}
             for ipc in ipcs for name in args.datasets.split(",")
-            for method in args.methods.split(",") for trial in trials(args.job_iterations)[method]]
+            for method in args.methods.split(",") for trial in trials(args.job_iterations)[method]
+            if chosen is None or trial.name in chosen]
 
 
 def _paired(a: list[float], b: list[float]) -> str:
@@ -128,6 +134,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
     parser.add_argument("--ipcs", default="10,1,50", help="in the order they run (the default job's IPC first)")
     parser.add_argument("--methods", default=",".join(TRIALS))
+    parser.add_argument("--trials", help="only the trials of these names (comma-separated; default: every one)")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side, each on cpu_count / jobs threads")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--job-iterations", type=int, default=DistillConfig.iterations,
