@@ -289,8 +289,9 @@ def labels(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
                 "jobs": args.jobs}
     rows = section.setdefault("rows", [])
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as experts:
+        # Soft labels pinned: above IPC 10 the methods' default is hard labels (MethodSpec.soft_labels_up_to_ipc).
         jobs = [cell_job(args.scale, replace(scale, expert_train_epochs=e), root, name, args.label_ipc, method, experts,
-                         args.iterations, args.device)
+                         args.iterations, args.device) | ({"overrides": {"soft_labels": True}} if method != "mtt" else {})
                 for name in args.datasets.split(",") for e in lengths for method in ("mtt", *SOFT_LABEL_METHODS)]
 
         def key(row: dict) -> tuple:

@@ -100,3 +100,11 @@ def test_the_recommendation_follows_the_paired_verdict(synthetic: list[float], c
                   "random": {"per_seed": [0.5, 0.5, 0.5]}}
     line = comparison(evaluation, ipc=10)["recommendation"]
     assert line.startswith(f"at IPC 10 on this data {says}") and "random real images" in line
+
+
+@pytest.mark.parametrize(("method", "ipc", "soft"), [
+    ("datm", 1, True), ("datm", 10, True), ("datm", 11, False), ("datm", 50, False), ("pad", 10, True),
+    ("pad", 50, False), ("mtt", 10, False), ("dm", 10, False),
+])
+def test_soft_labels_by_default_only_up_to_the_method_s_measured_ipc(method: str, ipc: int, soft: bool) -> None:
+    assert get_method(method).default_soft_labels(ipc) is soft

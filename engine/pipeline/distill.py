@@ -103,7 +103,8 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
     return _Resolved(
         dsa_groups=groups,
         # Soft labels come from expert logits: only trajectory methods have experts to ask.
-        soft_labels=spec.uses_experts and (spec.soft_labels if config.soft_labels is None else config.soft_labels),
+        soft_labels=spec.uses_experts and (spec.default_soft_labels(config.ipc) if config.soft_labels is None
+                                           else config.soft_labels),
         fiem_ratio=fiem,
         schedule=schedule if spec.uses_experts else None,
         fiex_drops=fiex_drops(config.ipc) if config.fiex_ratio else None,
