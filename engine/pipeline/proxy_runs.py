@@ -38,7 +38,7 @@ _FEATURES = "features"
 
 def dynamics_scores() -> list[str]:
     """The scores a proxy run records (those with an accumulator)."""
-    return [name for name in score_names() if get_score(name).accumulator is not None]
+    return [name for name in score_names() if get_score(name).implementation is not None]
 
 
 def recorded_params(

@@ -152,7 +152,7 @@ def compute_scores(
     scores: dict[str, np.ndarray] = {}
     if "random" in methods:
         scores["random"] = score_random(len(dataset.y_train), seed)
-    dynamic = [m for m in methods if get_score(m).accumulator is not None]
+    dynamic = [m for m in methods if get_score(m).implementation is not None]
     if not dynamic and not features:
         return ScoringResult(scores, time.perf_counter() - start)
 

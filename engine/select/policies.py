@@ -123,9 +123,10 @@ def _pick(
         return np.empty(0, dtype=np.int64)
     if config.mode == "auto":
         raise SelectionError("mode 'auto' is resolved to a policy first (engine.select.auto.resolve_auto)")
-    if config.mode not in POLICIES:
-        raise SelectionError(f"unknown selection mode {config.mode!r}; choose one of {', '.join(POLICIES.names())}")
-    policy = POLICIES.get(config.mode)
+    try:
+        policy = POLICIES.get(config.mode)
+    except ValueError as exc:  # the registry's message, as the error the selection's callers catch
+        raise SelectionError(str(exc)) from None
     if policy.needs_features and features is None:
         raise SelectionError(f"mode {policy.name!r} needs the proxy model's features of every sample")
     picked: np.ndarray = load(policy.pick)(importance, features, k, config, rng, seed)
