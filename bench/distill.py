@@ -32,17 +32,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
+from bench.common import (
+    RESULTS,
+    command_line,
+    find_shared_datasets,
+    mean_std,
+    write_results,
+)
 from engine.allocator import keep_freed_memory
 from engine.data import ImageDataset, load_dataset, subsample_per_class
 from engine.device import resolve_device
 from engine.distill import LocalExpertStore, get_method
 from engine.distill.augment import default_strategy
-from engine.distill.distribution_config import DMConfig
+from engine.distill.distribution_config import DistributionConfig
 from engine.distill.experts_config import ExpertConfig
-from engine.distill.gradient_config import DCConfig, loop_lengths
+from engine.distill.families import options_with
+from engine.distill.gradient_config import GradientConfig, loop_lengths
 from engine.distill.memory import measure_unroll, peak_mb
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.trajectory_config import TrajectoryConfig
 from engine.evaluate import evaluate_training_set
 from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
@@ -121,18 +128,18 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
     if name in ("dc", "dsa"):
         outer, _ = loop_lengths(ipc)
         config.iterations = max(1, math.ceil(budget / outer))
-        config.dc = DCConfig(batch_real=scale.batch_real)
+        config.options["gradient"] = GradientConfig(batch_real=scale.batch_real)
     elif name == "dm":
         config.iterations = budget
-        config.dm = DMConfig(batch_real=scale.batch_real, lr_images=scale.dm_lr_images)
+        config.options["distribution"] = DistributionConfig(batch_real=scale.batch_real, lr_images=scale.dm_lr_images)
     else:
         config.iterations = budget
         # MTT's T+ is the scale's; DATM/PAD keep their IPC default (PAD Table 10), as a user's job would.
         widens = get_method(name).widen_start_range
-        config.trajectory = TMConfig(syn_steps=scale.syn_steps, expert_epochs=scale.expert_epochs,
-                                     max_start_epoch=None if widens else scale.max_start_epoch,
-                                     batch_syn=min(scale.batch_syn, ipc * num_classes))
-        config.experts = ExpertConfig(num_experts=scale.num_experts, epochs=scale.expert_train_epochs)
+        config.options["trajectory"] = TrajectoryConfig(
+            syn_steps=scale.syn_steps, expert_epochs=scale.expert_epochs,
+            max_start_epoch=None if widens else scale.max_start_epoch, batch_syn=min(scale.batch_syn, ipc * num_classes))
+        config.options["experts"] = ExpertConfig(num_experts=scale.num_experts, epochs=scale.expert_train_epochs)
     proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
     if method == "ptd":
         # The engine's own start (EL2N's 70th-80th percentile window per class), as a job gets it.
@@ -143,9 +150,12 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
 
 
 def with_overrides(config: DistillConfig, overrides: dict) -> DistillConfig:
-    """``config`` with fields replaced by dotted path (``iterations``, ``dm.lr_images``, ``init.mode``)."""
+    """``config`` with fields replaced by dotted path (``iterations``, ``options.distribution.lr_images``,
+    ``init.mode``)."""
     def put(obj, path: list[str], value):
         head, *rest = path
+        if isinstance(obj, dict):  # DistillConfig.options, by group
+            return {**obj, head: put(obj[head], rest, value) if rest else value}
         return replace(obj, **{head: put(getattr(obj, head), rest, value) if rest else value})
 
     for path, value in overrides.items():
@@ -347,7 +357,7 @@ def reference(args: argparse.Namespace, root: Path, out: dict, save, log) -> Non
         experts = ExpertConfig(num_experts=1, epochs=2)
         start = time.perf_counter()
         run_distill(data, DistillConfig(method="mtt", ipc=10, iterations=1, width=128, device=args.device, evaluation=None,
-                                        experts=experts, trajectory=TMConfig(syn_steps=1, expert_epochs=1, max_start_epoch=0),
+                                        options=options_with(experts=experts, trajectory=TrajectoryConfig(syn_steps=1, expert_epochs=1, max_start_epoch=0)),
                                         checkpoint_every=10**9))
         out["expert_epoch_seconds"] = (time.perf_counter() - start) / experts.epochs
         save()
@@ -376,7 +386,7 @@ def _accuracy_at_init(args: argparse.Namespace, data: ImageDataset, evaluation: 
 def _reference_dm(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
     evaluation = _reference_evaluation(args)
     dm = DistillConfig(method="dm", ipc=10, iterations=200, width=128, device=args.device, evaluation=evaluation,
-                       dm=DMConfig(batch_real=256, lr_images=1.0), checkpoint_every=10**9)
+                       options=options_with(distribution=DistributionConfig(batch_real=256, lr_images=1.0)), checkpoint_every=10**9)
     result = run_distill(data, dm)
     syn = result.report["evaluation"]["synthetic"]
     out["dm"] = {"iterations": 200, "seconds_per_iteration": result.report["timings"]["seconds_per_iteration"],
@@ -390,10 +400,10 @@ def _reference_mtt(args: argparse.Namespace, data: ImageDataset, out: dict, log)
     """MTT at the reference setting: 20 unrolled steps over the whole synthetic set, M = 2."""
     evaluation = _reference_evaluation(args)
     experts = ExpertConfig(num_experts=args.reference_experts, epochs=args.reference_expert_epochs)
-    trajectory = TMConfig(syn_steps=20, expert_epochs=2, max_start_epoch=experts.epochs - 2,
+    trajectory = TrajectoryConfig(syn_steps=20, expert_epochs=2, max_start_epoch=experts.epochs - 2,
                           lr_images=args.reference_mtt_lr_images)
     mtt = DistillConfig(method="mtt", ipc=10, iterations=args.reference_mtt_iterations, width=128, device=args.device,
-                        evaluation=evaluation, experts=experts, trajectory=trajectory, checkpoint_every=10**9)
+                        evaluation=evaluation, options=options_with(experts=experts, trajectory=trajectory), checkpoint_every=10**9)
     with tempfile.TemporaryDirectory(prefix="condense-bench-experts-") as store:
         result = run_distill(data, mtt, expert_store=LocalExpertStore(Path(store)))
     report = result.report
@@ -411,7 +421,7 @@ def _reference_mtt(args: argparse.Namespace, data: ImageDataset, out: dict, log)
 def _reference_dc(args: argparse.Namespace, data: ImageDataset, out: dict, log) -> None:
     rounds = 2
     dc = DistillConfig(method="dc", ipc=10, iterations=1, width=128, device=args.device, evaluation=None,
-                       dc=DCConfig(outer_loop=rounds, inner_loop=50), checkpoint_every=10**9)
+                       options=options_with(gradient=GradientConfig(outer_loop=rounds, inner_loop=50)), checkpoint_every=10**9)
     seconds = run_distill(data, dc).report["timings"]["distill_seconds"]
     out["dc"] = {"seconds_per_outer_round": seconds / rounds, "rounds_timed": rounds, "inner_loop": 50, "batch_real": 256}
     log(f"reference DC: {seconds / rounds:.1f} s per outer round")
@@ -557,7 +567,7 @@ def main() -> None:
     parser.add_argument("--reference-eval-epochs", type=int, default=300)
     parser.add_argument("--reference", default=",".join(REFERENCE_PARTS), help="which reference measurements to (re-)run")
     parser.add_argument("--reference-mtt-iterations", type=int, default=100)
-    parser.add_argument("--reference-mtt-lr-images", type=float, default=TMConfig.lr_images)
+    parser.add_argument("--reference-mtt-lr-images", type=float, default=TrajectoryConfig.lr_images)
     parser.add_argument("--reference-experts", type=int, default=3)
     parser.add_argument("--reference-expert-epochs", type=int, default=12)
     parser.add_argument("--unroll-steps", type=int, nargs="+", default=[10, 20, 40])

@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from bench.distill import DATASET_NAMES, METHODS, SCALES, TITLES, cell_job, run_jobs
-from engine.distill.distribution_config import DMConfig
+from engine.distill.distribution_config import DistributionConfig
 from engine.evaluate.verdict import paired_verdict
 from engine.pipeline.distill_config import DistillConfig
 
@@ -47,14 +47,14 @@ CORESET = {"init.mode": "coreset", "evaluation.compare_coreset": True}
 
 def trials(job_iterations: int = DistillConfig.iterations) -> dict[str, list[Trial]]:
     """Each method's trials; the default distill job runs DM for ``job_iterations`` (a job's default unless a
-    smoke run shortens it) with DMConfig's pixel learning rate and real batch."""
-    job = {"iterations": job_iterations, "dm.lr_images": DMConfig.lr_images, "dm.batch_real": DMConfig.batch_real}
+    smoke run shortens it) with DistributionConfig's pixel learning rate and real batch."""
+    job = {"iterations": job_iterations, "options.distribution.lr_images": DistributionConfig.lr_images, "options.distribution.batch_real": DistributionConfig.batch_real}
     return {
         "dm": [
             Trial("the default job", job),
             Trial("the default job, coreset start", job | CORESET, against="the default job"),
-            Trial("the default job, pixel lr 5", job | {"dm.lr_images": 5.0}, against="the default job"),
-            Trial("the default job, pixel lr 5, coreset start", job | {"dm.lr_images": 5.0} | CORESET,
+            Trial("the default job, pixel lr 5", job | {"options.distribution.lr_images": 5.0}, against="the default job"),
+            Trial("the default job, pixel lr 5, coreset start", job | {"options.distribution.lr_images": 5.0} | CORESET,
                   against="the default job"),
         ],
         **{method: [Trial("coreset start", CORESET)] for method in ("dc", "dsa", "mtt")},

@@ -4,28 +4,33 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.progress import progress_tracker
 from cli.choices import choices
+from cli.group_options import flag, with_group_options
+from cli.progress import progress_tracker
+from cli.prune import DATA_HELP, Model, load_or_exit, parse_window, sentence
 from cli.prune import Score as PruneMethod
-from cli.prune import DATA_HELP, Model, parse_window, sentence
+from cli.spec_file import SPEC_HELP, read_spec, refuse_job_options
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
-from engine.data import DatasetError, load_dataset
 from engine.data.split import TEST_FRACTION
 from engine.distill import get_method, method_names
-from engine.distill.experts_config import ExpertConfig
-from engine.distill.start import InitMode, ipc_problem
+from engine.distill.families import FAMILIES, families_using, options_from
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.start import InitMode, ipc_problem
 from engine.evaluate.verdict import describe
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
+from engine.pipeline.distill_config import (
+    DistillConfig,
+    DistillEvalConfig,
+    InitConfig,
+    PrunedStartConfig,
+)
 from engine.pipeline.prune_config import ProxyConfig
 from engine.select import SelectionError
 from engine.select.config import RANKING_MODES
@@ -35,6 +40,7 @@ Method = choices("Method", method_names())
 Init = choices("Init", get_args(InitMode))
 PruneMode = choices("PruneMode", RANKING_MODES)
 DEFAULT_WINDOW = ":".join(map(str, PrunedStartConfig.window or ()))
+SPEC_KEEPS = {"data", "out", "test_fraction", "experts_dir", "spec"}  # beside --spec: the data and local folders
 
 
 def print_report(report: dict) -> None:
@@ -85,7 +91,23 @@ def _schedule(uses_experts: bool, expert_epochs: int, **given: float | int | Non
         raise typer.BadParameter(f"--schedule-*: {exc}") from None
 
 
+def _family_options(family: str, given: dict[str, dict[str, Any]], lr_images: float | None) -> dict[str, Any]:
+    """Every option group's config from the ``--<group>-*`` options given; another family's are refused, and
+    so are combinations the family's own check rules out."""
+    declared = FAMILIES.get(family)
+    own = {group.name for group in declared.options}
+    for group in given.keys() - own:
+        users = " and ".join(families_using(group))
+        raise typer.BadParameter(f"--{group}-* options are only used by {users}-matching methods, not {family} matching")
+    options = options_from(given, family, **({} if lr_images is None else {"lr_images": lr_images}))
+    for problem in declared.problems(options):
+        raise typer.BadParameter(f"{flag(*problem.field.split('.', 1))}: {problem.message}")
+    return options
+
+
+@with_group_options
 def distill(
+    ctx: typer.Context,
     data: Annotated[str, typer.Argument(help=DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder for synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json, report.json.")],
     method: Annotated[Method, typer.Option(help="Distillation method.")] = Method(DistillConfig.method),  # type: ignore[valid-type]
@@ -104,18 +126,10 @@ def distill(
     fiem_ratio: Annotated[float | None, typer.Option(help=sentence(help_of(DistillConfig, "fiem_ratio") + ", in [0, 1)"))] = DistillConfig.fiem_ratio,
     fiex_ratio: Annotated[float, typer.Option(help=sentence(help_of(DistillConfig, "fiex_ratio") + ", in [0, 1)"))] = DistillConfig.fiex_ratio,
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
-    syn_steps: Annotated[int, typer.Option(help="Trajectory methods: student steps per iteration (N).")] = TMConfig.syn_steps,
-    expert_epochs: Annotated[int, typer.Option(help="Trajectory methods: expert epochs to match (M).")] = TMConfig.expert_epochs,
-    min_start_epoch: Annotated[int | None, typer.Option(help="Trajectory methods: lowest expert start epoch (T-; default: the method's for the IPC).")] = TMConfig.min_start_epoch,
-    max_start_epoch: Annotated[int | None, typer.Option(help="Trajectory methods: highest expert start epoch (T; default: mtt 10, datm/pad by IPC as PAD Table 10).")] = TMConfig.max_start_epoch,
-    max_start_epoch_final: Annotated[int | None, typer.Option(help="datm/pad: T grows to this T+ over the run (default: the method's for the IPC).")] = TMConfig.max_start_epoch_final,
-    lr_labels: Annotated[float, typer.Option(help="datm/pad: soft-label learning rate.")] = TMConfig.lr_labels,
     schedule_initial_ratio: Annotated[float | None, typer.Option(help="Trajectory methods: FIEX's data scheduler (on for pad): share of the easiest samples an expert starts on (default: the method's, PAD Table 10).", min=0.0, max=1.0)] = None,
     schedule_addition_end: Annotated[int | None, typer.Option(help="FIEX: the expert epoch by which all data is in (default: a fifth of the expert run).", min=1)] = None,
     schedule_removal_epoch: Annotated[int | None, typer.Option(help="FIEX: the expert epoch from which the easiest samples are dropped (default: 60% of the expert run).", min=1)] = None,
     schedule_removal_fraction: Annotated[float | None, typer.Option(help="FIEX: share of the easiest samples dropped then (default: 0.1), in [0, 1).", min=0.0)] = None,
-    num_experts: Annotated[int, typer.Option(help="Trajectory methods: expert trajectories to train.")] = ExpertConfig.num_experts,
-    expert_train_epochs: Annotated[int, typer.Option(help="Trajectory methods: epochs of each expert.")] = ExpertConfig.epochs,
     experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
     eval_seeds: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "seeds") + "; 0 skips evaluation"))] = DistillEvalConfig.seeds,
     eval_epochs: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "epochs")))] = DistillEvalConfig.epochs,
@@ -127,9 +141,18 @@ def distill(
     seed: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "seed")))] = DistillConfig.seed,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DistillConfig.device,
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = TEST_FRACTION,
+    spec: Annotated[Path | None, typer.Option(help=SPEC_HELP + " Kinds distill and prune_then_distill.", dir_okay=False)] = None,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Learn IPC synthetic images per class that train a model nearly as well as the full data."""
-    spec = get_method(method.value)
+    if spec is not None:
+        refuse_job_options(ctx, SPEC_KEEPS, console)
+        given = read_spec(spec, ("distill", "prune_then_distill"), console)
+        from app.services.job_configs import distill_config
+
+        _run(data, out, distill_config(given), test_fraction, experts_dir)
+        return
+    family = get_method(method.value).family
     if window is not None:
         prune_mode = PruneMode("window")
     for option, share in (("--fiem-ratio", fiem_ratio), ("--fiex-ratio", fiex_ratio)):
@@ -155,7 +178,7 @@ def distill(
         soft_labels=soft_labels,
         fiem_ratio=fiem_ratio,
         fiex_ratio=fiex_ratio,
-        experts=ExpertConfig(num_experts=num_experts, epochs=expert_train_epochs),
+        options=_family_options(family, options or {}, lr_images),
         evaluation=DistillEvalConfig(
             seeds=eval_seeds, epochs=eval_epochs, width=eval_width, compare_random=compare_random,
             full_data=full_data, archs=[a.value for a in cross_arch],
@@ -164,28 +187,17 @@ def distill(
         seed=seed,
         device=device,
     )
-    config.trajectory = replace(
-        config.trajectory, syn_steps=syn_steps, expert_epochs=expert_epochs, min_start_epoch=min_start_epoch,
-        max_start_epoch=max_start_epoch, max_start_epoch_final=max_start_epoch_final, lr_labels=lr_labels,
-    )
-    if spec.uses_experts and expert_train_epochs <= expert_epochs:
-        raise typer.BadParameter("--expert-train-epochs must exceed --expert-epochs (the student matches M epochs ahead)")
-    config.schedule = _schedule(spec.uses_experts, expert_train_epochs, initial_ratio=schedule_initial_ratio,
-                                addition_end_epoch=schedule_addition_end, removal_epoch=schedule_removal_epoch,
-                                removal_fraction=schedule_removal_fraction)
-    if lr_images is not None:
-        config.dc.lr_images = config.dm.lr_images = config.trajectory.lr_images = lr_images
-    try:
-        dataset = load_dataset(data, test_fraction=test_fraction)
-    except DatasetError as exc:
-        console.print(f"[red]error[/] in {exc.field}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
-        raise typer.Exit(2) from None
-    console.print(
-        f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
-        f"{dataset.num_classes} classes, images {dataset.image_shape}"
-    )
-    if problem := ipc_problem(ipc, dataset.class_counts("train")):
-        console.print(f"[red]error[/] in --ipc: {ipc} {problem}")
+    config.schedule = _schedule(FAMILIES.get(family).uses_experts, config.options["experts"].epochs,
+                                initial_ratio=schedule_initial_ratio, addition_end_epoch=schedule_addition_end,
+                                removal_epoch=schedule_removal_epoch, removal_fraction=schedule_removal_fraction)
+    _run(data, out, config, test_fraction, experts_dir)
+
+
+def _run(data: str, out: Path, config: DistillConfig, test_fraction: float, experts_dir: Path | None) -> None:
+    """Load the data, run the distill job, write its files and print its report."""
+    dataset = load_or_exit(data, test_fraction)
+    if problem := ipc_problem(config.ipc, dataset.class_counts("train")):
+        console.print(f"[red]error[/] in --ipc: {config.ipc} {problem}")
         raise typer.Exit(2)
     workdir = out / ".checkpoints"
     # The pipeline imports torch: imported when a job runs, so that `condense --help` answers at once.
@@ -195,7 +207,7 @@ def distill(
     store = LocalExpertStore(experts_dir or out / ".experts")
     keep_freed_memory()
     try:
-        with progress_tracker(f"distill {method.value}") as tracker:
+        with progress_tracker(f"distill {config.method}") as tracker:
             result = run_distill(dataset, config, tracker, workdir=workdir, expert_store=store)
     except (SelectionError, ValueError) as exc:
         console.print(f"[red]error[/]: {exc}\n  hint: check --ipc, --window and the method options against the data")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cli.choices import choices
 from cli.progress import progress_tracker
+from cli.spec_file import SPEC_HELP, read_spec, refuse_job_options
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
@@ -19,13 +20,21 @@ from engine.data.detect import accepted_sources
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, prune_method_names
+from engine.pipeline.prune_config import (
+    EvalConfig,
+    ProxyConfig,
+    PruneConfig,
+    prune_method_names,
+)
 from engine.pipeline.sweep_config import SweepConfig, row_label
 from engine.scores import get_score, score_names
-from engine.select.auto import check_method_params, describe_selection
 from engine.select import SelectionError
+from engine.select.auto import check_method_params, describe_selection
 from engine.select.config import ALLOCATIONS, SELECTION_MODES, SelectionConfig
 from engine.store import LocalFileStore
+
+if TYPE_CHECKING:
+    from engine.data.dataset import ImageDataset
 
 console = Console()
 Method = choices("Method", prune_method_names())
@@ -34,6 +43,7 @@ Model = choices("Model", model_names())
 Mode = choices("Mode", SELECTION_MODES)
 Allocation = choices("Allocation", ALLOCATIONS)
 DATA_HELP = f"Dataset: {accepted_sources()}."
+SPEC_KEEPS = {"data", "out", "test_fraction", "proxy_runs", "spec"}  # beside --spec: the data and local folders
 PARAMS_HELP = "; ".join(
     f"{name}: {', '.join(get_score(name).params)}" for name in score_names() if get_score(name).params
 )
@@ -142,6 +152,7 @@ def print_report(report: dict) -> None:
 
 
 def prune(
+    ctx: typer.Context,
     data: Annotated[str, typer.Argument(help=DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder for scores.npy, ranking.npy, indices.npy, report.json, scores.csv, indices.json, coreset.npz, preview.png (a sweep: sweep.json, sweep.csv, selections.npz, curve.png, report.json).")],
     method: Annotated[list[Method], typer.Option(help="Pruning score; repeat it (or --keep) for a sweep of every score x keep.")] = [Method(PruneConfig.method)],  # type: ignore[valid-type]  # noqa: B006
@@ -169,6 +180,7 @@ def prune(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = PruneConfig.device,
     test_fraction: Annotated[float, typer.Option(help="Held-out test fraction when the data has no test split.")] = TEST_FRACTION,
     proxy_runs: Annotated[Path | None, typer.Option(help="Folder that keeps recorded proxy runs (every score at once): a later prune of the same data with the same proxy and seed selects without training.")] = None,
+    spec: Annotated[Path | None, typer.Option(help=SPEC_HELP + " Kinds prune and prune_sweep.", dir_okay=False)] = None,
 ) -> None:
     """Score every training sample, keep the best subset, and report what it is worth.
 
@@ -178,6 +190,10 @@ def prune(
 
     Example: condense prune builtin:digits --keep 0.1 --out pruned/
     """
+    if spec is not None:
+        refuse_job_options(ctx, SPEC_KEEPS, console)
+        _run(data, out, *_spec_configs(spec), test_fraction, proxy_runs)
+        return
     if window is not None:
         mode = Mode("window")
     score_params = parse_params(score_param)
@@ -216,15 +232,23 @@ def prune(
         seed=seed,
         device=device,
     )
-    try:
-        dataset = load_dataset(data, test_fraction=test_fraction)
-    except DatasetError as exc:
-        console.print(f"[red]error[/] in {exc.field}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
-        raise typer.Exit(2) from None
-    console.print(
-        f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
-        f"{dataset.num_classes} classes, images {dataset.image_shape}"
-    )
+    _run(data, out, config, SweepConfig(methods, keeps, config) if sweep else None, test_fraction, proxy_runs)
+
+
+def _spec_configs(path: Path) -> tuple[PruneConfig, SweepConfig | None]:
+    given = read_spec(path, ("prune", "prune_sweep"), console)
+    from app.services.job_configs import prune_config, sweep_config
+
+    if given.kind == "prune_sweep":
+        sweep = sweep_config(given)  # type: ignore[arg-type]
+        return sweep.base, sweep
+    return prune_config(given), None  # type: ignore[arg-type]
+
+
+def _run(data: str, out: Path, config: PruneConfig, sweep: SweepConfig | None, test_fraction: float,
+         proxy_runs: Path | None) -> None:
+    """Load the data, run the prune job (or the sweep), write its files and print its report."""
+    dataset = load_or_exit(data, test_fraction)
     # The pipelines import torch: imported when a job runs, so that `condense --help` answers at once.
     from engine.pipeline.prune import run_prune
     from engine.pipeline.sweep import run_sweep
@@ -232,10 +256,10 @@ def prune(
     keep_freed_memory()
     store = LocalFileStore(proxy_runs) if proxy_runs is not None else None
     try:
-        with progress_tracker(f"sweep of {len(methods) * len(keeps)}" if sweep else f"prune {methods[0]}") as tracker:
+        label = f"sweep of {len(sweep.methods) * len(sweep.keeps)}" if sweep else f"prune {config.method}"
+        with progress_tracker(label) as tracker:
             if sweep:
-                result = run_sweep(dataset, SweepConfig(methods, keeps, config), tracker, workdir=_checkpoints(out),
-                                   proxy_runs=store)
+                result = run_sweep(dataset, sweep, tracker, workdir=_checkpoints(out), proxy_runs=store)
             else:
                 result = run_prune(dataset, config, tracker, workdir=_checkpoints(out), proxy_runs=store)
     except SelectionError as exc:
@@ -248,6 +272,20 @@ def prune(
         result.write(out, dataset)
         print_report(result.report)
     console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
+
+
+def load_or_exit(data: str, test_fraction: float) -> ImageDataset:
+    """The DATA argument's dataset, summarised in one line; a problem is printed with its hint, exit status 2."""
+    try:
+        dataset = load_dataset(data, test_fraction=test_fraction)
+    except DatasetError as exc:
+        console.print(f"[red]error[/] in {exc.field}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        raise typer.Exit(2) from None
+    console.print(
+        f"{dataset.name}: {len(dataset.y_train)} train / {len(dataset.y_test)} test, "
+        f"{dataset.num_classes} classes, images {dataset.image_shape}"
+    )
+    return dataset
 
 
 def _checkpoints(out: Path) -> Path:

@@ -151,7 +151,7 @@ def invalid(base: Callable[[str], dict[str, Any]], cases: list[tuple[dict[str, A
             ({"trajectory": {"lr": -1}}, "trajectory.lr"),
             ({"experts": {"count": 0}}, "experts.count"),
             ({"experts": {"epochs": 1}}, "experts.epochs"),
-            ({"trajectory": {"expert_epochs": 3}, "experts": {"epochs": 3}}, "experts"),  # M epochs ahead must exist
+            ({"trajectory": {"expert_epochs": 3}, "experts": {"epochs": 3}}, "experts.epochs"),  # M epochs ahead must exist
             ({"distribution": {"batch_real": 64}}, "distribution"),
         ],
     )

@@ -67,13 +67,13 @@ def test_full_scale_carries_the_papers_settings(ipc: int) -> None:
     assert (full.per_class, full.width, full.seeds, full.eval_max_epochs) == (None, 128, 5, 1000)
     dc = method_config("dc", ipc, full, FULL_ITERATIONS["gradient"], 10, "auto")
     outer, _ = loop_lengths(ipc)
-    assert dc.iterations == math.ceil(1000 / outer) and dc.dc.batch_real == 256
+    assert dc.iterations == math.ceil(1000 / outer) and dc.options["gradient"].batch_real == 256
     dm = method_config("dm", ipc, full, FULL_ITERATIONS["distribution"], 10, "auto")
-    assert dm.iterations == 20_000 and dm.dm.lr_images == 1.0 and dm.dm.batch_real == 256
+    assert dm.iterations == 20_000 and dm.options["distribution"].lr_images == 1.0 and dm.options["distribution"].batch_real == 256
     mtt = method_config("mtt", ipc, full, FULL_ITERATIONS["trajectory"], 10, "auto")
-    assert mtt.iterations == 5000 and mtt.trajectory.syn_steps == 50 and mtt.trajectory.expert_epochs == 2
-    assert mtt.trajectory.max_start_epoch == 20 and mtt.trajectory.batch_syn == ipc * 10
-    assert (mtt.experts.num_experts, mtt.experts.epochs) == (100, 50)
+    assert mtt.iterations == 5000 and mtt.options["trajectory"].syn_steps == 50 and mtt.options["trajectory"].expert_epochs == 2
+    assert mtt.options["trajectory"].max_start_epoch == 20 and mtt.options["trajectory"].batch_syn == ipc * 10
+    assert (mtt.options["experts"].num_experts, mtt.options["experts"].epochs) == (100, 50)
     for config in (dc, dm, mtt):
         # "auto": the GPU wherever one is present (engine.device).
         assert config.width == 128 and config.device == "auto"

@@ -13,9 +13,10 @@ import pytest
 
 from engine.data import load_dataset, subsample_per_class
 from engine.data.dataset import ImageDataset
-from engine.distill.distribution_config import DMConfig
+from engine.distill.distribution_config import DistributionConfig
 from engine.distill.experts_config import ExpertConfig
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.families import options_with
+from engine.distill.trajectory_config import TrajectoryConfig
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from tests.conftest import make_dataset
@@ -39,7 +40,7 @@ def _margin(dataset: ImageDataset, config: DistillConfig) -> tuple[float, float,
 def _dm(ipc: int, iterations: int, lr: float, batch_real: int, eval_epochs: int, seed: int = 0) -> DistillConfig:
     return DistillConfig(
         method="dm", ipc=ipc, iterations=iterations, width=32, seed=seed, device="cpu",
-        dm=DMConfig(batch_real=batch_real, lr_images=lr),
+        options=options_with(distribution=DistributionConfig(batch_real=batch_real, lr_images=lr)),
         # The margins below were measured from random real starts; init: auto's coreset start for DM is
         # tests/test_distill_coreset_row.py's, and would add a proxy run to each of these tests.
         init=InitConfig(mode="real"),
@@ -88,8 +89,8 @@ def test_each_method_beats_random_real_at_ipc_1_on_digits(method: str, min_margi
     the built-in digits set with its stratified held-out test split (where the margins were measured)."""
     config = DistillConfig(
         method=method, ipc=1, iterations=50, width=32, device="cpu",
-        experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
-        trajectory=TMConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4),
+        options=options_with(experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
+                             trajectory=TrajectoryConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4)),
         init=InitConfig(mode="real"),  # as the margins were measured (DC's default start is the coreset)
         evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False, compare_coreset=False),
     )
@@ -103,8 +104,8 @@ def test_prune_then_distill_with_trajectory_matching_beats_random_real_on_digits
     Measured, seeds 0/1/2: 87.2 vs 73.3, 86.7 vs 72.8, 85.6 vs 69.9 (margins 13.9, 13.9, 15.7 points)."""
     config = DistillConfig(
         method="mtt", ipc=1, iterations=100, width=32, device="cpu",
-        experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
-        trajectory=TMConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4),
+        options=options_with(experts=ExpertConfig(num_experts=3, epochs=10, batch_size=128),
+                             trajectory=TrajectoryConfig(syn_steps=10, expert_epochs=2, max_start_epoch=4)),
         evaluation=DistillEvalConfig(seeds=3, epochs=300, width=32, full_data=False, compare_coreset=False),
     )
     config.init.mode = "pruned"

@@ -12,18 +12,18 @@ from engine.data.dataset import ImageDataset
 from engine.distill.augment import DSA_GROUPS, DSAugment, apply_dsa, sample_dsa
 from engine.distill.base import RealData
 from engine.distill.distribution import DistributionMatcher, layer_embeddings
-from engine.distill.distribution_config import DMConfig
+from engine.distill.distribution_config import DistributionConfig
 from engine.distill.experts import Trajectories, obtain_experts
 from engine.distill.experts_config import ExpertConfig
 from engine.distill.fiem import per_parameter_masks, shallow_mask
 from engine.distill.gradient import GradientMatcher
-from engine.distill.gradient_config import DCConfig
+from engine.distill.gradient_config import GradientConfig
 from engine.distill.init import pick_pruned, pick_real
 from engine.distill.loop import iteration_generator, run_loop
 from engine.distill.schedule import DifficultySchedule, easy_to_hard
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent, TrajectoryMatcher
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.trajectory_config import TrajectoryConfig
 from engine.distill.zca import ZCAWhitening
 from engine.models import create_model
 from engine.progress import CancelledError, Tracker
@@ -110,12 +110,12 @@ def test_fiem_masks_exactly_the_shallowest_share_of_parameters() -> None:
 def test_fiem_leaves_masked_layers_out_of_gradient_and_distribution_matching(digits: ImageDataset) -> None:
     model = _new_model()()
     first_conv = next(model.parameters())
-    masked = GradientMatcher(_real(digits), _new_model(), DCConfig(fiem_ratio=0.25))._matched(model)
+    masked = GradientMatcher(_real(digits), _new_model(), GradientConfig(fiem_ratio=0.25))._matched(model)
     assert all(p is not first_conv for p, _ in masked)
-    assert any(p is first_conv for p, _ in GradientMatcher(_real(digits), _new_model(), DCConfig())._matched(model))
+    assert any(p is first_conv for p, _ in GradientMatcher(_real(digits), _new_model(), GradientConfig())._matched(model))
     x = torch.randn(4, 1, 8, 8)
     full = layer_embeddings(model, x)
-    dm = DistributionMatcher(_real(digits), _new_model(), DMConfig(fiem_ratio=0.5))
+    dm = DistributionMatcher(_real(digits), _new_model(), DistributionConfig(fiem_ratio=0.5))
     assert dm._embed(model, x).shape[1] == full.shape[1] - int(full.shape[1] * 0.5)
     torch.testing.assert_close(dm._embed(model, x), full[:, int(full.shape[1] * 0.5):])
 
@@ -147,10 +147,10 @@ def _replayed_loss(matcher, synthetic: SyntheticSet, iterations=range(1000, 1004
 @pytest.mark.parametrize(
     "name, make, iterations",
     [
-        ("dm", lambda d: DistributionMatcher(_real(d), _new_model(), DMConfig(dsa_groups=GROUPS)), 20),
-        ("dm+fiem", lambda d: DistributionMatcher(_real(d), _new_model(), DMConfig(fiem_ratio=0.25)), 20),
-        ("dc", lambda d: GradientMatcher(_real(d), _new_model(), DCConfig(outer_loop=2, inner_loop=2)), 8),
-        ("dsa", lambda d: GradientMatcher(_real(d), _new_model(), DCConfig(outer_loop=2, inner_loop=2, dsa_groups=GROUPS)), 8),
+        ("dm", lambda d: DistributionMatcher(_real(d), _new_model(), DistributionConfig(dsa_groups=GROUPS)), 20),
+        ("dm+fiem", lambda d: DistributionMatcher(_real(d), _new_model(), DistributionConfig(fiem_ratio=0.25)), 20),
+        ("dc", lambda d: GradientMatcher(_real(d), _new_model(), GradientConfig(outer_loop=2, inner_loop=2)), 8),
+        ("dsa", lambda d: GradientMatcher(_real(d), _new_model(), GradientConfig(outer_loop=2, inner_loop=2, dsa_groups=GROUPS)), 8),
     ],
 )
 def test_gradient_and_distribution_matching_lower_their_loss(digits: ImageDataset, name: str, make, iterations: int) -> None:
@@ -165,13 +165,13 @@ def test_gradient_and_distribution_matching_lower_their_loss(digits: ImageDatase
 @pytest.mark.parametrize(
     "name, config, soft",
     [
-        ("mtt", TMConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, dsa_groups=GROUPS), False),
-        ("datm", TMConfig(syn_steps=6, expert_epochs=2, max_start_epoch=1, max_start_epoch_final=2, widen_iterations=10), True),
-        ("pad", TMConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, fiem_ratio=0.25), True),
-        ("mtt-graph", TMConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, unroll="graph"), False),
+        ("mtt", TrajectoryConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, dsa_groups=GROUPS), False),
+        ("datm", TrajectoryConfig(syn_steps=6, expert_epochs=2, max_start_epoch=1, max_start_epoch_final=2, widen_iterations=10), True),
+        ("pad", TrajectoryConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, fiem_ratio=0.25), True),
+        ("mtt-graph", TrajectoryConfig(syn_steps=6, expert_epochs=2, max_start_epoch=2, unroll="graph"), False),
     ],
 )
-def test_trajectory_matching_lowers_its_loss(digits: ImageDataset, experts: Trajectories, name: str, config: TMConfig, soft: bool) -> None:
+def test_trajectory_matching_lowers_its_loss(digits: ImageDataset, experts: Trajectories, name: str, config: TrajectoryConfig, soft: bool) -> None:
     matcher = TrajectoryMatcher(experts, _new_model()(), config)
     synthetic = _synthetic(digits, 2, lr=0.01, soft=soft)
     labels_before = synthetic.labels.clone()
@@ -187,7 +187,7 @@ def test_trajectory_matching_lowers_its_loss(digits: ImageDataset, experts: Traj
 def test_checkpointed_unroll_matches_the_full_graph(digits: ImageDataset, experts: Trajectories) -> None:
     grads = {}
     for unroll in ("checkpoint", "graph"):
-        matcher = TrajectoryMatcher(experts, _new_model()(), TMConfig(syn_steps=4, max_start_epoch=2, unroll=unroll))
+        matcher = TrajectoryMatcher(experts, _new_model()(), TrajectoryConfig(syn_steps=4, max_start_epoch=2, unroll=unroll))
         synthetic = _synthetic(digits, 2, lr=0.01, soft=True)
         for t in synthetic.learnable().values():
             t.requires_grad_(True)
@@ -203,7 +203,7 @@ def test_expert_snapshots_are_copies_not_views(experts: Trajectories) -> None:
 
 
 def test_datm_start_range_widens_during_distillation(experts: Trajectories) -> None:
-    cfg = TMConfig(expert_epochs=2, max_start_epoch=1, max_start_epoch_final=3, widen_iterations=100)
+    cfg = TrajectoryConfig(expert_epochs=2, max_start_epoch=1, max_start_epoch_final=3, widen_iterations=100)
     matcher = TrajectoryMatcher(experts, _new_model()(), cfg)
     assert [matcher.start_epoch_bound(i) for i in (0, 50, 100, 500)] == [1, 2, 3, 3]  # capped at epochs - M
 
@@ -254,8 +254,8 @@ def test_zca_is_invertible_and_whitens(digits: ImageDataset) -> None:
 def test_resume_from_checkpoint_repeats_the_uninterrupted_run(digits: ImageDataset, experts: Trajectories, tmp_path: Path, method: str) -> None:
     def make():
         if method == "dm":
-            return DistributionMatcher(_real(digits), _new_model(), DMConfig(dsa_groups=GROUPS)), _synthetic(digits, 2)
-        return TrajectoryMatcher(experts, _new_model()(), TMConfig(syn_steps=3, max_start_epoch=2)), _synthetic(digits, 2, lr=0.01)
+            return DistributionMatcher(_real(digits), _new_model(), DistributionConfig(dsa_groups=GROUPS)), _synthetic(digits, 2)
+        return TrajectoryMatcher(experts, _new_model()(), TrajectoryConfig(syn_steps=3, max_start_epoch=2)), _synthetic(digits, 2, lr=0.01)
 
     matcher, straight = make()
     full = run_loop(matcher, straight, 6, seed=4)
@@ -274,7 +274,7 @@ def test_resume_from_checkpoint_repeats_the_uninterrupted_run(digits: ImageDatas
 def test_cancel_stops_between_iterations_and_keeps_a_checkpoint(digits: ImageDataset, tmp_path: Path) -> None:
     events = []
     tracker = Tracker(on_progress=events.append, should_cancel=lambda: len(events) >= 2)
-    matcher = DistributionMatcher(_real(digits), _new_model(), DMConfig())
+    matcher = DistributionMatcher(_real(digits), _new_model(), DistributionConfig())
     ckpt = tmp_path / "c.pt"
     with pytest.raises(CancelledError):
         run_loop(matcher, _synthetic(digits, 1), 50, tracker=tracker, checkpoint=ckpt, checkpoint_every=1)

@@ -16,16 +16,22 @@ from PIL import Image
 from torch.nn.utils import vector_to_parameters
 
 from engine.data.dataset import ImageDataset
-from engine.distill import LocalExpertStore, SyntheticSet, get_method, method_names
+from engine.distill import (
+    LocalExpertStore,
+    SyntheticSet,
+    distribution,
+    get_method,
+    method_names,
+)
 from engine.distill.experts import Trajectories
 from engine.distill.experts_config import ExpertConfig
+from engine.distill.families import options_with
 from engine.distill.memory import measure_unroll
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.trajectory_config import TrajectoryConfig
 from engine.evaluate import EvalSpec
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.evaluate.verdict import describe
 from engine.models import create_model
-from engine.distill import distribution
 from engine.pipeline.distill import run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig
@@ -35,14 +41,14 @@ from engine.select.config import SelectionConfig
 from engine.train import predict
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=4, batch_size=128)
-TINY_TM = TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1, max_start_epoch_final=2, widen_iterations=4)
+TINY_TM = TrajectoryConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1, max_start_epoch_final=2, widen_iterations=4)
 TINY_EVAL = DistillEvalConfig(seeds=2, epochs=30, width=16, full_epochs=2)
 TINY_PROXY = ProxyConfig(width=16, epochs=3)
 
 
 def _config(method: str, **kwargs) -> DistillConfig:
-    base = {"method": method, "ipc": 2, "iterations": 4, "width": 16, "experts": TINY_EXPERTS, "trajectory": TINY_TM,
-            "evaluation": None, "init": InitConfig(proxy=TINY_PROXY), "device": "cpu", "checkpoint_every": 2}
+    base = {"method": method, "ipc": 2, "iterations": 4, "width": 16,
+            "options": options_with(experts=TINY_EXPERTS, trajectory=TINY_TM), "evaluation": None, "init": InitConfig(proxy=TINY_PROXY), "device": "cpu", "checkpoint_every": 2}
     return DistillConfig(**(base | kwargs))
 
 
@@ -98,7 +104,7 @@ def test_experts_are_stored_and_reused(digits: ImageDataset, tmp_path: Path) -> 
     assert second.report["timings"]["experts_seconds"] < first.report["timings"]["experts_seconds"]
     torch.testing.assert_close(second.synthetic.images, first.synthetic.images)  # same experts, same result
     # A different training config is a different key: trained again, never confused with the first.
-    other = run_distill(digits, _config("mtt", experts=ExpertConfig(num_experts=2, epochs=5, batch_size=128)), expert_store=store)
+    other = run_distill(digits, _config("mtt", options=options_with(experts=ExpertConfig(num_experts=2, epochs=5, batch_size=128), trajectory=TINY_TM)), expert_store=store)
     assert other.report["experts"]["trained"] and other.report["experts"]["key"] != first.report["experts"]["key"]
     # The data subset is part of the key (a subset keeps the dataset's content hash).
     subset = digits.with_train_subset(np.arange(0, len(digits.y_train), 2))
@@ -122,20 +128,21 @@ def test_prune_then_distill_starts_from_the_per_class_window(digits: ImageDatase
 
 def test_datm_initialises_soft_labels_from_expert_logits_on_correct_samples(digits: ImageDataset, tmp_path: Path) -> None:
     # Unset, DATM's T+ is PAD Table 10's for the IPC, capped at the last epoch with M epochs ahead of it.
-    config = _config("datm", iterations=1, trajectory=TMConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1))
+    config = _config("datm", iterations=1, options=options_with(
+        experts=TINY_EXPERTS, trajectory=TrajectoryConfig(syn_steps=4, expert_epochs=2, max_start_epoch=1)))
     result = run_distill(digits, config, expert_store=LocalExpertStore(tmp_path))
     # The label model (first expert, last epoch) is reported with its accuracy, recomputed here in a module.
     label_model = result.report["label_model"]
-    assert (label_model["expert"], label_model["epoch"]) == (0, config.experts.epochs)
+    assert (label_model["expert"], label_model["epoch"]) == (0, config.options["experts"].epochs)
     (stored,) = tmp_path.glob("experts-*.safetensors")
     model = create_model("convnet", channels=1, num_classes=10, image_size=8, width=config.width)
-    experts = Trajectories.load(stored, stored.stem, config.experts.num_experts, config.experts.epochs)
+    experts = Trajectories.load(stored, stored.stem, config.options["experts"].num_experts, config.options["experts"].epochs)
     vector_to_parameters(experts.params[0, -1], model.parameters())
     logits, _ = predict(model, digits.test_tensors()[0], torch.device("cpu"), amp=False)
     expected = float((logits.argmax(1) == digits.test_tensors()[1]).float().mean())
     assert label_model["test_accuracy"] == pytest.approx(expected, abs=1 / len(digits.y_test))
     assert 0.0 < label_model["train_accuracy"] <= 1.0
-    last = config.experts.epochs - config.trajectory.expert_epochs
+    last = config.options["experts"].epochs - config.options["trajectory"].expert_epochs
     # IPC 2 takes Table 10's T+ of 20, capped at the last expert epoch with M epochs ahead.
     assert result.report["resolved"]["max_start_epoch_final"] == last
     assert (result.report["resolved"]["min_start_epoch"], result.report["resolved"]["max_start_epoch"]) == (0, 1)
@@ -215,8 +222,8 @@ def test_unrolled_memory_stays_flat_with_checkpointing() -> None:
 def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "cli", "distill", "builtin:digits", "--method", "pad", "--ipc", "2", "--iterations", "3",
-           "--init", "pruned", "--window", "0.7:0.8", "--proxy-epochs", "2", "--width", "16", "--syn-steps", "3",
-           "--num-experts", "1", "--expert-train-epochs", "4", "--max-start-epoch", "1", "--eval-seeds", "1",
+           "--init", "pruned", "--window", "0.7:0.8", "--proxy-epochs", "2", "--width", "16", "--trajectory-syn-steps", "3",
+           "--experts-count", "1", "--experts-epochs", "4", "--trajectory-max-start-epoch", "1", "--eval-seeds", "1",
            "--eval-epochs", "5", "--eval-width", "16", "--no-full", "--schedule-initial-ratio", "0.5",
            "--schedule-removal-epoch", "3", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
@@ -261,7 +268,7 @@ def test_cli_distill_help_documents_every_option() -> None:
     proc = subprocess.run([sys.executable, "-m", "cli", "distill", "--help"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "COLUMNS": "200"})
     for option in ("--method", "--ipc", "--init", "--prune-method", "--window", "--iterations", "--out", "--zca",
-                   "--soft-labels", "--fiem-ratio", "--fiex-ratio", "--schedule-initial-ratio", "--syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
+                   "--soft-labels", "--fiem-ratio", "--fiex-ratio", "--schedule-initial-ratio", "--trajectory-syn-steps", "--experts-dir", "--eval-seeds", "--cross-arch"):
         assert option in proc.stdout
     for name in method_names():
         assert name in proc.stdout

@@ -7,9 +7,10 @@ import torch
 
 from engine.data.dataset import ImageDataset
 from engine.distill.experts_config import ExpertConfig
+from engine.distill.families import options_with
 from engine.distill.registry import get_method
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory_config import MTT_MAX_START_EPOCH, TMConfig
+from engine.distill.trajectory_config import MTT_MAX_START_EPOCH, TrajectoryConfig
 from engine.pipeline.distill import run_distill, start_range
 from engine.pipeline.distill_config import DistillConfig, PrunedStartConfig
 from engine.pipeline.prune import run_prune
@@ -107,7 +108,7 @@ def test_pad_fiem_alpha_grows_with_ipc(ipc: int, alpha: float) -> None:
 )
 def test_datm_and_pad_start_ranges_follow_the_ipc(ipc: int, expected: tuple[int, int, int]) -> None:
     for method in ("datm", "pad"):
-        config = DistillConfig(method=method, ipc=ipc, iterations=50, experts=ExpertConfig(epochs=100))
+        config = DistillConfig(method=method, ipc=ipc, iterations=50, options=options_with(experts=ExpertConfig(epochs=100)))
         low, high, final, widen = start_range(get_method(method), config)
         assert (low, high, final, widen) == (*expected, 50)
     # Shorter expert runs cap the range at the last start with M epochs ahead (18 of the default 20); the
@@ -118,8 +119,9 @@ def test_datm_and_pad_start_ranges_follow_the_ipc(ipc: int, expected: tuple[int,
 
 
 def test_a_start_range_that_is_set_wins_and_mtt_keeps_its_fixed_range() -> None:
-    config = DistillConfig(method="datm", ipc=1, experts=ExpertConfig(epochs=100),
-                           trajectory=TMConfig(min_start_epoch=2, max_start_epoch=5, max_start_epoch_final=30))
+    config = DistillConfig(method="datm", ipc=1, options=options_with(
+        experts=ExpertConfig(epochs=100),
+        trajectory=TrajectoryConfig(min_start_epoch=2, max_start_epoch=5, max_start_epoch_final=30)))
     assert start_range(get_method("datm"), config)[:3] == (2, 5, 30)
     assert start_range(get_method("mtt"), DistillConfig(method="mtt", ipc=50))[:3] == (0, MTT_MAX_START_EPOCH, None)
 

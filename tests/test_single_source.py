@@ -14,30 +14,32 @@ from pydantic import BaseModel, TypeAdapter
 
 from app.core.config import Settings
 from app.schemas.jobs import (
+    GROUP_OPTIONS,
     JOB_KINDS,
     DistillEvaluationOptions,
     DistillJobCreate,
-    DistributionOptions,
     EvaluationOptions,
-    ExpertOptions,
-    GradientOptions,
     JobCreate,
     ProxyOptions,
     PruneJobCreate,
     PruneThenDistillJobCreate,
     SweepJobCreate,
-    TrajectoryOptions,
 )
 from cli.main import app as cli_app
-from engine.config_fields import setting_of
+from engine.config_fields import offered, setting_of
 from engine.data.split import TEST_FRACTION
 from engine.device import DevicePreference
-from engine.distill.distribution_config import DMConfig
 from engine.distill.experts_config import ExpertConfig
-from engine.distill.gradient_config import DCConfig
+from engine.distill.families import OptionGroup, option_groups
 from engine.distill.start import InitMode
-from engine.distill.trajectory_config import TMConfig
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, DistillKind, InitConfig, PrunedStartConfig
+from engine.distill.trajectory_config import TrajectoryConfig
+from engine.pipeline.distill_config import (
+    DistillConfig,
+    DistillEvalConfig,
+    DistillKind,
+    InitConfig,
+    PrunedStartConfig,
+)
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
 from engine.pipeline.sweep_config import SweepConfig, SweepKind
 from engine.select.config import RANKING_MODES, SELECTION_MODES, SelectionConfig
@@ -57,17 +59,11 @@ SAME_NAMES: list[tuple[type[BaseModel], type[DataclassInstance]]] = [
     (DistillJobCreate, DistillConfig),
     (PruneThenDistillJobCreate, DistillConfig),
     (PruneThenDistillJobCreate, PrunedStartConfig),
-    (GradientOptions, DCConfig),
-    (DistributionOptions, DMConfig),
-    (TrajectoryOptions, TMConfig),
-    (ExpertOptions, ExpertConfig),
 ]
 # The API's fields named otherwise (or alike with another meaning, as an init mode is not a selection mode).
 RENAMED: list[tuple[type[BaseModel], str, type[DataclassInstance], str]] = [
     (DistillJobCreate, "init", InitConfig, "mode"),
     (PruneThenDistillJobCreate, "prune_method", InitConfig, "prune_method"),
-    (TrajectoryOptions, "lr", TMConfig, "lr_init"),
-    (ExpertOptions, "count", ExpertConfig, "num_experts"),
 ]
 # Every CLI option with a default of its own, and the engine field it sets.
 CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
@@ -108,14 +104,6 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
         "soft_labels": (DistillConfig, "soft_labels"),
         "fiem_ratio": (DistillConfig, "fiem_ratio"),
         "fiex_ratio": (DistillConfig, "fiex_ratio"),
-        "syn_steps": (TMConfig, "syn_steps"),
-        "expert_epochs": (TMConfig, "expert_epochs"),
-        "min_start_epoch": (TMConfig, "min_start_epoch"),
-        "max_start_epoch": (TMConfig, "max_start_epoch"),
-        "max_start_epoch_final": (TMConfig, "max_start_epoch_final"),
-        "lr_labels": (TMConfig, "lr_labels"),
-        "num_experts": (ExpertConfig, "num_experts"),
-        "expert_train_epochs": (ExpertConfig, "epochs"),
         "eval_seeds": (DistillEvalConfig, "seeds"),
         "eval_epochs": (DistillEvalConfig, "epochs"),
         "eval_width": (DistillEvalConfig, "width"),
@@ -193,7 +181,7 @@ def _cli_params(command: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("command", sorted(CLI_OPTIONS))
 def test_cli_defaults_are_the_engines(command: str) -> None:
-    params = _cli_params(command)
+    params = {name: p for name, p in _cli_params(command).items() if "__" not in name}  # not the groups' options
     assert set(params) == set(CLI_OPTIONS[command]) | (CLI_ONLY & set(params)), "an option is missing from CLI_OPTIONS"
     for name, (config, field) in CLI_OPTIONS[command].items():
         assert _plain(params[name].default) == setting_of(config, field).default, f"--{name.replace('_', '-')}"
@@ -241,3 +229,30 @@ def test_job_kinds_are_the_engines() -> None:
 def test_a_sweep_s_default_scores_and_keeps_are_the_engines() -> None:
     spec = SweepJobCreate.model_validate({"kind": "prune_sweep", "dataset_id": "ds_x"})
     assert [m.value for m in spec.methods] == SweepConfig().methods and spec.keep_fractions == SweepConfig().keeps
+
+
+GROUPS = [pytest.param(name, group, id=name) for name, group in option_groups().items()]
+
+
+@pytest.mark.parametrize(("name", "group"), GROUPS)
+def test_every_option_group_is_offered_as_declared(name: str, group: OptionGroup) -> None:
+    """A family's options are generated from its config: the API's model and the CLI's ``--<group>-<option>``
+    offer exactly the fields declared with ``setting``, with their defaults, bounds and help."""
+    declared = offered(group.config_type())
+    api = GROUP_OPTIONS[name].model_fields
+    assert list(api) == [option.name for option in declared]
+    cli = {p.opts[0]: p for p in _cli_params("distill").values() if p.name.startswith(f"{name}__")}
+    assert list(cli) == [f"--{name}-{option.name}".replace("_", "-") for option in declared]
+    for option in declared:
+        field = api[option.name]
+        assert field.default == option.setting.default and field.description == option.setting.help
+        assert {bound: getattr(m, bound) for m in field.metadata for bound in BOUNDS if hasattr(m, bound)} == option.setting.bounds()
+        flag = cli[f"--{name}-{option.name}".replace("_", "-")]
+        assert flag.default is None  # unset: the config's default, which the help states
+        assert option.setting.help is None or option.setting.help[1:] in flag.help
+
+
+def test_the_trajectory_group_offers_its_engine_fields_under_the_api_s_names() -> None:
+    # Clients name the student's initial learning rate ``lr`` and the number of experts ``count``.
+    assert {o.name: o.field for o in offered(TrajectoryConfig) if o.name != o.field} == {"lr": "lr_init"}
+    assert {o.name: o.field for o in offered(ExpertConfig) if o.name != o.field} == {"count": "num_experts"}

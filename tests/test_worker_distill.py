@@ -259,9 +259,9 @@ def test_spec_becomes_the_engine_config() -> None:
     )
     config = distill_config(spec)
     assert (config.method, config.ipc, config.init.mode, config.width) == ("datm", 2, "auto", 8)
-    assert (config.experts.num_experts, config.experts.epochs) == (2, 3)
-    assert (config.trajectory.syn_steps, config.trajectory.expert_epochs, config.trajectory.lr_images) == (5, 1, 50.0)
-    assert (config.trajectory.min_start_epoch, config.trajectory.max_start_epoch) == (None, 1)
+    assert (config.options["experts"].num_experts, config.options["experts"].epochs) == (2, 3)
+    assert (config.options["trajectory"].syn_steps, config.options["trajectory"].expert_epochs, config.options["trajectory"].lr_images) == (5, 1, 50.0)
+    assert (config.options["trajectory"].min_start_epoch, config.options["trajectory"].max_start_epoch) == (None, 1)
     assert config.schedule is None  # the method's own (pad's FIEX), resolved by the engine
 
     pad = distill_config(DistillJobCreate.model_validate(tiny_distill_spec(
@@ -269,15 +269,15 @@ def test_spec_becomes_the_engine_config() -> None:
         trajectory={"min_start_epoch": 1, "max_start_epoch": 2, "max_start_epoch_final": 3, "lr_labels": 2.0},
         schedule={"initial_ratio": 0.5, "addition_end_epoch": 2, "removal_epoch": 3, "removal_fraction": 0.2},
     )))
-    t = pad.trajectory
+    t = pad.options["trajectory"]
     assert (t.min_start_epoch, t.max_start_epoch, t.max_start_epoch_final, t.lr_labels) == (1, 2, 3, 2.0)
     assert pad.schedule == DifficultySchedule(0.5, 2, 3, 0.2)
     assert config.evaluation is not None and config.evaluation.full_data is False
-    assert config.dm.lr_images != 50.0  # only the method's own family gets the override
+    assert config.options["distribution"].lr_images != 50.0  # only the method's own family gets the override
 
     dc = distill_config(
         DistillJobCreate.model_validate(
             tiny_distill_spec("ds_x", method="dc", gradient={"outer_loop": 2, "inner_loop": 1})
         )
     )
-    assert (dc.dc.outer_loop, dc.dc.inner_loop, dc.trajectory.max_start_epoch_final) == (2, 1, None)
+    assert (dc.options["gradient"].outer_loop, dc.options["gradient"].inner_loop, dc.options["trajectory"].max_start_epoch_final) == (2, 1, None)

@@ -7,26 +7,40 @@ what the engine runs. A new job kind is one more ``*JobCreate`` model added to t
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
-from engine.config_fields import help_of, setting_of
+from engine.config_fields import help_of, offered, setting_of
 from engine.device import DevicePreference
-from engine.distill.distribution_config import FIEM_NEEDS, DMConfig, has_layer_stack
-from engine.distill.experts_config import ExpertConfig
-from engine.distill.gradient_config import DCConfig
-from engine.distill.start import UnprunedInitMode
-from engine.distill.families import FAMILIES
+from engine.distill.distribution_config import FIEM_NEEDS, has_layer_stack
+from engine.distill.families import (
+    FAMILIES,
+    OptionGroup,
+    OptionProblem,
+    families_using,
+    group_config,
+    option_groups,
+)
 from engine.distill.registry import get_method
 from engine.distill.registry import method_names as distill_method_names
 from engine.distill.schedule import FIEX_NEEDS
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.start import UnprunedInitMode
 from engine.models.registry import model_names
 from engine.pipeline.distill_config import (
     DistillConfig,
@@ -37,8 +51,13 @@ from engine.pipeline.distill_config import (
     PrunedStartConfig,
     PruneThenDistillKind,
 )
-from engine.pipeline.prune_config import prune_method_names
-from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig, PruneKind
+from engine.pipeline.prune_config import (
+    EvalConfig,
+    ProxyConfig,
+    PruneConfig,
+    PruneKind,
+    prune_method_names,
+)
 from engine.pipeline.sweep_config import SweepConfig, SweepKind
 from engine.scores import ParamProblem, check_score_params, describe_params, score_names
 from engine.select.auto import check_method_params
@@ -58,8 +77,7 @@ def engine_field(config: type[DataclassInstance], name: str, **extra: Any) -> An
     """A field with the default, bounds and help of the engine's ``config.name``; ``extra`` is what only
     the API adds (``validate_default``)."""
     declared = setting_of(config, name)
-    bounds = {"ge": declared.ge, "gt": declared.gt, "le": declared.le, "lt": declared.lt}
-    return Field(declared.default, description=declared.help, **bounds, **extra)
+    return Field(declared.default, description=declared.help, **declared.bounds(), **extra)
 
 
 def _window_matches_mode(window: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
@@ -87,7 +105,7 @@ SCORE_PARAMS_DOC = "the method's parameters (for tdds e.g. {\"window\": 5}):\n" 
 )
 
 
-def _refuse(model: BaseModel, problems: list[ParamProblem]) -> None:
+def _refuse(model: BaseModel, problems: Sequence[ParamProblem | OptionProblem]) -> None:
     """A 422 naming each field at fault (``score_params.<key>``, ``proxy.epochs``), as a field validator's would."""
     if problems:
         raise ValidationError.from_exception_data(
@@ -215,41 +233,6 @@ class DistillEvaluationOptions(EvaluationOptions):
     full_epochs: int = engine_field(DistillEvalConfig, "full_epochs")
 
 
-class GradientOptions(StrictModel):
-    """Gradient matching (dc, dsa)."""
-
-    outer_loop: int | None = Field(None, ge=1, le=1000, description="null: DC's choice for the IPC")
-    inner_loop: int | None = Field(None, ge=1, le=1000, description="null: DC's choice for the IPC")
-    batch_real: int = Field(DCConfig.batch_real, ge=1, le=8192, description="real images per class and step")
-
-
-class DistributionOptions(StrictModel):
-    """Distribution matching (dm)."""
-
-    batch_real: int = Field(DMConfig.batch_real, ge=1, le=8192, description="real images per class and step")
-
-
-class TrajectoryOptions(StrictModel):
-    """Trajectory matching (mtt, datm, pad)."""
-
-    syn_steps: int = Field(TMConfig.syn_steps, ge=1, le=500, description="student steps per iteration (N)")
-    expert_epochs: int = Field(TMConfig.expert_epochs, ge=1, le=500, description="expert epochs matched (M)")
-    min_start_epoch: int | None = Field(
-        TMConfig.min_start_epoch, ge=0, le=1000, description="lowest start epoch (T-); null: the method's for the IPC"
-    )
-    max_start_epoch: int | None = Field(
-        TMConfig.max_start_epoch, ge=0, le=1000,
-        description="highest start epoch at the start (T); null: the method's (mtt 10; datm/pad by IPC, PAD Table 10)",
-    )
-    max_start_epoch_final: int | None = Field(
-        TMConfig.max_start_epoch_final, ge=0, le=1000,
-        description="datm/pad: the highest start epoch grows to T+ over the run; null: the method's for the IPC",
-    )
-    lr: float = Field(TMConfig.lr_init, gt=0, le=10, description="initial learnable student learning rate")
-    lr_labels: float = Field(TMConfig.lr_labels, gt=0, le=1e4, description="soft-label learning rate (datm, pad)")
-    batch_syn: int | None = Field(None, ge=1, le=100_000, description="synthetic minibatch; null: the whole set")
-
-
 class ScheduleOptions(StrictModel):
     """PAD's data scheduler for the experts (FIEX): the easiest ``initial_ratio`` first, all data by
     ``addition_end_epoch``, the easiest ``removal_fraction`` dropped from ``removal_epoch`` on."""
@@ -260,26 +243,27 @@ class ScheduleOptions(StrictModel):
     removal_fraction: float = Field(0.1, ge=0, lt=1)
 
 
-class ExpertOptions(StrictModel):
-    """Expert trajectories (trajectory methods). Jobs with the same data, model, seed and these settings (and
-    for pad the same proxy run, whose scores order the data) share them instead of training their own."""
-
-    count: int = Field(ExpertConfig.num_experts, ge=1, le=100)
-    epochs: int = Field(ExpertConfig.epochs, ge=2, le=1000)
-    lr: float = Field(ExpertConfig.lr, gt=0, le=10)
-    batch_size: int = Field(ExpertConfig.batch_size, ge=1, le=8192)
-
-
-# Spec field -> the method family that uses it, and its options type.
-_FAMILY_OPTIONS: dict[str, tuple[str, type[StrictModel]]] = {
-    "gradient": ("gradient", GradientOptions),
-    "distribution": ("distribution", DistributionOptions),
-    "trajectory": ("trajectory", TrajectoryOptions),
-    "experts": ("trajectory", ExpertOptions),
-}
+def _options_model(group: OptionGroup) -> type[StrictModel]:
+    """The API's model of an option group: a field per option its config declares with ``setting``, under the
+    offered name, with the declared default, bounds and help."""
+    users = ", ".join(m for m in distill_method_names() if group.name in _groups_of(m))
+    fields: dict[str, Any] = {
+        option.name: (option.type, Field(option.setting.default, description=option.setting.help, **option.setting.bounds()))
+        for option in offered(group.config_type())
+    }
+    title = "".join(part.capitalize() for part in group.name.split("_"))
+    return create_model(f"{title}Options", __base__=StrictModel, __doc__=f"Options of {group.name} ({users}).", **fields)
 
 
-class _DistillJobBase(StrictModel):
+def _groups_of(method: str) -> list[str]:
+    return [group.name for group in FAMILIES.get(get_method(method).family).options]
+
+
+# Every registered family's option groups, generated from their configs; a job carries its method's only.
+GROUP_OPTIONS: dict[str, type[StrictModel]] = {name: _options_model(group) for name, group in option_groups().items()}
+
+
+class _DistillJobFields(StrictModel):
     """What ``distill`` and ``prune_then_distill`` share; they differ only in how the synthetic set starts."""
 
     kind: DistillKind  # narrowed by each kind; declared here so it comes first
@@ -295,11 +279,6 @@ class _DistillJobBase(StrictModel):
     fiem_ratio: float | None = engine_field(DistillConfig, "fiem_ratio")
     fiex_ratio: float = engine_field(DistillConfig, "fiex_ratio")
     lr_images: float | None = Field(None, gt=0, le=1e4, description="pixel learning rate; null: the method's")
-    # Options of the other families are refused; the method's own are filled with their defaults.
-    gradient: GradientOptions | None = Field(None, validate_default=True)
-    distribution: DistributionOptions | None = Field(None, validate_default=True)
-    trajectory: TrajectoryOptions | None = Field(None, validate_default=True)
-    experts: ExpertOptions | None = Field(None, validate_default=True)
     schedule: ScheduleOptions | None = Field(
         None, description="trajectory methods: PAD's expert data scheduler (FIEX); null: the method's (on for pad, "
         "PAD Table 10 scaled to the expert epochs)"
@@ -311,32 +290,6 @@ class _DistillJobBase(StrictModel):
     checkpoint_every: int = engine_field(DistillConfig, "checkpoint_every")
     seed: int = engine_field(DistillConfig, "seed")
     device: DevicePreference = Field(DistillConfig.device)
-
-    @field_validator("gradient", "distribution", "trajectory", "experts")
-    @classmethod
-    def _options_of_the_method(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
-        method = info.data.get("method")
-        if method is None:  # reported on its own
-            return value
-        assert info.field_name is not None
-        family, options = _FAMILY_OPTIONS[info.field_name]
-        if get_method(method).family != family:
-            if value is not None:
-                users = ", ".join(m for m in distill_method_names() if get_method(m).family == family)
-                raise ValueError(f"only used by {family}-matching methods ({users}), not {method}")
-            return None
-        return value if value is not None else options()
-
-    @field_validator("experts")
-    @classmethod
-    def _experts_outlast_the_match(cls, value: ExpertOptions | None, info: ValidationInfo) -> ExpertOptions | None:
-        trajectory = info.data.get("trajectory")
-        if value is not None and trajectory is not None and value.epochs <= trajectory.expert_epochs:
-            raise ValueError(
-                f"epochs must exceed trajectory.expert_epochs={trajectory.expert_epochs}: "
-                "the student matches the expert that many epochs ahead"
-            )
-        return value
 
     @field_validator("schedule")
     @classmethod
@@ -370,6 +323,43 @@ class _DistillJobBase(StrictModel):
         if value and method is not None and not get_method(method).uses_experts:
             raise ValueError("soft labels are initialised from expert logits: only trajectory methods learn them")
         return value
+
+
+def _options_of_the_method(value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
+    """A group's options: filled with their defaults for a method of a family that has the group, refused for
+    any other method."""
+    method = info.data.get("method")
+    if method is None:  # reported on its own
+        return value
+    assert info.field_name is not None
+    if info.field_name not in _groups_of(method):
+        if value is not None:
+            families = families_using(info.field_name)
+            users = ", ".join(m for m in distill_method_names() if get_method(m).family in families)
+            raise ValueError(f"only used by {' and '.join(families)}-matching methods ({users}), not {method}")
+        return None
+    return value if value is not None else GROUP_OPTIONS[info.field_name]()
+
+
+def _family_problems(spec: _DistillJobFields) -> _DistillJobFields:
+    """Combinations of the family's options that no single bound rules out (the family's own check)."""
+    family = FAMILIES.get(get_method(spec.method.value).family)
+    given = {group.name: group_config(group.name, getattr(spec, group.name).model_dump()) for group in family.options}
+    _refuse(spec, family.problems(given))
+    return spec
+
+
+# Options of the other families are refused; the method's own are filled with their defaults.
+_DistillJobBase = create_model(
+    "_DistillJobBase",
+    __base__=_DistillJobFields,
+    __doc__=_DistillJobFields.__doc__,
+    __validators__={
+        "_options_of_the_method": field_validator(*GROUP_OPTIONS)(_options_of_the_method),
+        "_family_problems": model_validator(mode="after")(_family_problems),
+    },
+    **{name: (model | None, Field(None, validate_default=True)) for name, model in GROUP_OPTIONS.items()},
+)
 
 
 class DistillJobCreate(_DistillJobBase):

@@ -9,13 +9,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from app.schemas.jobs import DistillJobSpec, PruneJobCreate, PruneThenDistillJobCreate, SweepJobCreate
-from engine.distill.distribution_config import DMConfig
-from engine.distill.experts_config import ExpertConfig
-from engine.distill.gradient_config import DCConfig
+from app.schemas.jobs import (
+    GROUP_OPTIONS,
+    DistillJobSpec,
+    PruneJobCreate,
+    PruneThenDistillJobCreate,
+    SweepJobCreate,
+)
+from engine.distill.families import options_from
+from engine.distill.registry import get_method
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory_config import TMConfig
-from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig, PrunedStartConfig
+from engine.pipeline.distill_config import (
+    DistillConfig,
+    DistillEvalConfig,
+    InitConfig,
+    PrunedStartConfig,
+)
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.pipeline.sweep_config import SweepConfig
 from engine.select.config import SelectionConfig
@@ -26,13 +35,13 @@ if TYPE_CHECKING:
 C = TypeVar("C", bound="DataclassInstance")
 
 
-def from_options(config: type[C], options: BaseModel, **overrides: Any) -> C:
+def from_options(config: type[C], spec: BaseModel, /, **overrides: Any) -> C:
     """``config`` built from the options of the same names, then ``overrides`` (what the API names or
     shapes differently). The API's option models use the engine's field names, so a new engine field the
     API exposes needs nothing here."""
     names = {f.name for f in fields(config)} - overrides.keys()
     # JSON values: enum members become the names the engine registers.
-    return config(**options.model_dump(mode="json", include=names), **overrides)
+    return config(**spec.model_dump(mode="json", include=names), **overrides)
 
 
 def prune_config(spec: PruneJobCreate | SweepJobCreate) -> PruneConfig:
@@ -67,20 +76,14 @@ def distill_config(spec: DistillJobSpec) -> DistillConfig:
     else:
         init = InitConfig(mode=spec.init, proxy=proxy)
     # The spec carries only the options of the method's own family (the schema fills them in); the
-    # others keep the engine's defaults.
-    lr_images: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
-    gradient, distribution, trajectory, experts = spec.gradient, spec.distribution, spec.trajectory, spec.experts
+    # others keep the engine's defaults. A job-level lr_images reaches every group with pixels to learn.
+    fixed: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
+    given = {name: options.model_dump(mode="json") for name in GROUP_OPTIONS if (options := getattr(spec, name))}
     return from_options(
         DistillConfig,
         spec,
         init=init,
-        dc=DCConfig() if gradient is None else from_options(DCConfig, gradient, **lr_images),
-        dm=DMConfig() if distribution is None else from_options(DMConfig, distribution, **lr_images),
-        # Named alike in the spec, but their lr and count are the API's names for lr_init and num_experts.
-        trajectory=TMConfig()
-        if trajectory is None
-        else from_options(TMConfig, trajectory, lr_init=trajectory.lr, **lr_images),
-        experts=ExpertConfig() if experts is None else from_options(ExpertConfig, experts, num_experts=experts.count),
+        options=options_from(given, get_method(spec.method.value).family, **fixed),
         schedule=None if spec.schedule is None else from_options(DifficultySchedule, spec.schedule),
         evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
     )

@@ -16,7 +16,7 @@ from torch import nn
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
 from engine.distill.families import MatchSettings
-from engine.distill.distribution_config import FIEM_NEEDS, DMConfig
+from engine.distill.distribution_config import FIEM_NEEDS, DistributionConfig
 from engine.distill.synthetic import SyntheticSet
 
 
@@ -36,7 +36,7 @@ def layer_embeddings(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class DistributionMatcher:
-    def __init__(self, real: RealData, new_model: ModelFactory, config: DMConfig) -> None:
+    def __init__(self, real: RealData, new_model: ModelFactory, config: DistributionConfig) -> None:
         self.real = real
         self.new_model = new_model
         self.config = config
@@ -84,7 +84,7 @@ def _apply_per_class(x: torch.Tensor, draws: list, sizes: list[int]) -> torch.Te
                       for part, draw in zip(x.split(sizes), draws, strict=True)])
 
 
-def build(config: DMConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+def build(config: DistributionConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
           experts: object) -> DistributionMatcher:
     """The distribution family's matcher (``engine.distill.families``)."""
     return DistributionMatcher(real, new_model, replace(config, dsa_groups=settings.dsa_groups,

@@ -1,16 +1,18 @@
 """Distribution matching's settings (DM): light, so that the API and the CLI read them without torch.
-The matcher is ``engine.distill.distribution``."""
+The matcher is ``engine.distill.distribution``. Fields declared with ``setting`` are the family's options."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.config_fields import like
+from engine.distill.gradient_config import GradientConfig
 from engine.models.registry import MODELS
 
 
 @dataclass
-class DMConfig:
-    batch_real: int = 256
+class DistributionConfig:
+    batch_real: int = like(GradientConfig, "batch_real")
     lr_images: float = 1.0
     momentum: float = 0.5
     dsa_groups: tuple[str, ...] | None = ("color", "crop", "cutout", "scale", "rotate")

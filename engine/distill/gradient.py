@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from engine.distill.augment import apply_dsa, sample_dsa
 from engine.distill.base import ModelFactory, RealData, UpdateFn
 from engine.distill.families import MatchSettings
-from engine.distill.gradient_config import DCConfig, loop_lengths
+from engine.distill.gradient_config import GradientConfig, loop_lengths
 from engine.distill.fiem import per_parameter_masks
 from engine.distill.synthetic import SyntheticSet
 from engine.train.loop import per_sample_loss
@@ -37,7 +37,7 @@ def layer_distance(g_real: torch.Tensor, g_syn: torch.Tensor, mask: torch.Tensor
 
 
 class GradientMatcher:
-    def __init__(self, real: RealData, new_model: ModelFactory, config: DCConfig) -> None:
+    def __init__(self, real: RealData, new_model: ModelFactory, config: GradientConfig) -> None:
         self.real = real
         self.new_model = new_model
         self.config = config
@@ -102,7 +102,7 @@ class GradientMatcher:
         return total / outer
 
 
-def build(config: DCConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+def build(config: GradientConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
           experts: object) -> GradientMatcher:
     """The gradient family's matcher (``engine.distill.families``)."""
     return GradientMatcher(real, new_model, replace(config, dsa_groups=settings.dsa_groups, fiem_ratio=settings.fiem_ratio))

@@ -1,16 +1,19 @@
 """Gradient matching's settings (DC, DSA): light, so that the API and the CLI read them without torch.
-The matcher is ``engine.distill.gradient``."""
+The matcher is ``engine.distill.gradient``. Fields declared with ``setting`` are the family's options in the
+API and the CLI (``engine.distill.families``); the others are the pipeline's or fixed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.config_fields import setting
+
 
 @dataclass
-class DCConfig:
-    outer_loop: int | None = None  # None: DC's choice for the IPC (see loop_lengths)
-    inner_loop: int | None = None
-    batch_real: int = 256
+class GradientConfig:
+    outer_loop: int | None = setting(None, "outer loops (network re-draws) per iteration; left out: DC's choice for the IPC", ge=1, le=1000)
+    inner_loop: int | None = setting(None, "network updates per outer loop; left out: DC's choice for the IPC", ge=1, le=1000)
+    batch_real: int = setting(256, "real images per class and step", ge=1, le=8192)
     lr_images: float = 0.1
     momentum: float = 0.5
     lr_net: float = 0.01

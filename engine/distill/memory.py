@@ -27,7 +27,7 @@ from engine.distill.experts import Trajectories
 from engine.distill.loop import run_loop
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import TrajectoryMatcher
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.trajectory_config import TrajectoryConfig
 from engine.models import create_model
 
 
@@ -68,7 +68,7 @@ def measure_in_process(
     images = torch.randn(num_classes * ipc, channels, image_size, image_size, device=dev)
     labels = torch.arange(num_classes, device=dev).repeat_interleave(ipc)
     synthetic = SyntheticSet(images, labels, num_classes, (0.0,) * channels, (1.0,) * channels, lr=torch.tensor(0.01, device=dev))
-    config = TMConfig(syn_steps=steps, expert_epochs=2, max_start_epoch=1, unroll=unroll)  # type: ignore[arg-type]
+    config = TrajectoryConfig(syn_steps=steps, expert_epochs=2, max_start_epoch=1, unroll=unroll)  # type: ignore[arg-type]
     # Warm-up with ONE unrolled step: kernels, allocator pools and the one-step working set are the
     # baseline, so the reported peak is what the extra unrolled steps add.
     run_loop(TrajectoryMatcher(experts, model, replace(config, syn_steps=1)), synthetic, 1)

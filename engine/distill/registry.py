@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from engine.config_fields import offered
 from engine.distill.families import FAMILIES
 from engine.registry import Registry
 
@@ -161,3 +162,14 @@ register_method(MethodSpec(
     "trajectory", soft_labels=True, soft_labels_up_to_ipc=10, widen_start_range=True, difficulty_schedule=True,
     fiem=True, zca=True,
 ))
+
+
+def families_table() -> str:
+    """The registered families as the README's Markdown table: what each matches, its methods and its options
+    (``group.option``, as a job spec nests them; the CLI spells them ``--group-option``)."""
+    rows = ["| family | methods | what it matches | options |", "| --- | --- | --- | --- |"]
+    for family in FAMILIES:
+        methods = ", ".join(f"`{m.name}`" for m in METHODS if m.family == family.name)
+        options = ", ".join(f"`{group.name}.{o.name}`" for group in family.options for o in offered(group.config_type()))
+        rows.append(f"| `{family.name}` | {methods} | {family.description} | {options} |")
+    return "\n".join(rows)

@@ -27,7 +27,7 @@ from engine.distill.families import MatchSettings
 from engine.distill.experts import Trajectories
 from engine.distill.fiem import shallow_mask
 from engine.distill.synthetic import SyntheticSet
-from engine.distill.trajectory_config import TMConfig, fixed_start_range
+from engine.distill.trajectory_config import TrajectoryConfig, fixed_start_range
 from engine.train.loop import per_sample_loss
 
 class FunctionalStudent:
@@ -91,7 +91,7 @@ def _graph_step(student, theta, images, labels, lr, index, draw) -> torch.Tensor
 
 
 class TrajectoryMatcher:
-    def __init__(self, experts: Trajectories, model: nn.Module, config: TMConfig) -> None:
+    def __init__(self, experts: Trajectories, model: nn.Module, config: TrajectoryConfig) -> None:
         if experts.epochs < config.expert_epochs + 1:
             raise ValueError(f"experts have {experts.epochs} epochs; need more than expert_epochs={config.expert_epochs}")
         self.experts = experts
@@ -157,7 +157,7 @@ class TrajectoryMatcher:
         return float(loss.detach())
 
 
-def build(config: TMConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
+def build(config: TrajectoryConfig, settings: MatchSettings, real: RealData, new_model: ModelFactory,
           experts: Trajectories | None) -> TrajectoryMatcher:
     """The trajectory family's matcher (``engine.distill.families``): the student starts from a fresh model on
     the real data's device and follows the experts the pipeline trained (or reused) first."""

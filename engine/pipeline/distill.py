@@ -21,29 +21,48 @@ from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
 from engine.distill.base import Matcher, ModelFactory, RealData
 from engine.distill.distribution_config import FIEM_NEEDS, has_layer_stack
-from engine.distill.experts import ExpertStore, Trajectories, data_fingerprint, expert_key, obtain_experts
+from engine.distill.experts import (
+    ExpertStore,
+    Trajectories,
+    data_fingerprint,
+    expert_key,
+    obtain_experts,
+)
 from engine.distill.families import FAMILIES, MatchSettings
 from engine.distill.init import fit_per_class, noise_images, pick_pruned, pick_real
-from engine.distill.start import StartMode, resolve_start
 from engine.distill.loop import LoopResult, run_loop
 from engine.distill.registry import START_RANGE_BY_IPC, MethodSpec, by_ipc, get_method
-from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule, easy_to_hard, fiex_drops, filter_real
+from engine.distill.schedule import (
+    FIEX_NEEDS,
+    DifficultySchedule,
+    easy_to_hard,
+    fiex_drops,
+    filter_real,
+)
+from engine.distill.start import StartMode, resolve_start
 from engine.distill.synthetic import SyntheticSet
 from engine.distill.trajectory import FunctionalStudent
 from engine.distill.trajectory_config import fixed_start_range
 from engine.distill.zca import ZCAWhitening
-from engine.evaluate import AccuracyStats, EvalSpec, dd_ranking, evaluate_training_set, gain_over_random, mean_per_class
+from engine.evaluate import (
+    AccuracyStats,
+    EvalSpec,
+    dd_ranking,
+    evaluate_training_set,
+    gain_over_random,
+    mean_per_class,
+)
 from engine.evaluate.synthetic import evaluate_synthetic
 from engine.models import create_model
 from engine.pipeline.coreset_row import comparison, coreset_summary, select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig
-from engine.registry import load
 from engine.pipeline.report import environment
 from engine.pipeline.scoring import compute_scores
 from engine.progress import Tracker
-from engine.store import FileStore
+from engine.registry import load
 from engine.scores import get_score
 from engine.select import importance_of
+from engine.store import FileStore
 from engine.train import TrainConfig
 from engine.visualize import class_grid, save_png
 
@@ -69,30 +88,12 @@ class DistillResult:
         ]
 
 
-@dataclass
-class _Resolved:
-    """Job settings after the method's defaults are filled in (what the report records as used)."""
-
-    dsa_groups: tuple[str, ...] | None
-    soft_labels: bool
-    fiem_ratio: float
-    schedule: DifficultySchedule | None
-    fiex_drops: str | None  # DC/DM's FIEX: which end of each class's EL2N order is left out of matching
-    min_start_epoch: int
-    max_start_epoch: int
-    max_start_epoch_final: int | None
-    widen_iterations: int
-    zca: bool
-    start: StartMode  # where the synthetic set starts (``init: auto`` resolved)
-    start_reason: str
-
-
-def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolved:
+def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> MatchSettings:
     use_dsa = spec.dsa if config.dsa is None else config.dsa
     groups = parse_strategy(config.dsa_strategy or default_strategy(channels)) if use_dsa else None
     schedule = config.schedule
     if schedule is None and spec.difficulty_schedule:
-        schedule = DifficultySchedule.for_experts(config.experts.epochs)
+        schedule = DifficultySchedule.for_experts(config.options["experts"].epochs)
     fiem = spec.default_fiem_ratio(config.ipc) if config.fiem_ratio is None else config.fiem_ratio
     if FAMILIES.get(spec.family).embeds and fiem > 0 and not has_layer_stack(config.model):
         raise ValueError(f"{FIEM_NEEDS}; {config.model} has none")
@@ -100,7 +101,7 @@ def _resolve(spec: MethodSpec, config: DistillConfig, channels: int) -> _Resolve
         raise ValueError(FIEX_NEEDS)
     low, high, final, widen = start_range(spec, config)
     start, start_reason = resolve_start(config.init.mode, spec, config.ipc)
-    return _Resolved(
+    return MatchSettings(
         dsa_groups=groups,
         # Soft labels come from expert logits: only trajectory methods have experts to ask.
         soft_labels=spec.uses_experts and (spec.default_soft_labels(config.ipc) if config.soft_labels is None
@@ -125,8 +126,8 @@ def start_range(spec: MethodSpec, config: DistillConfig) -> tuple[int, int, int 
     (``START_RANGE_BY_IPC``), T growing to T+ over the whole run. Every bound stays at or below the last
     expert epoch that still has M epochs ahead of it.
     """
-    tm = config.trajectory
-    last = max(0, config.experts.epochs - tm.expert_epochs)
+    tm = config.options["trajectory"]
+    last = max(0, config.options["experts"].epochs - tm.expert_epochs)
     if not spec.widen_start_range:
         low, high = fixed_start_range(tm)
         return low, min(last, high), None, 0
@@ -143,7 +144,7 @@ def _model_factory(dataset: ImageDataset, config: DistillConfig) -> ModelFactory
                                 width=config.width, depth=config.depth)
 
 
-def _scores_needed(config: DistillConfig, resolved: _Resolved) -> list[str]:
+def _scores_needed(config: DistillConfig, resolved: MatchSettings) -> list[str]:
     needed = []
     if resolved.start == "pruned":
         needed.append(config.init.prune_method)
@@ -225,7 +226,7 @@ def _initial_set(
     labels = torch.arange(k, device=real.x.device).repeat_interleave(ipc)
     if label_model is not None:
         labels = label_model.soft_labels(images, labels)
-    lr = torch.tensor(config.trajectory.lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
+    lr = torch.tensor(config.options["trajectory"].lr_init, device=real.x.device) if get_method(config.method).uses_experts else None
     synthetic = SyntheticSet(images, labels, k, dataset.mean, dataset.std, lr=lr, zca=zca)
     return synthetic, indices
 
@@ -246,7 +247,7 @@ def _expert_soft_labels(logits: torch.Tensor, classes: torch.Tensor) -> torch.Te
     return labels
 
 
-def _matched_real(real: RealData, dataset: ImageDataset, config: DistillConfig, resolved: _Resolved,
+def _matched_real(real: RealData, dataset: ImageDataset, config: DistillConfig, resolved: MatchSettings,
                   scores: dict[str, np.ndarray], report: dict) -> RealData:
     """The real images the matcher sees: all of them, or what DC/DM's FIEX keeps (the initial images
     are drawn before, from every real image, as without it)."""
@@ -260,16 +261,12 @@ def _matched_real(real: RealData, dataset: ImageDataset, config: DistillConfig, 
 
 
 def _matcher(
-    spec: MethodSpec, config: DistillConfig, resolved: _Resolved, real: RealData, new_model: ModelFactory,
+    spec: MethodSpec, config: DistillConfig, resolved: MatchSettings, real: RealData, new_model: ModelFactory,
     experts: Trajectories | None,
 ) -> Matcher:
     family = FAMILIES.get(spec.family)
-    settings = MatchSettings(
-        dsa_groups=resolved.dsa_groups, fiem_ratio=resolved.fiem_ratio, min_start_epoch=resolved.min_start_epoch,
-        max_start_epoch=resolved.max_start_epoch, max_start_epoch_final=resolved.max_start_epoch_final,
-        widen_iterations=resolved.widen_iterations,
-    )
-    matcher: Matcher = load(family.build)(getattr(config, family.config_field), settings, real, new_model, experts)
+    own = config.options[family.options[0].name]
+    matcher: Matcher = load(family.build)(own, resolved, real, new_model, experts)
     return matcher
 
 
@@ -417,12 +414,12 @@ def run_distill(
         key = expert_key(
             dataset.content_hash, data_fingerprint(x, y),
             {"name": config.model, "width": config.width, "depth": config.depth},
-            config.experts, resolved.schedule,
+            config.options["experts"], resolved.schedule,
             {"proxy": asdict(config.init.proxy)} if resolved.schedule is not None else None,
             config.seed,
         )
         experts, reused = obtain_experts(
-            expert_store, key, real, new_model, config.experts, seed=config.seed, schedule=resolved.schedule,
+            expert_store, key, real, new_model, config.options["experts"], seed=config.seed, schedule=resolved.schedule,
             easy_to_hard=easy_to_hard(scores["el2n"]) if resolved.schedule is not None else None,
             augment_strategy="_".join(resolved.dsa_groups) if resolved.dsa_groups else None,
             tracker=prep.span(0.3, 1.0), scratch=workdir,

@@ -1,6 +1,7 @@
 """Typed configuration of a distill job; recorded verbatim in its report so a run can be repeated.
 
-Method-specific knobs live in the family configs (``dc``, ``dm``, ``trajectory``); their
+Method-specific knobs live in the family configs, one per registered option group in ``options``
+(``gradient``, ``distribution``, ``trajectory``, ``experts``: ``engine.distill.families``); their
 ``dsa_groups`` and ``fiem_ratio`` are set by the pipeline from the job-level ``dsa`` and
 ``fiem_ratio`` fields, whose ``None`` means "the method's default" (see the method registry).
 """
@@ -12,12 +13,9 @@ from typing import Any, Literal
 
 from engine.config_fields import like, setting
 from engine.device import DevicePreference
-from engine.distill.distribution_config import DMConfig
-from engine.distill.experts_config import ExpertConfig
-from engine.distill.gradient_config import DCConfig
-from engine.distill.start import InitMode
+from engine.distill.families import options_from
 from engine.distill.schedule import DifficultySchedule
-from engine.distill.trajectory_config import TMConfig
+from engine.distill.start import InitMode
 from engine.pipeline.prune_config import EvalConfig, ProxyConfig, PruneConfig
 from engine.select.config import RankingMode, SelectionConfig
 
@@ -92,7 +90,7 @@ class DistillConfig:
         depth: the depth of the matching network.
         dsa_strategy: '_'-joined DSA transforms; None = all, without flips for single-channel data.
         schedule: PAD's expert data scheduler; None = the method's default (on for ``pad``).
-        dc / dm / trajectory / experts: family hyper-parameters.
+        options: family hyper-parameters, a config per registered option group by its name.
         evaluation: accuracy report; None skips it.
     """
 
@@ -125,10 +123,7 @@ class DistillConfig:
         lt=1,
     )
     schedule: DifficultySchedule | None = None
-    dc: DCConfig = field(default_factory=DCConfig)
-    dm: DMConfig = field(default_factory=DMConfig)
-    trajectory: TMConfig = field(default_factory=TMConfig)
-    experts: ExpertConfig = field(default_factory=ExpertConfig)
+    options: dict[str, Any] = field(default_factory=options_from)
     evaluation: DistillEvalConfig | None = field(default_factory=DistillEvalConfig)
     checkpoint_every: int = setting(
         10, "iterations between checkpoints of the synthetic set, from which a re-run resumes", ge=1, le=100_000

@@ -1,0 +1,24 @@
+"""Extensions outside this repository: modules named in ``CONDENSE_PLUGINS`` (comma-separated) are imported
+before any interface lists a registry, so what they register (a score, a selection policy, a distillation
+family and its methods, a dataset format, a model) is offered by the API's schema, the CLI's options and the
+worker alike. A plugin is a module that calls the registries' ``register`` functions when imported.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+
+PLUGINS_VARIABLE = "CONDENSE_PLUGINS"
+
+
+def load_plugins(names: str | None = None) -> list[str]:
+    """Import the plugin modules (``names`` or ``$CONDENSE_PLUGINS``); importing one again is a no-op."""
+    given = os.environ.get(PLUGINS_VARIABLE, "") if names is None else names
+    modules = [name.strip() for name in given.split(",") if name.strip()]
+    for module in modules:
+        try:
+            import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"{PLUGINS_VARIABLE}: cannot import plugin {module!r}: {exc}") from exc
+    return modules
