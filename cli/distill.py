@@ -136,6 +136,7 @@ def distill(
     eval_width: Annotated[int, typer.Option(help=sentence("Evaluation " + help_of(DistillEvalConfig, "width")))] = DistillEvalConfig.width,
     cross_arch: Annotated[list[Model], typer.Option(help="Extra evaluation architectures, repeatable.")] = [],  # type: ignore[valid-type]  # noqa: B006
     compare_random: Annotated[bool, typer.Option("--random/--no-random", help=sentence(help_of(DistillEvalConfig, "compare_random")))] = DistillEvalConfig.compare_random,
+    compare_coreset: Annotated[bool, typer.Option("--coreset/--no-coreset", help=sentence(help_of(DistillEvalConfig, "compare_coreset")))] = DistillEvalConfig.compare_coreset,
     full_data: Annotated[bool, typer.Option("--full/--no-full", help=sentence(help_of(DistillEvalConfig, "full_data")))] = DistillEvalConfig.full_data,
     checkpoint_every: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "checkpoint_every") + " (same --out)"))] = DistillConfig.checkpoint_every,
     seed: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "seed")))] = DistillConfig.seed,
@@ -181,7 +182,7 @@ def distill(
         options=_family_options(family, options or {}, lr_images),
         evaluation=DistillEvalConfig(
             seeds=eval_seeds, epochs=eval_epochs, width=eval_width, compare_random=compare_random,
-            full_data=full_data, archs=[a.value for a in cross_arch],
+            compare_coreset=compare_coreset, full_data=full_data, archs=[a.value for a in cross_arch],
         ) if eval_seeds > 0 else None,
         checkpoint_every=checkpoint_every,
         seed=seed,

@@ -108,6 +108,7 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
         "eval_epochs": (DistillEvalConfig, "epochs"),
         "eval_width": (DistillEvalConfig, "width"),
         "compare_random": (DistillEvalConfig, "compare_random"),
+        "compare_coreset": (DistillEvalConfig, "compare_coreset"),
         "full_data": (DistillEvalConfig, "full_data"),
         "checkpoint_every": (DistillConfig, "checkpoint_every"),
         "seed": (DistillConfig, "seed"),
@@ -117,7 +118,7 @@ CLI_OPTIONS: dict[str, dict[str, tuple[type[DataclassInstance], str]]] = {
 BOUNDS = ("ge", "gt", "le", "lt")
 # CLI options that set no engine config field (input, output, the dataset loader) or have no default.
 CLI_ONLY = {
-    "data", "out", "window", "score_param", "cross_arch", "test_fraction", "experts_dir", "proxy_runs", "lr_images",
+    "data", "out", "window", "score_param", "cross_arch", "test_fraction", "experts_dir", "proxy_runs", "lr_images", "spec",
     # FIEX's scheduler: unset is the method's (PAD Table 10 scaled to the expert run), not a field's default.
     "schedule_initial_ratio", "schedule_addition_end", "schedule_removal_epoch", "schedule_removal_fraction",
 }
