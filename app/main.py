@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_caller
-from app.api.routes import datasets, health, jobs, proxy_runs
+from app.api.routes import datasets, health, jobs, methods, proxy_runs
 from app.blobstore import LocalBlobStore
 from app.core.body_limit import BodyLimit
 from app.core.celery_client import create_celery
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(datasets.router)
     v1.include_router(jobs.router)
     v1.include_router(proxy_runs.router)
+    v1.include_router(methods.router)
     app.include_router(v1)
     app.include_router(health.router)
     return app
