@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -86,7 +85,7 @@ def _schedule(uses_experts: bool, expert_epochs: int, **given: float | int | Non
     if not uses_experts:
         raise typer.BadParameter("--schedule-* options order the experts' training data: only trajectory methods have experts")
     try:
-        return replace(DifficultySchedule.for_experts(expert_epochs), **given)
+        return DifficultySchedule.for_experts(expert_epochs, **given)
     except ValueError as exc:
         raise typer.BadParameter(f"--schedule-*: {exc}") from None
 
@@ -126,10 +125,10 @@ def distill(
     fiem_ratio: Annotated[float | None, typer.Option(help=sentence(help_of(DistillConfig, "fiem_ratio") + ", in [0, 1)"))] = DistillConfig.fiem_ratio,
     fiex_ratio: Annotated[float, typer.Option(help=sentence(help_of(DistillConfig, "fiex_ratio") + ", in [0, 1)"))] = DistillConfig.fiex_ratio,
     lr_images: Annotated[float | None, typer.Option(help="Learning rate of the synthetic pixels (default: the method's).")] = None,
-    schedule_initial_ratio: Annotated[float | None, typer.Option(help="Trajectory methods: FIEX's data scheduler (on for pad): share of the easiest samples an expert starts on (default: the method's, PAD Table 10).", min=0.0, max=1.0)] = None,
-    schedule_addition_end: Annotated[int | None, typer.Option(help="FIEX: the expert epoch by which all data is in (default: a fifth of the expert run).", min=1)] = None,
-    schedule_removal_epoch: Annotated[int | None, typer.Option(help="FIEX: the expert epoch from which the easiest samples are dropped (default: 60% of the expert run).", min=1)] = None,
-    schedule_removal_fraction: Annotated[float | None, typer.Option(help="FIEX: share of the easiest samples dropped then (default: 0.1), in [0, 1).", min=0.0)] = None,
+    schedule_initial_ratio: Annotated[float | None, typer.Option(help=f"Trajectory methods: FIEX's data scheduler (on for pad): {help_of(DifficultySchedule, 'initial_ratio')} (default: the method's, PAD Table 10).")] = None,
+    schedule_addition_end: Annotated[int | None, typer.Option(help=f"FIEX: {help_of(DifficultySchedule, 'addition_end_epoch')} (default: a fifth of the expert run).")] = None,
+    schedule_removal_epoch: Annotated[int | None, typer.Option(help=f"FIEX: {help_of(DifficultySchedule, 'removal_epoch').partition(';')[0]} (default: 60% of the expert run).")] = None,
+    schedule_removal_fraction: Annotated[float | None, typer.Option(help=f"FIEX: {help_of(DifficultySchedule, 'removal_fraction')} (default: 0.1).")] = None,
     experts_dir: Annotated[Path | None, typer.Option(help="Folder that keeps expert trajectories for reuse (default: OUT/.experts).")] = None,
     eval_seeds: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "seeds") + "; 0 skips evaluation"))] = DistillEvalConfig.seeds,
     eval_epochs: Annotated[int, typer.Option(help=sentence(help_of(DistillEvalConfig, "epochs")))] = DistillEvalConfig.epochs,

@@ -23,6 +23,7 @@ from app.schemas.jobs import (
     ProxyOptions,
     PruneJobCreate,
     PruneThenDistillJobCreate,
+    ScheduleOptions,
     SweepJobCreate,
 )
 from cli.main import app as cli_app
@@ -31,6 +32,7 @@ from engine.data.split import TEST_FRACTION
 from engine.device import DevicePreference
 from engine.distill.experts_config import ExpertConfig
 from engine.distill.families import OptionGroup, option_groups
+from engine.distill.schedule import DifficultySchedule
 from engine.distill.start import InitMode
 from engine.distill.trajectory_config import TrajectoryConfig
 from engine.pipeline.distill_config import (
@@ -257,3 +259,13 @@ def test_the_trajectory_group_offers_its_engine_fields_under_the_api_s_names() -
     # Clients name the student's initial learning rate ``lr`` and the number of experts ``count``.
     assert {o.name: o.field for o in offered(TrajectoryConfig) if o.name != o.field} == {"lr": "lr_init"}
     assert {o.name: o.field for o in offered(ExpertConfig) if o.name != o.field} == {"count": "num_experts"}
+
+
+def test_the_schedule_options_are_the_engines() -> None:
+    # Left out, an option is PAD's for the expert run (DifficultySchedule.for_experts): every API default is unset.
+    api = ScheduleOptions.model_fields
+    assert list(api) == [option.name for option in offered(DifficultySchedule)]
+    for option in offered(DifficultySchedule):
+        field = api[option.name]
+        assert field.default is None and field.description == option.setting.help
+        assert {bound: getattr(m, bound) for m in field.metadata for bound in BOUNDS if hasattr(m, bound)} == option.setting.bounds()

@@ -272,6 +272,11 @@ def test_spec_becomes_the_engine_config() -> None:
     t = pad.options["trajectory"]
     assert (t.min_start_epoch, t.max_start_epoch, t.max_start_epoch_final, t.lr_labels) == (1, 2, 3, 2.0)
     assert pad.schedule == DifficultySchedule(0.5, 2, 3, 0.2)
+    # An option left out is PAD's for the expert run; an explicit null removal_epoch removes nothing.
+    some = distill_config(DistillJobCreate.model_validate(tiny_distill_spec(
+        "ds_x", method="pad", experts={"epochs": 10}, schedule={"initial_ratio": 0.5, "removal_epoch": None})))
+    assert some.schedule == DifficultySchedule.for_experts(10, initial_ratio=0.5, removal_epoch=None)
+    assert some.schedule.addition_end_epoch == 2
     assert config.evaluation is not None and config.evaluation.full_data is False
     assert config.options["distribution"].lr_images != 50.0  # only the method's own family gets the override
 

@@ -39,7 +39,7 @@ from engine.distill.families import (
 )
 from engine.distill.registry import get_method
 from engine.distill.registry import method_names as distill_method_names
-from engine.distill.schedule import FIEX_NEEDS
+from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule
 from engine.distill.start import UnprunedInitMode
 from engine.models.registry import model_names
 from engine.pipeline.distill_config import (
@@ -233,14 +233,19 @@ class DistillEvaluationOptions(EvaluationOptions):
     full_epochs: int = engine_field(DistillEvalConfig, "full_epochs")
 
 
-class ScheduleOptions(StrictModel):
-    """PAD's data scheduler for the experts (FIEX): the easiest ``initial_ratio`` first, all data by
-    ``addition_end_epoch``, the easiest ``removal_fraction`` dropped from ``removal_epoch`` on."""
-
-    initial_ratio: float = Field(gt=0, le=1)
-    addition_end_epoch: int = Field(ge=1, le=1000)
-    removal_epoch: int | None = Field(None, ge=1, le=1000, description="null: nothing is removed")
-    removal_fraction: float = Field(0.1, ge=0, lt=1)
+# PAD's data scheduler for the experts (FIEX), its options generated from DifficultySchedule's: one left out is
+# PAD's for the expert run (DifficultySchedule.for_experts), so each field's default here is "unset".
+ScheduleOptions: type[StrictModel] = create_model(
+    "ScheduleOptions",
+    __base__=StrictModel,
+    __doc__="PAD's data scheduler for the experts (FIEX): the easiest initial_ratio first, all data by "
+    "addition_end_epoch, the easiest removal_fraction dropped from removal_epoch on; an option left out is PAD's "
+    "(Table 10) scaled to the expert run.",
+    **{
+        option.name: (option.type, Field(None, description=option.setting.help, **option.setting.bounds()))
+        for option in offered(DifficultySchedule)
+    },
+)
 
 
 def _options_model(group: OptionGroup) -> type[StrictModel]:
@@ -293,7 +298,7 @@ class _DistillJobFields(StrictModel):
 
     @field_validator("schedule")
     @classmethod
-    def _schedule_needs_experts(cls, value: ScheduleOptions | None, info: ValidationInfo) -> ScheduleOptions | None:
+    def _schedule_needs_experts(cls, value: StrictModel | None, info: ValidationInfo) -> StrictModel | None:
         method = info.data.get("method")
         if value is not None and method is not None and not get_method(method).uses_experts:
             raise ValueError("the data scheduler orders the experts' training data: only trajectory methods use it")

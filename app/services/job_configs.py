@@ -79,11 +79,15 @@ def distill_config(spec: DistillJobSpec) -> DistillConfig:
     # others keep the engine's defaults. A job-level lr_images reaches every group with pixels to learn.
     fixed: dict[str, float] = {} if spec.lr_images is None else {"lr_images": spec.lr_images}
     given = {name: options.model_dump(mode="json") for name in GROUP_OPTIONS if (options := getattr(spec, name))}
+    options = options_from(given, get_method(spec.method.value).family, **fixed)
+    # The scheduler's options left out are PAD's for this expert run (an explicit null removal_epoch is kept).
+    schedule = None if spec.schedule is None else DifficultySchedule.for_experts(
+        options["experts"].epochs, **spec.schedule.model_dump(exclude_unset=True))
     return from_options(
         DistillConfig,
         spec,
         init=init,
-        options=options_from(given, get_method(spec.method.value).family, **fixed),
-        schedule=None if spec.schedule is None else from_options(DifficultySchedule, spec.schedule),
+        options=options,
+        schedule=schedule,
         evaluation=None if spec.evaluation is None else from_options(DistillEvalConfig, spec.evaluation),
     )

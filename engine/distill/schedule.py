@@ -12,36 +12,42 @@ class's real images out of matching instead (``filter_real``, 003 App. A.1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+
+from engine.config_fields import offered, setting
 
 
 @dataclass
 class DifficultySchedule:
-    initial_ratio: float = 0.75
-    addition_end_epoch: int = 20
-    removal_epoch: int | None = None
-    removal_fraction: float = 0.1
+    """Fields declared with ``setting`` are a job's ``schedule`` options (the API's and the CLI's)."""
+
+    initial_ratio: float = setting(0.75, "share of the easiest samples an expert starts on", gt=0, le=1)
+    addition_end_epoch: int = setting(20, "the expert epoch by which all data is in", ge=1, le=1000)
+    removal_epoch: int | None = setting(
+        None, "the expert epoch from which the easiest samples are dropped; null: none are", ge=1, le=1000
+    )
+    removal_fraction: float = setting(0.1, "share of the easiest samples dropped then", ge=0, lt=1)
 
     @classmethod
-    def for_experts(cls, epochs: int) -> DifficultySchedule:
-        """PAD's FIEX settings as fractions of its 100-epoch expert runs, scaled to ``epochs``.
+    def for_experts(cls, epochs: int, **given: Any) -> DifficultySchedule:
+        """PAD's FIEX settings as fractions of its 100-epoch expert runs, scaled to ``epochs``, with the
+        options ``given`` in their place.
 
         PAD Table 10 (CIFAR-10): initial ratio 0.75, all data in by epoch 20 (AEE); the easiest 10%
         removed at every IPC (App., hyper-parameters). The removal epoch, 60 of 100, is the one in PAD's public expert script
         (``rm_start_epoch=60``), quoted: the paper's text does not state it.
         """
         add_end = max(1, round(0.2 * epochs))
-        return cls(0.75, add_end, max(add_end + 1, round(0.6 * epochs)), 0.1)
+        return replace(cls(0.75, add_end, max(add_end + 1, round(0.6 * epochs)), 0.1), **given)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.initial_ratio <= 1.0:
-            raise ValueError(f"initial_ratio must be in (0, 1], got {self.initial_ratio}")
-        if self.addition_end_epoch < 1:
-            raise ValueError("addition_end_epoch must be >= 1")
-        if not 0.0 <= self.removal_fraction < 1.0:
-            raise ValueError(f"removal_fraction must be in [0, 1), got {self.removal_fraction}")
+        for option in offered(type(self)):
+            value = getattr(self, option.field)
+            if (problem := option.setting.problem(value)) is not None:
+                raise ValueError(f"{option.name} {problem}, got {value}")
 
     def fraction(self, epoch: int) -> float:
         """Share of the easiest samples included at (1-based) ``epoch`` before any removal."""
