@@ -98,7 +98,6 @@ class MatchSettings:
 
 
 FAMILIES: Registry[DistillFamily] = Registry("distillation family")
-EXPERTS = OptionGroup("experts", "engine.distill.experts_config:ExpertConfig")
 
 
 def options_with(**configs: Any) -> dict[str, Any]:
@@ -145,5 +144,6 @@ FAMILIES.register(DistillFamily(
     "engine.distill.distribution:build", embeds=True))
 FAMILIES.register(DistillFamily(
     "trajectory", "match the parameter trajectories of experts trained on real data (MTT, DATM-style, PAD)",
-    (OptionGroup("trajectory", "engine.distill.trajectory_config:TrajectoryConfig"), EXPERTS),
+    (OptionGroup("trajectory", "engine.distill.trajectory_config:TrajectoryConfig"),
+     OptionGroup("experts", "engine.distill.experts_config:ExpertConfig")),
     "engine.distill.trajectory:build", uses_experts=True, check="engine.distill.trajectory_config:check_options"))
