@@ -29,6 +29,7 @@ import numpy as np
 from bench.common import RESULTS, command_line, find_shared_datasets, mean_std, write_results
 from bench.distill import DATASET_NAMES, METHODS, SCALES, TITLES, cell_job, run_jobs
 from engine.distill.distribution_config import DistributionConfig
+from engine.distill.registry import METHODS as REGISTERED
 from engine.evaluate.verdict import paired_verdict
 from engine.pipeline.distill_config import DistillConfig
 
@@ -95,7 +96,9 @@ def markdown(payload: dict, tables: dict) -> str:
              "scale's budget, or another trial); 'coreset' is the start's own accuracy where the trial evaluated it, "
              "and 'over its start' what distilling added to it. Every trial names its start: 'the default job' "
              "starts from random real images, as the default job did before `init: auto`, which now starts a "
-             "method from the coreset up to the IPC its registry entry names (DM, DC, DSA and DATM-style: 10, from these rows).\n",
+             "method from the coreset at the IPCs its registry entry names, from these rows ("
+             + "; ".join(f"{TITLES[m.name]}: IPC {m.coreset_start_from_ipc} to {m.coreset_start_up_to_ipc}"
+                         for m in REGISTERED if m.coreset_start_up_to_ipc) + ").\n",
              *[f"Note: {note}\n" for note in payload.get("notes", [])]]
     for name in DATASET_NAMES:
         rows = [r for r in payload["rows"] if r["dataset"] == name]

@@ -112,7 +112,7 @@ def distill(
     method: Annotated[Method, typer.Option(help="Distillation method.")] = Method(DistillConfig.method),  # type: ignore[valid-type]
     ipc: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "ipc")), min=1)] = DistillConfig.ipc,
     iterations: Annotated[int, typer.Option(help=sentence(help_of(DistillConfig, "iterations")), min=1)] = DistillConfig.iterations,
-    init: Annotated[Init, typer.Option(help="Start from random real images, noise, the coreset a default prune job keeps at this IPC, or a pruned subset (Prune-then-distill); auto: the coreset where it measured better for the method and IPC (DM, DC, DSA and DATM-style up to IPC 10), else random real images.")] = Init(InitConfig.mode),  # type: ignore[valid-type]
+    init: Annotated[Init, typer.Option(help="Start from random real images, noise, the coreset a default prune job keeps at this IPC, or a pruned subset (Prune-then-distill); auto: the coreset where it measured better for the method and IPC (DM, DC and DSA up to IPC 10, DATM-style from IPC 2 to 10), else random real images.")] = Init(InitConfig.mode),  # type: ignore[valid-type]
     prune_method: Annotated[PruneMethod, typer.Option(help="--init pruned: the pruning score.")] = PruneMethod(InitConfig.prune_method),  # type: ignore[valid-type]
     prune_mode: Annotated[PruneMode, typer.Option(help=f"--init pruned: {help_of(PrunedStartConfig, 'mode')}.")] = PruneMode(PrunedStartConfig.mode),  # type: ignore[valid-type]
     window: Annotated[str | None, typer.Option(help=f"--init pruned: percentile window LO:HI of each class's importance ranking, default {DEFAULT_WINDOW} in window mode (implies --prune-mode window).")] = None,

@@ -75,8 +75,8 @@ def test_auto_starts_dm_from_the_coreset_up_to_ipc_10_and_says_why(digits: Image
 
 @pytest.mark.parametrize(("method", "ipc", "start"), [
     ("dm", 1, "coreset"), ("dm", 10, "coreset"), ("dm", 11, "real"), ("dm", 50, "real"), ("dc", 10, "coreset"),
-    ("dsa", 10, "coreset"), ("dsa", 50, "real"), ("datm", 10, "coreset"), ("datm", 50, "real"), ("mtt", 10, "real"),
-    ("pad", 10, "real"),
+    ("dsa", 10, "coreset"), ("dsa", 50, "real"), ("dc", 1, "coreset"), ("dsa", 1, "coreset"), ("datm", 1, "real"),
+    ("datm", 2, "coreset"), ("datm", 10, "coreset"), ("datm", 50, "real"), ("mtt", 10, "real"), ("pad", 10, "real"),
 ])
 def test_auto_resolves_by_the_method_s_measured_limit(method: str, ipc: int, start: str) -> None:
     assert resolve_start("auto", get_method(method), ipc)[0] == start

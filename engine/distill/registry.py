@@ -53,11 +53,16 @@ class MethodSpec:
             +1.63 ± 0.17 and +3.51 ± 0.21 over its random real start (+0.32 ± 0.17, within noise, and +1.27 ±
             0.32 above the coreset alone). DATM-style at IPC 10: +1.20 ± 0.28 and +1.32 ± 0.29 over its random
             real start, though level with the coreset alone on MNIST (+0.00 ± 0.33) and below it on
-            Fashion-MNIST (-2.36 ± 0.77; the job's coreset row says so). IPC 1 and 50 are not measured for DC,
-            DSA or DATM-style. PAD at IPC 10: +1.23 ± 0.20 on MNIST but within noise on Fashion-MNIST (+0.99 ±
+            Fashion-MNIST (-2.36 ± 0.77; the job's coreset row says so). At IPC 1 (50 iterations): DC +21.80 ±
+            1.58 on MNIST and +2.01 ± 0.95 (within noise) on Fashion-MNIST, DSA +22.22 ± 1.41 and +2.08 ± 1.18
+            (within noise), DATM-style +6.83 ± 0.12 on MNIST but worse on Fashion-MNIST (-3.23 ± 0.33), hence its
+            ``coreset_start_from_ipc`` of 2 (IPC 2 to 9 are not measured). IPC 50 is not measured for DC, DSA or
+            DATM-style. PAD at IPC 10: +1.23 ± 0.20 on MNIST but within noise on Fashion-MNIST (+0.99 ±
             0.34), and MTT +1.11 ± 0.33 on MNIST but within noise on Fashion-MNIST (-0.19 ± 0.77), both below
             or level with the coreset they started from, so both keep random real starts
             (``bench/results/distill-trials-cpu.md``).
+        coreset_start_from_ipc: the smallest IPC at which ``init: auto`` starts from the coreset (1: every IPC up
+            to ``coreset_start_up_to_ipc``); above 1 where a coreset start measured worse at a small IPC.
     """
 
     name: str
@@ -72,6 +77,7 @@ class MethodSpec:
     fiem: bool = False
     zca: bool = False
     coreset_start_up_to_ipc: int = 0
+    coreset_start_from_ipc: int = 1
 
     @property
     def description(self) -> str:
@@ -154,7 +160,7 @@ register_method(MethodSpec(
     "datm", "Difficulty-aligned trajectory matching (soft labels, widening start range)",
     "Guo, Wang, Chen, Lin, You. Towards Lossless Dataset Distillation via Difficulty-Aligned Trajectory Matching. ICLR 2024",
     "trajectory", soft_labels=True, soft_labels_up_to_ipc=10, widen_start_range=True, zca=True,
-    coreset_start_up_to_ipc=10,
+    coreset_start_up_to_ipc=10, coreset_start_from_ipc=2,
 ))
 register_method(MethodSpec(
     "pad", "Prioritize Alignment in Dataset Distillation (FIEX scheduler + FIEM)",

@@ -24,10 +24,13 @@ def resolve_start(mode: InitMode, spec: MethodSpec, ipc: int) -> tuple[StartMode
     """The start a job's ``init`` mode stands for, and why."""
     if mode != "auto":
         return mode, "named by the job"
-    if ipc <= spec.coreset_start_up_to_ipc:
-        return "coreset", (f"auto: {spec.title} measured better from the coreset than from random real images "
-                           f"up to IPC {spec.coreset_start_up_to_ipc}")
-    if spec.coreset_start_up_to_ipc:
+    lowest, highest = spec.coreset_start_from_ipc, spec.coreset_start_up_to_ipc
+    if lowest <= ipc <= highest:
+        span = f"up to IPC {highest}" if lowest == 1 else f"from IPC {lowest} up to {highest}"
+        return "coreset", f"auto: {spec.title} measured better from the coreset than from random real images {span}"
+    if ipc < lowest <= highest:
+        return "real", f"auto: below IPC {lowest} a coreset start measured worse for {spec.title} on one dataset"
+    if highest:
         return "real", f"auto: above IPC {spec.coreset_start_up_to_ipc} a coreset start did not measure better for {spec.title}"
     return "real", f"auto: a coreset start has not measured better for {spec.title}"
 
