@@ -26,7 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.models import Job, JobStatus
 from app.schemas.common import ObjectId, Page, StrictModel
-from engine.config_fields import help_of, offered, setting_of
+from engine.config_fields import Offered, help_of, offered, setting_of
 from engine.device import DevicePreference
 from engine.distill.distribution_config import FIEM_NEEDS, has_layer_stack
 from engine.distill.families import (
@@ -233,6 +233,11 @@ class DistillEvaluationOptions(EvaluationOptions):
     full_epochs: int = engine_field(DistillEvalConfig, "full_epochs")
 
 
+def _offered_field(option: Offered, default: Any) -> tuple[Any, Any]:
+    """An engine option as an API field: its type, offered name, bounds and help, and ``default``."""
+    return option.type, Field(default, description=option.setting.help, **option.setting.bounds())
+
+
 # PAD's data scheduler for the experts (FIEX), its options generated from DifficultySchedule's: one left out is
 # PAD's for the expert run (DifficultySchedule.for_experts), so each field's default here is "unset".
 ScheduleOptions: type[StrictModel] = create_model(
@@ -241,10 +246,7 @@ ScheduleOptions: type[StrictModel] = create_model(
     __doc__="PAD's data scheduler for the experts (FIEX): the easiest initial_ratio first, all data by "
     "addition_end_epoch, the easiest removal_fraction dropped from removal_epoch on; an option left out is PAD's "
     "(Table 10) scaled to the expert run.",
-    **{
-        option.name: (option.type, Field(None, description=option.setting.help, **option.setting.bounds()))
-        for option in offered(DifficultySchedule)
-    },
+    **{option.name: _offered_field(option, None) for option in offered(DifficultySchedule)},
 )
 
 
@@ -252,10 +254,7 @@ def _options_model(group: OptionGroup) -> type[StrictModel]:
     """The API's model of an option group: a field per option its config declares with ``setting``, under the
     offered name, with the declared default, bounds and help."""
     users = ", ".join(m for m in distill_method_names() if group.name in _groups_of(m))
-    fields: dict[str, Any] = {
-        option.name: (option.type, Field(option.setting.default, description=option.setting.help, **option.setting.bounds()))
-        for option in offered(group.config_type())
-    }
+    fields = {option.name: _offered_field(option, option.setting.default) for option in offered(group.config_type())}
     title = "".join(part.capitalize() for part in group.name.split("_"))
     return create_model(f"{title}Options", __base__=StrictModel, __doc__=f"Options of {group.name} ({users}).", **fields)
 
