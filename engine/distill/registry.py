@@ -57,8 +57,10 @@ class MethodSpec:
             Fashion-MNIST (-2.36 ± 0.77; the job's coreset row says so). At IPC 1 (50 iterations): DC +21.80 ±
             1.58 on MNIST and +2.01 ± 0.95 (within noise) on Fashion-MNIST, DSA +22.22 ± 1.41 and +2.08 ± 1.18
             (within noise), DATM-style +6.83 ± 0.12 on MNIST but worse on Fashion-MNIST (-3.23 ± 0.33), hence its
-            ``coreset_start_from_ipc`` of 2 (IPC 2 to 9 are not measured). IPC 50 is not measured for DC, DSA or
-            DATM-style. PAD at IPC 10: +1.23 ± 0.20 on MNIST but within noise on Fashion-MNIST (+0.99 ±
+            ``coreset_start_from_ipc`` of 2 (IPC 2 to 9 are not measured). At IPC 50 a coreset start did not
+            measure better on both: DC +0.60 ± 0.16 on MNIST but -0.49 ± 0.09 on Fashion-MNIST, DSA +0.58 ± 0.19
+            and -0.38 ± 0.11 (one outer iteration at that scale, so mostly the start itself), DATM-style (hard
+            labels both ways) +0.34 ± 0.05 and -0.36 ± 0.46; all keep random real starts above IPC 10. PAD at IPC 10: +1.23 ± 0.20 on MNIST but within noise on Fashion-MNIST (+0.99 ±
             0.34), and MTT +1.11 ± 0.33 on MNIST but within noise on Fashion-MNIST (-0.19 ± 0.77), both below
             or level with the coreset they started from, so both keep random real starts
             (``bench/results/distill-trials-cpu.md``).
