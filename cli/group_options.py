@@ -11,9 +11,10 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
+from cli.prune import sentence
 from engine.config_fields import Offered, Setting, offered
-from engine.distill.families import families_using, option_groups
-from engine.distill.registry import METHODS
+from engine.distill.families import option_groups
+from engine.distill.registry import methods_using
 
 GIVEN = "options"  # the wrapped command's parameter that receives {group: {option: value}} of those given
 
@@ -32,15 +33,13 @@ def _within(declared: Setting) -> Callable[[Any], Any]:
 
 
 def _panel(group: str) -> str:
-    families = families_using(group)
-    users = ", ".join(m.name for m in METHODS if m.family in families)
-    return f"{group.replace('_', ' ').capitalize()} options ({users})"
+    return f"{group.replace('_', ' ').capitalize()} options ({', '.join(methods_using(group))})"
 
 
 def _help(option: Offered) -> str:
     text = option.setting.help or option.name.replace("_", " ")
     default = option.setting.default
-    return f"{text[:1].upper()}{text[1:]}" + ("." if default is None else f" (default: {default}).")
+    return sentence(text if default is None else f"{text} (default: {default})")
 
 
 def _parameters() -> dict[str, tuple[str, str, inspect.Parameter]]:

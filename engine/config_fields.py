@@ -10,6 +10,7 @@ family's settings) those are the ones the API and the CLI offer, generated from 
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
@@ -109,11 +110,14 @@ def help_of(config: type[DataclassInstance], name: str) -> str:
     return help
 
 
-def offered(config: type[DataclassInstance]) -> list[Offered]:
-    """``config``'s fields declared with ``setting``, in declaration order, with their resolved types."""
+@functools.cache
+def offered(config: type[DataclassInstance]) -> tuple[Offered, ...]:
+    """``config``'s fields declared with ``setting``, in declaration order, with their resolved types. Cached: a
+    config's declaration does not change, and every config built (a ``DistillConfig``'s groups, a schedule)
+    reads it."""
     hints = get_type_hints(config)
-    return [
+    return tuple(
         Offered(f.name, found.name or f.name, hints[f.name], found)
         for f in fields(config)
         if (found := f.metadata.get(_KEY)) is not None
-    ]
+    )

@@ -12,13 +12,12 @@ from importlib import import_module
 PLUGINS_VARIABLE = "CONDENSE_PLUGINS"
 
 
-def load_plugins(names: str | None = None) -> list[str]:
-    """Import the plugin modules (``names`` or ``$CONDENSE_PLUGINS``); importing one again is a no-op."""
-    given = os.environ.get(PLUGINS_VARIABLE, "") if names is None else names
-    modules = [name.strip() for name in given.split(",") if name.strip()]
-    for module in modules:
+def load_plugins() -> None:
+    """Import the modules named in ``$CONDENSE_PLUGINS``; importing one again is a no-op."""
+    for module in (name.strip() for name in os.environ.get(PLUGINS_VARIABLE, "").split(",")):
+        if not module:
+            continue
         try:
             import_module(module)
         except ImportError as exc:
             raise ImportError(f"{PLUGINS_VARIABLE}: cannot import plugin {module!r}: {exc}") from exc
-    return modules

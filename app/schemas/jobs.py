@@ -37,7 +37,7 @@ from engine.distill.families import (
     group_config,
     option_groups,
 )
-from engine.distill.registry import get_method
+from engine.distill.registry import get_method, methods_using
 from engine.distill.registry import method_names as distill_method_names
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule
 from engine.distill.start import UnprunedInitMode
@@ -253,7 +253,7 @@ ScheduleOptions: type[StrictModel] = create_model(
 def _options_model(group: OptionGroup) -> type[StrictModel]:
     """The API's model of an option group: a field per option its config declares with ``setting``, under the
     offered name, with the declared default, bounds and help."""
-    users = ", ".join(m for m in distill_method_names() if group.name in _groups_of(m))
+    users = ", ".join(methods_using(group.name))
     fields = {option.name: _offered_field(option, option.setting.default) for option in offered(group.config_type())}
     title = "".join(part.capitalize() for part in group.name.split("_"))
     return create_model(f"{title}Options", __base__=StrictModel, __doc__=f"Options of {group.name} ({users}).", **fields)
@@ -338,8 +338,7 @@ def _options_of_the_method(value: StrictModel | None, info: ValidationInfo) -> S
     assert info.field_name is not None
     if info.field_name not in _groups_of(method):
         if value is not None:
-            families = families_using(info.field_name)
-            users = ", ".join(m for m in distill_method_names() if get_method(m).family in families)
+            families, users = families_using(info.field_name), ", ".join(methods_using(info.field_name))
             raise ValueError(f"only used by {' and '.join(families)}-matching methods ({users}), not {method}")
         return None
     return value if value is not None else GROUP_OPTIONS[info.field_name]()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from engine.config_fields import offered
-from engine.distill.families import FAMILIES
+from engine.distill.families import FAMILIES, families_using
 from engine.registry import Registry
 
 T = TypeVar("T")
@@ -171,6 +171,12 @@ register_method(MethodSpec(
     "trajectory", soft_labels=True, soft_labels_up_to_ipc=10, widen_start_range=True, difficulty_schedule=True,
     fiem=True, zca=True,
 ))
+
+
+def methods_using(group: str) -> list[str]:
+    """The registered methods whose family has option group ``group`` (``experts``: mtt, datm, pad)."""
+    families = families_using(group)
+    return [m.name for m in METHODS if m.family in families]
 
 
 def families_table() -> str:
