@@ -52,8 +52,10 @@ from engine.distill.memory import measure_unroll, peak_mb
 from engine.distill.trajectory_config import TrajectoryConfig
 from engine.evaluate import evaluate_training_set
 from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
+from engine.pipeline.coreset_row import select_coreset
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig
+from engine.progress import Tracker
 
 METHODS = ["dc", "dsa", "dm", "mtt", "datm", "pad", "ptd"]
 TITLES = {"dc": "DC", "dsa": "DSA", "dm": "DM", "mtt": "MTT", "datm": "DATM-style", "pad": "PAD",
@@ -140,13 +142,14 @@ def method_config(method: str, ipc: int, scale: Scale, budget: int, num_classes:
             syn_steps=scale.syn_steps, expert_epochs=scale.expert_epochs,
             max_start_epoch=None if widens else scale.max_start_epoch, batch_syn=min(scale.batch_syn, ipc * num_classes))
         config.options["experts"] = ExpertConfig(num_experts=scale.num_experts, epochs=scale.expert_train_epochs)
-    proxy = ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
-    if method == "ptd":
-        # The engine's own start (EL2N's 70th-80th percentile window per class), as a job gets it.
-        config.init = InitConfig(mode="pruned", proxy=proxy)
-    else:
-        config.init = InitConfig(mode="real", proxy=proxy)
+    # Prune-then-distill is the engine's pruned start (EL2N's 70th-80th percentile window per class); every other
+    # method starts as a user's job does (``init: auto``: the coreset or random real images by method and IPC).
+    config.init = InitConfig(mode="pruned" if method == "ptd" else "auto", proxy=proxy_config(scale))
     return config
+
+
+def proxy_config(scale: Scale) -> ProxyConfig:
+    return ProxyConfig(model="convnet", width=scale.width, epochs=scale.proxy_epochs)
 
 
 def with_overrides(config: DistillConfig, overrides: dict) -> DistillConfig:
@@ -216,10 +219,26 @@ def baselines(data: ImageDataset, scale: Scale, ipcs: list[int], device: str) ->
         cfg = eval_config(scale, ipc, data.num_classes)
         stats = random_real_baseline(data, ipc, 0, eval_spec(cfg, "convnet", strategy, device))
         out["random"][str(ipc)] = {"accuracy": stats.per_seed, "mean": stats.mean, "std": stats.std, "eval_epochs": cfg.epochs}
+    out["coreset"] = coresets(data, scale, ipcs, device)
     cfg = eval_config(scale, 1, data.num_classes)
     full = evaluate_training_set(data, None, eval_spec(cfg, "convnet", strategy, device, full=True), base_seed=1000)
     out["full"] = {"accuracy": full.per_seed, "mean": full.mean, "std": full.std, "epochs": scale.full_data_epochs,
                    "train_samples": int(len(data.y_train))}
+    return out
+
+
+def coresets(data: ImageDataset, scale: Scale, ipcs: list[int], device: str) -> dict:
+    """The coreset a default prune job keeps at each IPC (a distill job's comparison row, issue 34.5), from the
+    scale's proxy and trained under the synthetic sets' protocol and evaluation seeds."""
+    strategy = default_strategy(data.image_shape[0])
+    out = {}
+    for ipc in ipcs:
+        cfg = eval_config(scale, ipc, data.num_classes)
+        config = DistillConfig(ipc=ipc, seed=0, device=device, init=InitConfig(proxy=proxy_config(scale)))
+        coreset = select_coreset(data, config, Tracker(), None, None)
+        stats = evaluate_training_set(data, coreset.indices, eval_spec(cfg, "convnet", strategy, device), base_seed=1000)
+        out[str(ipc)] = {"accuracy": stats.per_seed, "mean": stats.mean, "std": stats.std, "eval_epochs": cfg.epochs,
+                         "selection": coreset.report["selection"]}
     return out
 
 
@@ -239,8 +258,11 @@ def tables(args: argparse.Namespace, scale: Scale, root: Path, payload: dict, sa
             data = load(root, name, scale.per_class)
             if "full" not in res or any(str(i) not in res["random"] for i in ipcs) or res.get("scale", asdict(scale)) != asdict(scale):
                 res |= baselines(data, scale, ipcs, args.device) | {"scale": asdict(scale)}
+            elif any(str(i) not in res.get("coreset", {}) for i in ipcs):
+                res["coreset"] = {**res.get("coreset", {}), **coresets(data, scale, ipcs, args.device)}
             log(f"{name}: full data {mean_std(res['full']['accuracy'])}; random "
-                + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()))
+                + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["random"].items()) + "; coreset "
+                + ", ".join(f"IPC {k} {mean_std(v['accuracy'])}" for k, v in res["coreset"].items()))
             save()
             jobs = [cell_job(args.scale, scale, root, name, ipc, method, experts, args.iterations, args.device)
                     for method in methods for ipc in ipcs]
@@ -452,12 +474,16 @@ def markdown(payload: dict, scale_name: str) -> str:
                          f"{mean_std(res['full']['accuracy'])} at {res['full']['epochs']} epochs"
                          + (f"; published whole dataset {whole[0]:.1f} ± {whole[1]:.1f}" if whole else "") + ")\n")
             below: list[str] = []
-            lines += ["| method | IPC | accuracy | published (ours minus it) | vs random | wall s | s/iteration | peak MB |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += ["| method | IPC | start | accuracy | published (ours minus it) | vs random | vs coreset | wall s | "
+                      "s/iteration | peak MB |", "|---|---|---|---|---|---|---|---|---|---|"]
             for ipc in tab["ipcs"]:
                 rnd = res["random"].get(str(ipc))
+                core = res.get("coreset", {}).get(str(ipc))
                 if rnd:
-                    lines.append(f"| random real | {ipc} | {mean_std(rnd['accuracy'])} | {_published(pub, 'random', ipc)} | | | | |")
+                    lines.append(f"| random real | {ipc} | | {mean_std(rnd['accuracy'])} | {_published(pub, 'random', ipc)} | | | | | |")
+                if core:
+                    gap = f"{100 * (core['mean'] - rnd['mean']):+.1f}" if rnd else ""
+                    lines.append(f"| coreset (default prune job) | {ipc} | | {mean_std(core['accuracy'])} | n/a | {gap} | | | | |")
                 for method in tab["methods"]:
                     row = next((r for r in res["rows"] if r["ipc"] == ipc and r["method"] == method), None)
                     if row is None:
@@ -467,8 +493,10 @@ def markdown(payload: dict, scale_name: str) -> str:
                     if (value := pub.get(method, {}).get(str(ipc))) is not None:
                         below.append(f"{TITLES[method]} IPC {ipc} by {value[0] - 100 * row['mean']:.1f} points")
                         cell += f" ({100 * row['mean'] - value[0]:+.1f})"
-                    lines.append(f"| {TITLES[method]} | {ipc} | {mean_std(row['accuracy'])} | {cell} | "
-                                 f"{gap} | {row['wall_seconds']:.0f} | {row['seconds_per_iteration']:.2f} | {row['peak_mb']:.0f} |")
+                    over_core = f"{100 * (row['mean'] - core['mean']):+.1f}" if core else ""
+                    lines.append(f"| {TITLES[method]} | {ipc} | {row.get('init') or ''} | {mean_std(row['accuracy'])} | "
+                                 f"{cell} | {gap} | {over_core} | {row['wall_seconds']:.0f} | {row['seconds_per_iteration']:.2f} | "
+                                 f"{row['peak_mb']:.0f} |")
             lines.append("")
             if before := res.get("rows_before"):
                 lines += ["Rows an earlier run measured with the defaults of its day, replaced by the rows above "

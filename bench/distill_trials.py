@@ -73,8 +73,9 @@ def trial_jobs(args: argparse.Namespace, root: Path, experts: str) -> list[dict]
     scale = SCALES[args.scale]
     ipcs = [int(i) for i in args.ipcs.split(",")]
     chosen = set(args.trials.split(",")) if args.trials else None
+    # The tables' rows start as a job does (``init: auto``); a trial keeps its own start (random real unless named).
     return [cell_job(args.scale, scale, root, name, ipc, method, experts, None, args.device)
-            | {"overrides": trial.overrides, "variant": trial.name}
+            | {"overrides": {"init.mode": "real"} | trial.overrides, "variant": trial.name}
             for ipc in ipcs for name in args.datasets.split(",")
             for method in args.methods.split(",") for trial in trials(args.job_iterations)[method]
             if chosen is None or trial.name in chosen]
@@ -84,6 +85,18 @@ def _paired(a: list[float], b: list[float]) -> str:
     diffs = np.asarray(a) - np.asarray(b)
     verdict = paired_verdict(diffs)
     return f"{100 * diffs.mean():+.2f} ± {100 * diffs.std():.2f}, {verdict.verdict}"
+
+
+def tables_row(res: dict, row: dict) -> dict | None:
+    """The tables' row a trial is compared with, as the tables hold it now."""
+    return next((r for r in res["rows"] if r["ipc"] == row["ipc"] and r["method"] == row["method"]), None)
+
+
+def reference_of(tables: dict, row: dict) -> dict | None:
+    """What a trial is compared with in the tables when it runs, kept in its row: the tables are re-run under
+    later defaults, and a trial's comparison is with the row of its day."""
+    ref = tables_row(tables[row["dataset"]], row) if row["dataset"] in tables else None
+    return ref and {key: ref.get(key) for key in ("iterations", "accuracy", "init")}
 
 
 def markdown(payload: dict, tables: dict) -> str:
@@ -114,7 +127,7 @@ def markdown(payload: dict, tables: dict) -> str:
             trial = next(t for t in TRIALS[row["method"]] if t.name == row["variant"])
             random = res["random"].get(str(row["ipc"]))
             if trial.against == TABLES:
-                ref = next((r for r in res["rows"] if r["ipc"] == row["ipc"] and r["method"] == row["method"]), None)
+                ref = row.get("reference") or tables_row(res, row)
                 ref_name = f"tables ({ref['iterations']} iterations)" if ref else "tables (not run)"
             else:
                 ref = next((r for r in rows if r["ipc"] == row["ipc"] and r["method"] == row["method"]
@@ -162,6 +175,8 @@ def main() -> None:
     started = time.perf_counter()
 
     def keep(row: dict) -> None:
+        if next(t for t in TRIALS[row["method"]] if t.name == row["variant"]).against == TABLES:
+            row["reference"] = reference_of(tables, row)
         key = (row["dataset"], row["ipc"], row["method"], row["variant"])
         payload["rows"] = [r for r in payload["rows"] if (r["dataset"], r["ipc"], r["method"], r["variant"]) != key]
         payload["rows"].append(row)

@@ -32,9 +32,14 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     assert sorted(plain) == [False, True, True] and rows["pad"]["experts_reused"] is False
     assert rows["dm"]["experts_reused"] is None
     assert len(res["random"]["1"]["accuracy"]) == 1 and res["full"]["train_samples"] == 200
+    # Rows start as a user's job does (init: auto), and each IPC has the default prune job's coreset beside them.
+    assert {m: rows[m]["init"] for m in ("dm", "datm", "mtt", "ptd")} == {
+        "dm": "coreset", "datm": "real", "mtt": "real", "ptd": "pruned"}
+    assert len(res["coreset"]["1"]["accuracy"]) == 1 and res["coreset"]["1"]["selection"]
     table = (tmp_path / "distill-smoke.md").read_text()
-    for title in [*TITLES.values(), "random real"]:
+    for title in [*TITLES.values(), "random real", "coreset (default prune job)"]:
         assert f"| {title} | 1 |" in table
+    assert "| DM | 1 | coreset |" in table
     assert "91.7 ± 0.5" in table  # DC's published MNIST IPC 1 figure beside our row
 
     labels = {(row["method"], row["expert_train_epochs"]): row for row in payload["labels"]["rows"]}
@@ -56,6 +61,7 @@ def test_every_method_runs_through_the_bench_command(shared_datasets: Path, tmp_
     assert set(trials) == {("dm", t.name) for t in TRIALS["dm"]} | {("mtt", "coreset start")}
     assert trials["dm", "the default job"]["iterations"] == 3 and trials["dm", "the default job"]["init"] == "real"
     start = trials["mtt", "coreset start"]
+    assert start["reference"]["accuracy"] == rows["mtt"]["accuracy"]  # the tables' row of its day, kept with it
     assert start["init"] == "coreset" and len(start["coreset"]["per_seed"]) == 1
     lines = (tmp_path / "distill-trials-smoke.md").read_text()
     assert "| DM | 1 | the default job, coreset start | 3 |" in lines and "not enough seeds to tell" in lines
