@@ -51,8 +51,8 @@ from engine.distill.gradient_config import GradientConfig, loop_lengths
 from engine.distill.memory import measure_unroll, peak_mb
 from engine.distill.trajectory_config import TrajectoryConfig
 from engine.evaluate import evaluate_training_set
-from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
 from engine.pipeline.coreset_row import select_coreset
+from engine.pipeline.distill import eval_spec, random_real_baseline, run_distill
 from engine.pipeline.distill_config import DistillConfig, DistillEvalConfig, InitConfig
 from engine.pipeline.prune_config import ProxyConfig
 from engine.progress import Tracker
