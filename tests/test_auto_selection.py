@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -65,7 +67,8 @@ def test_auto_resolves_by_budget_and_always_balances_classes(keep: float, mode: 
 
 def test_auto_passes_an_explicit_mode_through() -> None:
     explicit = SelectionConfig(keep=0.1, mode="hardest", class_balanced=False)
-    assert resolve_auto(explicit, np.zeros(10, np.int64), 1).selection is explicit
+    # Passed through, with its allocation resolved for the report (a requested mode keeps class proportions).
+    assert resolve_auto(explicit, np.zeros(10, np.int64), 1).selection == replace(explicit, allocation="proportional")
 
 
 def test_default_prune_job_records_its_policy_and_gain(digits: ImageDataset) -> None:

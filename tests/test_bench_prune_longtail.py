@@ -24,9 +24,9 @@ def test_the_long_tailed_benchmark_runs_and_pairs_every_candidate_with_both_base
     rows = {row["candidate"]: row for row in keep["rows"]}
     assert set(rows) == set(CANDIDATES)
     # Proportional keeps 9 of the largest class; with a limit of 50 per class nothing changes at this size.
-    assert rows["default (auto)"]["counts"] == rows["auto, CCS above 50 per class"]["counts"]
-    assert rows["auto, equal allocation"]["counts"][-1] == 3  # the smallest class kept whole
+    assert rows["proportional allocation"]["counts"] == rows["proportional, CCS above 50 per class"]["counts"]
+    assert rows["default (auto)"]["allocation"] == "equal" and rows["default (auto)"]["counts"][-1] == 3  # kept whole
     for row in rows.values():
         assert {"same_counts", "uniform"} <= set(row["gain"]) and row["gain"]["uniform"]["seeds"] == 2
-    assert set(summary(block)) == set(CANDIDATES)
+    assert set(summary(block)) == set(CANDIDATES) and all(isinstance(s["meets_bar"], bool) for s in summary(block).values())
     assert "| 30% | uniform random |" in (tmp_path / "prune-longtail-cpu.md").read_text()

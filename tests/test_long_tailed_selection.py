@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,7 @@ def test_an_allocation_of_every_sample_keeps_every_class_whole() -> None:
 
 
 def test_auto_clusters_classes_that_keep_few_and_takes_ccs_where_a_class_keeps_many() -> None:
-    resolved = resolve_auto(SelectionConfig(keep=0.3), LABELS, 4, prototypes_up_to_count=50)
+    resolved = resolve_auto(SelectionConfig(keep=0.3, allocation="proportional"), LABELS, 4, prototypes_up_to_count=50)
     # Proportional: class 0 keeps 120, more than 50, so CCS; the others keep 36, 12 and 3: prototypes.
     assert [p.mode for p in resolved.per_class] == ["ccs", "prototypes", "prototypes", "prototypes"]
     assert resolved.needs_features and resolved.score_used and resolved.selection.mode == "ccs"
@@ -62,9 +64,31 @@ def test_a_class_that_keeps_most_of_itself_takes_ccs() -> None:
 
 
 def test_without_a_count_limit_auto_is_the_budget_rule_of_balanced_data() -> None:
-    resolved = resolve_auto(SelectionConfig(keep=0.3), LABELS, 4)
+    proportional = SelectionConfig(keep=0.3, allocation="proportional")
+    resolved = resolve_auto(proportional, LABELS, 4)
     assert resolved.per_class is None and resolved.selection.mode == "prototypes" and not resolved.score_used
-    assert resolve_auto(SelectionConfig(keep=0.6), LABELS, 4).selection.mode == "ccs"
+    assert resolve_auto(replace(proportional, keep=0.6), LABELS, 4).selection.mode == "ccs"
+
+
+def test_the_default_allocation_gives_classes_equal_shares_and_says_so() -> None:
+    resolved = resolve_auto(SelectionConfig(keep=0.3), LABELS, 4)
+    assert resolved.to_dict("auto")["allocation"] == "equal" and "equal allocation" in resolved.reason
+    # 171 kept: the 10 and the 40 of the small classes whole (more than half of each: CCS keeps all of them),
+    # the rest shared by the two large classes.
+    assert [p.mode for p in resolved.per_class] == ["prototypes", "prototypes", "ccs", "ccs"]
+    assert class_budgets(LABELS, 4, 171, "equal").tolist() == [61, 60, 40, 10]
+    named = resolve_auto(SelectionConfig(keep=0.3), LABELS, 4, method="forgetting")
+    assert named.selection.allocation == "equal" and "equal allocation" in named.reason
+    # A requested mode keeps class proportions (what class-balanced selection means), resolved for the report.
+    assert resolve_auto(SelectionConfig(keep=0.3, mode="hardest"), LABELS, 4).selection.allocation == "proportional"
+    assert class_budgets(LABELS, 4, 171, "auto").tolist() == class_budgets(LABELS, 4, 171, "proportional").tolist()
+
+
+def test_on_balanced_data_equal_shares_are_the_proportional_ones() -> None:
+    balanced = np.repeat(np.arange(10), 500)
+    for total in (50, 251, 1499, 2500, 4999):
+        assert np.array_equal(class_budgets(balanced, 10, total, "equal"),
+                              class_budgets(balanced, 10, total, "proportional"))
 
 
 def test_long_tailed_indices_follow_an_exponential_profile() -> None:

@@ -5,8 +5,8 @@ at the same size. So a distill job also selects the coreset that a default prune
 ``mode: auto``) keeps at ``ipc x classes`` samples, from the same proxy settings and seed (a stored proxy run
 of the same data and proxy serves it without training), trains it under the synthetic set's own evaluation
 protocol and seeds, and says which of the three is worth most, with paired verdicts
-(:mod:`engine.evaluate.verdict`). The coreset keeps each class's share of the data, as every ``auto``
-selection does, so on balanced data it is ``ipc`` per class.
+(:mod:`engine.evaluate.verdict`). The coreset splits its budget as every ``auto`` selection does (equal shares,
+``engine.select.allocation``), so it is ``ipc`` per class wherever a class holds that many.
 """
 
 from __future__ import annotations

@@ -29,13 +29,13 @@ says ``score_used: false``.
 
 Auto always selects within each class: 001 Tables 3/4 show even pruning across classes beating global pruning
 under aggressive compression, and a global rule shifts an imbalanced dataset's class distribution further. The
-budget is split across classes by ``SelectionConfig.allocation`` (in proportion to class size unless the job
-asks for the square root or equal shares, ``engine.select.allocation``), and the policy is decided per class from
-what that class keeps: prototypes where it keeps at most ``PROTOTYPES_UP_TO`` of itself (and at most
-``PROTOTYPES_UP_TO_COUNT`` samples, when a limit is set), CCS strata of the score where it keeps more (issue 37).
-On balanced data, or with proportional allocation and no count limit, every class gets the same policy, the
-rule above. ``bench.prune_longtail`` measures the count limit and the allocations on long-tailed MNIST and
-Fashion-MNIST; until it has, no count limit is set and the allocation stays proportional.
+budget is split across classes by ``SelectionConfig.allocation``: its default, ``auto``, gives ``mode: auto``
+equal shares per class, a class smaller than its share kept whole (measured on long-tailed data,
+``engine.select.allocation``); a job may ask for shares in proportion to class size or its square root. The policy
+is then decided per class from what that class keeps: prototypes where it keeps at most ``PROTOTYPES_UP_TO`` of
+itself (and at most ``PROTOTYPES_UP_TO_COUNT`` samples, when a limit is set), CCS strata of the score where it
+keeps more (a small class kept whole or nearly so), and ``per_class_modes`` in the report says which class got
+which. On balanced data every class gets the same policy, the rule above.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import numpy as np
 
 from engine.scores import ParamProblem, check_score_params
 from engine.scores.params import param_field
-from engine.select.allocation import class_budgets
+from engine.select.allocation import class_budgets, describe_allocation, resolve_allocation
 from engine.select.config import SelectionConfig
 from engine.select.registry import POLICIES
 from engine.select.budget import resolve_count
@@ -171,6 +171,7 @@ def resolve_auto(
     ``mode='auto'`` replaced by the policy for its budget; other modes keep theirs, with an unset
     ``class_balanced`` resolved to the score's own rule (``selects_globally``, from its registry)."""
     score = AUTO_SCORE if method == AUTO else method
+    selection = replace(selection, allocation=resolve_allocation(selection.allocation, selection.mode == AUTO))
     if selection.mode != AUTO:
         used = POLICIES.get(selection.mode).reads_score
         ignored = "" if used else f"; it reads the proxy's features, not the {score} score, which is not used"
@@ -184,7 +185,8 @@ def resolve_auto(
     sizes = np.bincount(labels, minlength=num_classes)
     present = sizes[sizes > 0]
     balance = (
-        f"within each class in proportion to its size (largest/smallest class {present.max() / present.min():.1f}x)"
+        f"within each class by {selection.allocation} allocation ({describe_allocation(selection.allocation)}; "
+        f"largest/smallest class {present.max() / present.min():.1f}x)"
     )
     if method != AUTO:
         label, measured_up_to = policy_for(score, fraction)
@@ -226,7 +228,7 @@ def _chosen_by_condense(
         "lose to it)"
     )
     why_ccs = f"CCS strata of {score} after dropping the hardest {selection.ccs_hard_cutoff:.0%}"
-    kept = f"keeping {fraction:.1%}, {balance}, {selection.allocation} allocation"
+    kept = f"keeping {fraction:.1%}, {balance}"
     if all(clustered):
         reason = f"Condense chose: {kept}; {why_prototypes}. No score ranks them (name one to have it decide)"
         return ResolvedSelection(prototypes, reason, score, False)

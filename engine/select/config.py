@@ -16,8 +16,8 @@ RankingMode = Literal[RANKING_MODES]  # type: ignore[valid-type]
 # "auto" resolves to one of the policies (engine.select.auto).
 SELECTION_MODES: tuple[str, ...] = ("auto", *POLICIES.names())
 SelectionMode = Literal[SELECTION_MODES]  # type: ignore[valid-type]
-# How a class-balanced selection splits its budget across classes (engine.select.allocation).
-Allocation = Literal["proportional", "sqrt", "equal"]
+# How a class-balanced selection splits its budget across classes (engine.select.allocation, which resolves auto).
+Allocation = Literal["auto", "proportional", "sqrt", "equal"]
 ALLOCATIONS: tuple[Allocation, ...] = get_args(Allocation)
 
 
@@ -43,9 +43,11 @@ class SelectionConfig:
         "does (over all samples for TDDS, within each class otherwise; auto always within each class)",
     )
     allocation: Allocation = setting(
-        "proportional",
-        "class-balanced selection: each class's share of the budget in proportion to its size, to its square "
-        "root, or equal (a class smaller than its share kept whole)",
+        "auto",
+        "class-balanced selection: each class's share of the budget; auto (with mode auto equal shares, measured "
+        "best on long-tailed data and the same as proportional on balanced data; with a requested mode the class "
+        "proportions), in proportion to its size, to its square root, or equal (a class smaller than its share "
+        "kept whole)",
     )
     ccs_hard_cutoff: float = setting(0.1, "'ccs' mode: share of the hardest samples dropped first", ge=0, lt=1)
     ccs_strata: int = 50
