@@ -16,7 +16,7 @@ from cli.spec_file import SPEC_HELP, read_spec, refuse_job_options
 from engine.allocator import keep_freed_memory
 from engine.config_fields import help_of
 from engine.data import DatasetError, load_dataset
-from engine.data.detect import accepted_sources
+from engine.data.detect import BUILTIN_PREFIX, accepted_sources
 from engine.data.split import TEST_FRACTION
 from engine.evaluate.verdict import CONFIDENCE, describe
 from engine.models import model_names
@@ -269,7 +269,8 @@ def _run(data: str, out: Path, config: PruneConfig, sweep: SweepConfig | None, t
         result.write(out)
         print_sweep(result.rows)
     else:
-        result.write(out, dataset)
+        # subset.zip copies the upload's own image files
+        result.write(out, dataset, origin=None if data.startswith(BUILTIN_PREFIX) else data)
         print_report(result.report)
     console.print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()) if p.is_file())} to {out}")
 

@@ -46,7 +46,8 @@ TEST_BROKER_ENV = "CONDENSE_TEST_BROKER_URL"
 TERMINAL = {"succeeded", "failed", "canceled"}
 # The artifacts of every prune job, with or without an evaluation.
 PRUNE_ARTIFACTS = {
-    "scores.npy", "ranking.npy", "indices.npy", "scores.csv", "indices.json", "coreset.npz", "report.json", "preview.png"
+    "scores.npy", "ranking.npy", "indices.npy", "kept.csv", "scores.csv", "indices.json", "coreset.npz", "subset.zip",
+    "report.json", "preview.png",
 }
 
 # Intervals short enough that progress, cancellation and lease expiry show up within a test.

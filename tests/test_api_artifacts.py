@@ -25,9 +25,11 @@ EXPECTED = {
     "scores.npy": "application/octet-stream",
     "ranking.npy": "application/octet-stream",
     "indices.npy": "application/octet-stream",
+    "kept.csv": "text/csv; charset=utf-8",
     "scores.csv": "text/csv; charset=utf-8",
     "indices.json": "application/json",
     "coreset.npz": "application/zip",
+    "subset.zip": "application/zip",
     "report.json": "application/json",
     "preview.png": "image/png",
 }

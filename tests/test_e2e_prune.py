@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,12 @@ def test_prune_job_end_to_end(live_service: LiveService, uploaded_dataset: dict,
     assert json.loads(files["indices.json"])["indices"] == indices.tolist()
     rows = list(csv.DictReader(io.StringIO(files["scores.csv"].decode())))
     assert len(rows) == num_train and sum(int(r["selected"]) for r in rows) == KEEP
+    # kept.csv names each kept sample's source in the upload, as scores.csv does for every sample.
+    kept = list(csv.DictReader(io.StringIO(files["kept.csv"].decode())))
+    assert sorted(int(r["index"]) for r in kept) == sorted(indices.tolist())
+    assert {r["source"] for r in kept} == {r["source"] for r in rows if r["selected"] == "1"} and all(r["source"] for r in kept)
+    with zipfile.ZipFile(io.BytesIO(files["subset.zip"])) as archive:
+        assert sum(n.startswith("train/") for n in archive.namelist()) == KEEP
     report = json.loads(files["report.json"])
     assert report["config"]["method"] == "el2n" and report["selection"]["kept"] == KEEP
 

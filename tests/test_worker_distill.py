@@ -45,6 +45,7 @@ FAST_DM = {"batch_real": 32}  # short iterations, for tests that need many of th
 DISTILL_ARTIFACTS = {
     "synthetic.safetensors": "application/octet-stream",
     "synthetic.npz": "application/zip",
+    "synthetic_png.zip": "application/zip",
     "preview.png": "image/png",
     "loss_curve.json": "application/json",
     "report.json": "application/json",

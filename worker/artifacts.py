@@ -15,6 +15,7 @@ CONTENT_TYPES = {
     ".npy": "application/octet-stream",
     ".safetensors": "application/octet-stream",
     ".npz": "application/zip",
+    ".zip": "application/zip",
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",
     ".png": "image/png",

@@ -121,7 +121,9 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
     # A redelivered job finds its checkpoints here and resumes instead of starting over.
     workdir = ctx.settings.work_root / job_id
     workdir.mkdir(parents=True, exist_ok=True)
-    report, write_artifacts = _run_engine(ctx, job, spec, dataset, tracker.tracker(), workdir)
+    # subset.zip copies the upload's own image files
+    origin = ctx.blobs.path_for(record.blob_key) if record.blob_key else None
+    report, write_artifacts = _run_engine(ctx, job, spec, dataset, tracker.tracker(), workdir, origin)
     with ctx.blobs.staging() as out_dir:
         paths = write_artifacts(out_dir)
         with ctx.db.session() as session:
@@ -135,7 +137,8 @@ def _execute(ctx: WorkerContext, job_id: str, worker_id: str, lease: LeaseKeeper
 
 
 def _run_engine(
-    ctx: WorkerContext, job: Job, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path
+    ctx: WorkerContext, job: Job, spec: JobSpec, dataset: ImageDataset, tracker: Tracker, workdir: Path,
+    origin: Path | None,
 ) -> tuple[dict[str, Any], Callable[[Path], list[Path]]]:
     """Runs the job's pipeline; returns its report and what writes its artifacts into a folder."""
     if isinstance(spec, PruneJobCreate | SweepJobCreate):
@@ -149,7 +152,7 @@ def _run_engine(
             write = result.write
         else:
             result = run_prune(dataset, config, tracker, workdir=workdir, proxy_runs=runs, baselines=baselines)
-            write = partial(result.write, dataset=dataset)
+            write = partial(result.write, dataset=dataset, origin=origin)
         if proxy_run := result.report.get("proxy_run"):
             proxy_run["trained_by_job"] = runs.reused_from_job if proxy_run["reused"] else job.id
         return result.report, write

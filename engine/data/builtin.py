@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.data.raw import RawData
+from engine.data.sources import Sources
 
 
 def _digits() -> RawData:
@@ -15,7 +16,8 @@ def _digits() -> RawData:
 
     digits = load_digits()
     x = (digits.images[:, None] / 16.0).astype(np.float32)
-    return RawData(x=x, y=digits.target.astype(np.int64), classes=[str(d) for d in range(10)])
+    return RawData(x=x, y=digits.target.astype(np.int64), classes=[str(d) for d in range(10)],
+                   sources=Sources.rows("digits", len(x)))
 
 
 #: Name -> loader for every ``builtin:NAME`` source; add an entry to offer another dataset.

@@ -31,9 +31,10 @@ from safetensors.torch import load_file, save_file
 from engine.atomic import atomic_path
 from engine.data.dataset import ImageDataset, SplitInfo
 from engine.data.hashing import hash_arrays
+from engine.data.sources import Sources
 
-FORMAT = "condense-decoded-v2"
-_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+FORMAT = "condense-decoded-v3"  # v3: with each sample's source id
+_ARRAYS = ("x_train", "y_train", "x_test", "y_test", "train_file", "train_row", "test_file", "test_row")
 log = logging.getLogger(__name__)
 
 
@@ -97,19 +98,27 @@ class DecodedCache:
             return None
         os.utime(path)  # recently used
         info = json.loads(meta["info"])
+        sources = {split: Sources(tuple(info[f"{split}_files"]), arrays[f"{split}_file"], arrays[f"{split}_row"])
+                   for split in ("train", "test")}
         return ImageDataset(
-            **{name: arrays[name] for name in _ARRAYS},
+            **{name: arrays[name] for name in ("x_train", "y_train", "x_test", "y_test")},
             classes=info["classes"], name=info["name"], format=info["format"], content_hash=info["content_hash"],
             split=SplitInfo(**info["split"]), mean=tuple(info["mean"]), std=tuple(info["std"]),
+            train_sources=sources["train"], test_sources=sources["test"],
         )
 
     def _write(self, path: Path, dataset: ImageDataset) -> None:
+        sources = {"train": dataset.train_sources or Sources.rows(dataset.name, len(dataset.y_train)),
+                   "test": dataset.test_sources or Sources.rows(f"{dataset.name} test", len(dataset.y_test))}
         info = {
             "classes": list(dataset.classes), "name": dataset.name, "format": dataset.format,
             "content_hash": dataset.content_hash, "split": dataset.split.to_dict(),
             "mean": list(dataset.mean), "std": list(dataset.std),
+            **{f"{split}_files": list(s.files) for split, s in sources.items()},
         }
-        arrays = {name: np.ascontiguousarray(getattr(dataset, name)) for name in _ARRAYS}
+        arrays = {name: np.ascontiguousarray(getattr(dataset, name)) for name in ("x_train", "y_train", "x_test", "y_test")}
+        for split, s in sources.items():
+            arrays |= {f"{split}_file": np.ascontiguousarray(s.file), f"{split}_row": np.ascontiguousarray(s.row)}
         described = json.dumps(info)
         with atomic_path(path) as tmp:
             save_file({name: torch.from_numpy(a) for name, a in arrays.items()}, str(tmp),

@@ -16,6 +16,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from engine.data.archive import Container
 from engine.data.errors import DatasetError
 from engine.data.limits import LoadLimits
 from engine.data.raw import RawData
+from engine.data.sources import Sources
 from engine.data.validate import decode_class_names
 
 try:  # numpy >= 2 moved the reconstructors to numpy._core; pickles name either module
@@ -141,5 +143,8 @@ def load_cifar(container: Container, limits: LoadLimits) -> RawData:
         classes = decode_class_names(names, container.field(layout.meta))
     train = parts[:len(layout.train)]
     x_test, y_test = parts[-1] if layout.test else (None, None)
+    sources = Sources.concat([Sources.rows(PurePosixPath(n).name, len(y)) for n, (_, y) in zip(layout.train, train, strict=True)])
     return RawData(x=train[0][0] if len(train) == 1 else np.concatenate([x for x, _ in train]),
-                   y=np.concatenate([y for _, y in train]), classes=classes, x_test=x_test, y_test=y_test)
+                   y=np.concatenate([y for _, y in train]), classes=classes, x_test=x_test, y_test=y_test,
+                   sources=sources,
+                   test_sources=Sources.rows(PurePosixPath(layout.test).name, len(y_test)) if layout.test else None)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.data.hashing import hash_arrays
+from engine.data.sources import Sources
 
 if TYPE_CHECKING:
     import torch
@@ -45,6 +46,8 @@ class ImageDataset:
         format: the detected source format (``npz``, ``imagefolder``, ``idx``, ``cifar``, ``builtin``).
         content_hash: sha256 of the source bytes; identical uploads share it.
         split: how the test split was obtained.
+        train_sources, test_sources: where each sample came from (:mod:`engine.data.sources`); None for
+            arrays made in code.
     """
 
     x_train: np.ndarray
@@ -58,6 +61,8 @@ class ImageDataset:
     split: SplitInfo
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
+    train_sources: Sources | None = field(default=None, compare=False)
+    test_sources: Sources | None = field(default=None, compare=False)
 
     @property
     def num_classes(self) -> int:
@@ -105,7 +110,16 @@ class ImageDataset:
     def with_train_subset(self, indices: np.ndarray) -> ImageDataset:
         """The same dataset with only the given training samples (order kept); statistics unchanged."""
         idx = np.asarray(indices, dtype=np.int64)
-        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
+        sources = None if self.train_sources is None else self.train_sources.take(idx)
+        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx], train_sources=sources)
+
+    def source_names(self, indices: np.ndarray | None = None) -> list[str]:
+        """The source id of each training sample (of ``indices``): its file, or its row in a file; a dataset made
+        in code names samples by their index in it."""
+        if self.train_sources is None:
+            idx = np.arange(len(self.y_train)) if indices is None else np.asarray(indices)
+            return [f"[{i}]" for i in idx.tolist()]
+        return self.train_sources.names(indices)
 
     def summary(self) -> dict:
         """JSON-ready description, the same shape the service stores for a dataset record."""

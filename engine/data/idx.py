@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from engine.data.archive import Container, GzipReader
 from engine.data.errors import DatasetError
 from engine.data.limits import LoadLimits
 from engine.data.raw import RawData
+from engine.data.sources import Sources
 
 # Both the canonical dash spelling and the dot spelling some mirrors use (train-images.idx3-ubyte).
 _IDX_NAME = re.compile(r"^(train|t10k)-(images|labels)[.-]idx[13]-ubyte(\.gz)?$")
@@ -109,9 +111,12 @@ def load_idx(container: Container, limits: LoadLimits) -> RawData:
             raise DatasetError(f"{split}-images has {n_images:,} images but {split}-labels has {n_labels:,} labels",
                                field=container.field(roles[f"{split}-labels"][0]), hint="upload matching IDX files")
     has_test = "t10k-images" in arrays
+    file_of = {role: PurePosixPath(names[0]).name for role, names in roles.items()}
     return RawData(
         x=arrays.pop("train-images")[:, None],
         y=arrays["train-labels"],
         x_test=arrays.pop("t10k-images")[:, None] if has_test else None,
         y_test=arrays.get("t10k-labels"),
+        sources=Sources.rows(file_of["train-images"], len(arrays["train-labels"])),
+        test_sources=Sources.rows(file_of["t10k-images"], len(arrays["t10k-labels"])) if has_test else None,
     )

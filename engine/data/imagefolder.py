@@ -11,6 +11,7 @@ from engine.data.archive import Container
 from engine.data.errors import DatasetError, DatasetTooLarge
 from engine.data.limits import LoadLimits
 from engine.data.raw import RawData
+from engine.data.sources import Sources
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Only these decoders may run: Image.open would otherwise try every plugin PIL has, some of which
@@ -103,8 +104,9 @@ def load_imagefolder(container: Container, limits: LoadLimits) -> RawData:
     channels = max(a.shape[2] for a in images.values())
     label = {c: i for i, c in enumerate(classes)}
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    members: dict[str, list[str]] = {}
     for split in ("train", "test"):
-        names = [n for n in order if files[n][0] == split]
+        names = members[split] = [n for n in order if files[n][0] == split]
         x = np.empty((len(names), height, width, channels), np.uint8)
         for i, name in enumerate(names):
             if images[name].shape[:2] != (height, width):
@@ -118,4 +120,6 @@ def load_imagefolder(container: Container, limits: LoadLimits) -> RawData:
         out[split] = (x.transpose(0, 3, 1, 2), y)
     has_test = len(out["test"][1]) > 0
     return RawData(x=out["train"][0], y=out["train"][1], classes=classes,
-                   x_test=out["test"][0] if has_test else None, y_test=out["test"][1] if has_test else None)
+                   x_test=out["test"][0] if has_test else None, y_test=out["test"][1] if has_test else None,
+                   sources=Sources.members(members["train"]),
+                   test_sources=Sources.members(members["test"]) if has_test else None)

@@ -16,6 +16,7 @@ from engine.data.errors import DatasetError
 from engine.data.hashing import hash_arrays, hash_path
 from engine.data.limits import LoadLimits
 from engine.data.raw import RawData, float_chunks, to_float_images
+from engine.data.sources import Sources
 from engine.data.split import TEST_FRACTION, stratified_holdout
 from engine.data.validate import validate
 from engine.registry import load
@@ -82,6 +83,16 @@ class _Checked:
             return whole, test
         return whole[self.train_idx], whole[self.test_idx]
 
+    def source_parts(self) -> tuple[Sources, Sources]:
+        """The (train, test) source ids, split as the samples are; a loader that names none gets rows of the
+        source's stem."""
+        data = self.data
+        whole = data.sources or Sources.rows(self.name, len(data.y))
+        if self.train_idx is None or self.test_idx is None:
+            test = data.test_sources or Sources.rows(f"{self.name} test", len(data.y_test))
+            return whole, test
+        return whole.take(self.train_idx), whole.take(self.test_idx)
+
 
 def _check(source: str | os.PathLike[str], limits: LoadLimits | None, test_fraction: float, split_seed: int,
            name: str | None) -> _Checked:
@@ -135,10 +146,12 @@ def load_dataset(
     # Split while the pixels are still as stored (often uint8), then make each part float32.
     x_train, x_test = checked.parts(data.x, data.x_test)
     y_train, y_test = checked.parts(data.y, data.y_test)
+    train_sources, test_sources = checked.source_parts()
     return ImageDataset(
         x_train=to_float_images(x_train), y_train=y_train, x_test=to_float_images(x_test), y_test=y_test,
         classes=list(data.classes or []), name=checked.name, format=checked.format,
         content_hash=checked.content_hash, split=checked.split, mean=checked.mean, std=checked.std,
+        train_sources=train_sources, test_sources=test_sources,
     )
 
 

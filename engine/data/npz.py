@@ -18,6 +18,7 @@ from engine.data.archive import Container
 from engine.data.errors import DatasetError
 from engine.data.limits import LoadLimits
 from engine.data.raw import RawData
+from engine.data.sources import Sources
 from engine.data.validate import decode_class_names
 
 _KEYS = ("x", "y", "x_test", "y_test", "classes")
@@ -182,4 +183,6 @@ def load_npz(container: Container, limits: LoadLimits) -> RawData:
         classes=classes,
         x_test=_to_nchw(arrays["x_test"], "x_test") if "x_test" in arrays else None,
         y_test=arrays.get("y_test"),
+        sources=Sources.rows("x", len(arrays["x"])),
+        test_sources=Sources.rows("x_test", len(arrays["x_test"])) if "x_test" in arrays else None,
     )

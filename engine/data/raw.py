@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.data.sources import Sources
+
 # About 1 MiB of float32 (2 MiB of float64) per chunk of pixels processed at a time.
 _CHUNK_VALUES = 1 << 18
 
@@ -28,6 +30,7 @@ class RawData:
         classes: class names indexed by label, or None to name them by number.
         x_test: (M, C, H, W) test images, like ``x``, when the source has a test split.
         y_test: (M,) test labels, present exactly when ``x_test`` is.
+        sources, test_sources: where each training (test) sample came from (:mod:`engine.data.sources`).
     """
 
     x: np.ndarray
@@ -35,6 +38,8 @@ class RawData:
     classes: list[str] | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    sources: Sources | None = None
+    test_sources: Sources | None = None
 
 
 def to_float_images(x: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from engine.data.errors import DatasetError
@@ -117,4 +119,4 @@ def validate(raw: RawData, limits: LoadLimits) -> RawData:
         raise DatasetError(f"class {empty[0]!r} has no training samples"
                            + (f" ({len(empty)} empty classes in all)" if len(empty) > 1 else ""),
                            field="y", hint="add training images for it, or remove it from the classes")
-    return RawData(x=raw.x, y=y, classes=list(classes), x_test=raw.x_test, y_test=y_test)
+    return replace(raw, y=y, classes=list(classes), y_test=y_test)

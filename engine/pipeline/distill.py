@@ -17,6 +17,7 @@ import torch
 
 from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
+from engine.data.imagefolder_zip import write_images_zip
 from engine.device import resolve_device
 from engine.distill.augment import default_strategy, parse_strategy
 from engine.distill.base import Matcher, ModelFactory, RealData
@@ -72,9 +73,11 @@ class DistillResult:
     synthetic: SyntheticSet
     loss_curve: list[float]
     report: dict
+    classes: list[str]  # the dataset's class names, by label
 
     def write(self, out_dir: Path) -> list[Path]:
-        """Write synthetic.safetensors, synthetic.npz, preview.png, loss_curve.json and report.json."""
+        """Write synthetic.safetensors, synthetic.npz, synthetic_png.zip (one folder of PNGs per class), preview.png,
+        loss_curve.json and report.json."""
         out_dir.mkdir(parents=True, exist_ok=True)
         grid = class_grid(self.synthetic.pixels(), self.synthetic.hard_labels().cpu().numpy(),
                           self.synthetic.num_classes, per_class=min(self.synthetic.ipc, 20))
@@ -82,6 +85,8 @@ class DistillResult:
         return [
             self.synthetic.save_safetensors(out_dir / "synthetic.safetensors"),
             self.synthetic.save_npz(out_dir / "synthetic.npz"),
+            write_images_zip(out_dir / "synthetic_png.zip", self.synthetic.pixels(),
+                             self.synthetic.hard_labels().cpu().numpy(), self.classes),
             save_png(grid, out_dir / "preview.png"),
             write_atomic(out_dir / "loss_curve.json", lambda f: f.write(curve.encode())),
             write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode())),
@@ -467,4 +472,4 @@ def run_distill(
         timings["evaluation_seconds"] = time.perf_counter() - t0
     report["timings"] = timings
     tracker.report("done", 1.0, "distill finished")
-    return DistillResult(synthetic, loop.loss_curve, report)
+    return DistillResult(synthetic, loop.loss_curve, report, list(dataset.classes))

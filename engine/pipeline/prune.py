@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,10 @@ class PruneResult:
     weights: np.ndarray | None
     report: dict
 
-    def write(self, out_dir: Path, dataset: ImageDataset) -> list[Path]:
+    def write(self, out_dir: Path, dataset: ImageDataset, origin: str | os.PathLike[str] | None = None) -> list[Path]:
         """Write scores.npy, ranking.npy (most important first), indices.npy, report.json (+ weights.npy), and
-        the exports of ``engine.pipeline.prune_exports`` (scores.csv, indices.json, coreset.npz, preview.png)
-        from ``dataset``, the one the job ran on."""
+        the exports of ``engine.pipeline.prune_exports`` (kept.csv, scores.csv, indices.json, coreset.npz,
+        subset.zip, preview.png) from ``dataset``, the one the job ran on, read from the upload ``origin``."""
         out_dir.mkdir(parents=True, exist_ok=True)
         arrays = {"scores.npy": self.scores, "ranking.npy": self.ranking, "indices.npy": self.indices}
         if self.weights is not None:
@@ -56,7 +57,7 @@ class PruneResult:
         written.append(
             write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode()))
         )
-        return written + write_exports(out_dir, dataset, self.scores, self.ranking, self.indices, self.weights)
+        return written + write_exports(out_dir, dataset, self.scores, self.ranking, self.indices, self.weights, origin)
 
 
 def _eval_spec(cfg: EvalConfig, model: str | None, device: str) -> EvalSpec:

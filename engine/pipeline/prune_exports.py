@@ -1,13 +1,16 @@
 """A prune job's files beyond the engine's arrays: plain-text forms for people not using Python
-(``scores.csv``, ``indices.json``), ``coreset.npz``, the kept subset as a dataset that can be uploaded again or
-loaded with the engine, and ``preview.png``, the most important kept images of each class, one row per class.
-The CLI and the service write them through ``PruneResult.write``, so both hand a user the same files."""
+(``kept.csv``, one row per kept sample naming its source file or row; ``scores.csv``, every sample;
+``indices.json``), ``coreset.npz`` and ``subset.zip`` (the kept subset as a dataset that can be uploaded again or
+loaded with the engine, the second as class folders of images with the upload's own files), and ``preview.png``,
+the most important kept images of each class, one row per class. The CLI and the service write them through
+``PruneResult.write``, so both hand a user the same files."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +18,48 @@ import numpy as np
 from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
 from engine.data.export import save_npz
+from engine.data.imagefolder_zip import write_dataset_zip
 from engine.visualize import save_selection_preview
 
 
-def write_scores_csv(path: Path, labels: np.ndarray, scores: np.ndarray, ranking: np.ndarray, indices: np.ndarray,
-                     weights: np.ndarray | None) -> Path:
-    """One row per training sample: its index, label, score, rank (0 = most important), whether it was kept,
-    and its weight where the selection gives weights."""
+def _ranks(ranking: np.ndarray) -> np.ndarray:
     rank = np.empty_like(ranking)
     rank[ranking] = np.arange(len(ranking))
-    weight_of = dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
-    selected = set(indices.tolist())
+    return rank
+
+
+def _write_csv(path: Path, header: list[str], rows) -> Path:
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["index", "label", "score", "rank", "selected", "weight"])
-    for i, (label, score) in enumerate(zip(labels.tolist(), scores.tolist(), strict=True)):
-        writer.writerow([i, label, repr(score), int(rank[i]), int(i in selected), weight_of.get(i, "")])
+    writer.writerow(header)
+    writer.writerows(rows)
     return write_atomic(path, lambda f: f.write(text.getvalue().encode()))
+
+
+def write_scores_csv(path: Path, dataset: ImageDataset, scores: np.ndarray, ranking: np.ndarray, indices: np.ndarray,
+                     weights: np.ndarray | None) -> Path:
+    """One row per training sample: its index, source id, label and class name, score, rank (0 = most important),
+    whether it was kept, and its weight where the selection gives weights."""
+    rank = _ranks(ranking)
+    weight_of = dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
+    selected = set(indices.tolist())
+    rows = ([i, source, label, dataset.classes[label], repr(score), int(rank[i]), int(i in selected), weight_of.get(i, "")]
+            for i, (source, label, score) in enumerate(zip(dataset.source_names(), dataset.y_train.tolist(),
+                                                            scores.tolist(), strict=True)))
+    return _write_csv(path, ["index", "source", "label", "class_name", "score", "rank", "selected", "weight"], rows)
+
+
+def write_kept_csv(path: Path, dataset: ImageDataset, scores: np.ndarray, ranking: np.ndarray, indices: np.ndarray,
+                   weights: np.ndarray | None) -> Path:
+    """One row per kept sample, most important first: its index in the training order, its source id (the
+    upload's file or row, held-out split included), label, class name, score and rank."""
+    rank = _ranks(ranking)
+    kept = indices[np.argsort(rank[indices], kind="stable")]
+    weight_of = dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
+    rows = ([i, source, int(dataset.y_train[i]), dataset.classes[int(dataset.y_train[i])], repr(float(scores[i])),
+             int(rank[i]), weight_of.get(i, "")]
+            for i, source in zip(kept.tolist(), dataset.source_names(kept), strict=True))
+    return _write_csv(path, ["index", "source", "label", "class_name", "score", "rank", "weight"], rows)
 
 
 def write_indices_json(path: Path, indices: np.ndarray, weights: np.ndarray | None) -> Path:
@@ -47,10 +75,13 @@ def write_coreset(path: Path, dataset: ImageDataset, indices: np.ndarray) -> Pat
 
 
 def write_exports(out_dir: Path, dataset: ImageDataset, scores: np.ndarray, ranking: np.ndarray,
-                  indices: np.ndarray, weights: np.ndarray | None) -> list[Path]:
+                  indices: np.ndarray, weights: np.ndarray | None, origin: str | os.PathLike[str] | None = None) -> list[Path]:
+    """``origin``: the upload ``dataset`` was read from, whose image files ``subset.zip`` copies as they are."""
     return [
-        write_scores_csv(out_dir / "scores.csv", dataset.y_train, scores, ranking, indices, weights),
+        write_kept_csv(out_dir / "kept.csv", dataset, scores, ranking, indices, weights),
+        write_scores_csv(out_dir / "scores.csv", dataset, scores, ranking, indices, weights),
         write_indices_json(out_dir / "indices.json", indices, weights),
         write_coreset(out_dir / "coreset.npz", dataset, indices),
+        write_dataset_zip(out_dir / "subset.zip", dataset, indices, origin),
         save_selection_preview(dataset, ranking, indices, out_dir / "preview.png"),
     ]
