@@ -112,7 +112,8 @@ def summary(block: dict) -> dict[str, dict]:
     """Per candidate: the mean gain over same-counts random across keeps 5/10/30% and the worst gain over either
     baseline at any keep (issue 37's bar: >= +1.0, no budget below -1.0, never below uniform random)."""
     out: dict[str, dict] = {}
-    for candidate in CANDIDATES:
+    # The block's own candidates: a results file may hold blocks measured before a candidate was added.
+    for candidate in dict.fromkeys(r["candidate"] for k in block["keeps"] for r in k["rows"]):
         rows = [(k["keep"], next(r for r in k["rows"] if r["candidate"] == candidate)) for k in block["keeps"]]
         core = [100 * r["gain"]["same_counts"]["mean"] for keep, r in rows if keep in (0.05, 0.1, 0.3)]
         out[candidate] = {
