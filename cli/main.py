@@ -23,3 +23,4 @@ def main() -> None:
     """Condense: coreset pruning and dataset distillation, from the command line or as a service."""
 from cli import service as _service; _service.register(app)  # noqa: E702 - serve, worker, migrate, demo
 from cli import admin as _admin; _admin.register(app)  # noqa: E702 - create-key, revoke-key, list-keys, set-limits
+from cli import remote as _remote; _remote.register(app)  # noqa: E702 - datasets and jobs on a server

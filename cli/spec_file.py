@@ -16,10 +16,35 @@ if TYPE_CHECKING:
     from app.schemas.jobs import JobSpec
 
 SPEC_HELP = (
-    "A job spec as POSTed to /v1/jobs (JSON, its dataset_id left out or ignored): every job setting comes from it, "
+    "A job spec as POSTed to /v1/jobs (JSON, or YAML as .yaml/.yml; its dataset_id left out or ignored): every job setting comes from it, "
     "so the command's job options are refused beside it."
 )
 LOCAL_DATASET = "local"  # stands in for the dataset_id the schema requires: the data is the DATA argument
+
+
+def load_spec_file(path: Path, console: Console) -> dict[str, Any]:
+    """The one object a JSON or YAML spec file holds (YAML where the name ends in .yaml or .yml; read with
+    ``yaml.safe_load``, which builds only plain data); a problem exits with status 2."""
+    as_yaml = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(console, "--spec", f"cannot read {path}: {exc}")
+    if as_yaml:
+        import yaml
+
+        try:
+            given: Any = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            _fail(console, "--spec", f"cannot read {path} as YAML: {exc}")
+    else:
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as exc:
+            _fail(console, "--spec", f"cannot read {path} as JSON: {exc}")
+    if not isinstance(given, dict):
+        _fail(console, "--spec", "the file must hold one object, a job spec")
+    return given
 
 
 def read_spec(path: Path, kinds: tuple[str, ...], console: Console) -> JobSpec:
@@ -30,12 +55,7 @@ def read_spec(path: Path, kinds: tuple[str, ...], console: Console) -> JobSpec:
 
     from app.schemas.jobs import JobCreate
 
-    try:
-        given: Any = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(console, "--spec", f"cannot read {path} as JSON: {exc}")
-    if not isinstance(given, dict):
-        _fail(console, "--spec", "the file must hold one JSON object, a job spec")
+    given = load_spec_file(path, console)
     if given.get("kind") not in kinds:
         _fail(console, "kind", f"this command runs {' or '.join(kinds)} jobs, not {given.get('kind')!r}")
     try:

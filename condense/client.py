@@ -30,6 +30,7 @@ import httpx
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from rich.console import Console
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -405,6 +406,13 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
+def _progress_console() -> Console:
+    """Bars go to stderr, so a script's stdout holds only what it prints (in a notebook rich draws them inline)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 class _ProgressReader(io.RawIOBase):
     """A file read through a rich progress bar (an upload's body)."""
 
@@ -413,7 +421,7 @@ class _ProgressReader(io.RawIOBase):
 
         self._f = f
         self._progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                                  TransferSpeedColumn())
+                                  TransferSpeedColumn(), console=_progress_console())
         self._task = self._progress.add_task(label, total=total)
         self._progress.start()
 
@@ -435,7 +443,7 @@ class _JobBar:
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self._progress = Progress("[progress.description]{task.description}", BarColumn(), TaskProgressColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn())
+                                  TimeElapsedColumn(), TimeRemainingColumn(), console=_progress_console())
         self._task = self._progress.add_task(f"{job.id} {job.status}", total=1.0, completed=job.data.get("progress", 0.0))
         self._job = job
         self._progress.start()

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -80,7 +81,7 @@ def test_a_distill_spec_sets_the_family_s_options(tmp_path: Path) -> None:
         ({**PRUNE_SPEC, "keep_fraction": 2}, "error in keep_fraction: Input should be less than 1"),
         ({**PRUNE_SPEC, "kind": "distill"}, "error in kind: this command runs prune or prune_sweep jobs, not 'distill'"),
         ({**PRUNE_SPEC, "proxy": {"epochs": 1, "depth": 3}}, "error in proxy.depth: Extra inputs are not permitted"),
-        ([PRUNE_SPEC], "error in --spec: the file must hold one JSON object"),
+        ([PRUNE_SPEC], "error in --spec: the file must hold one object"),
     ],
     ids=["bound", "kind", "unknown field", "not an object"],
 )
@@ -96,3 +97,13 @@ def test_job_options_beside_a_spec_are_refused(tmp_path: Path) -> None:
     code, output = invoke("distill", "builtin:digits", "--spec", str(spec), "--trajectory-syn-steps", "3",
                           "--out", str(tmp_path))
     assert code == 2 and "leave out --trajectory-syn-steps" in " ".join(output.split()), output
+
+
+def test_a_yaml_spec_is_read_like_a_json_one(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({**PRUNE_SPEC, "keep_fraction": 2}))
+    code, output = invoke("prune", "builtin:digits", "--spec", str(spec), "--out", str(tmp_path))
+    assert code == 2 and "error in keep_fraction: Input should be less than 1" in " ".join(output.split()), output
+    spec.write_text("kind: [prune\n")
+    code, output = invoke("prune", "builtin:digits", "--spec", str(spec), "--out", str(tmp_path))
+    assert code == 2 and "cannot read" in output and "as YAML" in " ".join(output.split()), output

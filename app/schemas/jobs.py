@@ -272,7 +272,9 @@ class _DistillJobFields(StrictModel):
 
     kind: DistillKind  # narrowed by each kind; declared here so it comes first
     dataset_id: ObjectId
-    method: DistillMethod
+    method: DistillMethod = Field(
+        DistillMethod(DistillConfig.method), description="the distillation method (GET /v1/methods lists them)"
+    )
     ipc: int = engine_field(DistillConfig, "ipc")
     iterations: int = engine_field(DistillConfig, "iterations")
     model: ModelName = Field(ModelName(DistillConfig.model), description=help_of(DistillConfig, "model"))
