@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from app import launch
+from condense.client import Client, Job
 from engine.evaluate.verdict import describe
-from engine.progress import ProgressEvent
 
 console = Console()
 
@@ -87,8 +85,8 @@ def demo(
     try:
         launch.wait_ready(base_url, api)
         processes.append(launch.start_worker(env, workspace / "worker.log"))
-        headers = launch.local_auth_headers(workspace / "data")
-        with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
+        token = launch.local_auth_headers(workspace / "data")["Authorization"].removeprefix("Bearer ")
+        with Client(base_url, token) as client:
             job = _run_demo_job(
                 client,
                 data,
@@ -102,7 +100,10 @@ def demo(
                     "evaluation": {"seeds": seeds, "epochs": eval_epochs, "width": 32},
                 },
             )
-            _download(client, job, out)
+            if job.artifacts:
+                job.download(out)
+                console.print(f"Saved {len(job.artifacts)} files to {out}/ (kept.csv names the kept images)")
+        job = job.data
         _show(job)
         ok = job["status"] == "succeeded"
     finally:
@@ -116,41 +117,14 @@ def demo(
         raise typer.Exit(1)
 
 
-def _run_demo_job(client: httpx.Client, data: Path | None, spec: dict[str, Any]) -> dict[str, Any]:
-    if data is None:
-        response = client.post("/v1/datasets", json={"builtin": "digits"})
-    else:
-        with data.open("rb") as f:
-            response = client.post("/v1/datasets", files={"file": (data.name, f)})
-    response.raise_for_status()
-    dataset = response.json()
+def _run_demo_job(client: Client, data: Path | None, spec: dict[str, Any]) -> Job:
+    dataset = client.datasets.builtin("digits") if data is None else client.datasets.upload(data)
+    splits = dataset.data["splits"]
     console.print(
-        f"Dataset [bold]{dataset['name']}[/]: {dataset['splits']['train']} training and "
-        f"{dataset['splits']['test']} test images, {dataset['num_classes']} classes"
+        f"Dataset [bold]{dataset.name}[/]: {splits['train']} training and {splits['test']} test images, "
+        f"{len(dataset.classes)} classes"
     )
-    submitted = client.post("/v1/jobs", json={**spec, "dataset_id": dataset["id"]})
-    submitted.raise_for_status()
-    job_id = submitted.json()["id"]
-    from cli.progress import progress_bar
-
-    with (
-        progress_bar(f"prune {job_id}") as update,
-        client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as stream,
-    ):
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                event = json.loads(line.split(":", 1)[1])
-                if event["type"] == "progress":
-                    update(ProgressEvent(event["stage"], event["progress"], event["message"]))
-    return client.get(f"/v1/jobs/{job_id}").json()
-
-
-def _download(client: httpx.Client, job: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for artifact in job["artifacts"]:
-        (out / artifact["name"]).write_bytes(client.get(artifact["url"]).raise_for_status().content)
-    if job["artifacts"]:
-        console.print(f"Saved {len(job['artifacts'])} files to {out}/")
+    return client.jobs.submit({**spec, "dataset_id": dataset.id}).wait(progress=True, raise_on_failure=False)
 
 
 def _show(job: dict[str, Any]) -> None:
