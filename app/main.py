@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_caller
+from app import ui
 from app.api.routes import datasets, health, jobs, methods, proxy_runs
 from app.blobstore import LocalBlobStore
 from app.core.body_limit import BodyLimit
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(methods.router)
     app.include_router(v1)
     app.include_router(health.router)
+    ui.install(app)
     return app
 
 

@@ -1,0 +1,96 @@
+"""The web dashboard at /ui in a real headless Chromium (Debian's, driven by Playwright) against a live API and a
+real worker: log in, upload, submit, watch the job to success, see its chart and image grid, download a file.
+Screenshots of the main pages are saved under ``$CONDENSE_SCREENSHOTS`` (default ``.test-screenshots/``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.service_fixtures import EMBEDDED, LiveService, live_service  # noqa: F401 - fixtures
+from tests.test_data_loaders import class_images, write_zip
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium on a machine without internet: no background connections, no sandbox (tests run as root).
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+         "--disable-background-networking", "--disable-component-update"]
+SCREENSHOTS = Path(os.environ.get("CONDENSE_SCREENSHOTS", Path(__file__).parent.parent / ".test-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    return EMBEDDED  # the pages are the same on either backend; the API tests cover both
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is needed for the dashboard tests: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_upload_submit_watch_and_download_in_the_browser(live_service: LiveService, browser, tmp_path: Path) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    upload = write_zip(tmp_path / "shapes.zip", class_images("", {"circle": 24, "square": 24, "cross": 24}, size=8))
+    page = browser.new_page(accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{live_service.base_url}/ui")
+    page.fill("#api-key", "not-a-key")
+    page.click("#login-form button")
+    page.wait_for_selector("text=that key was refused")
+    page.screenshot(path=SCREENSHOTS / "login.png")
+    page.fill("#api-key", live_service.client.headers["Authorization"].removeprefix("Bearer "))
+    page.click("#login-form button")
+    page.wait_for_selector("h1:text('Jobs')")
+
+    page.click("text=Datasets")
+    page.set_input_files("#upload-file", str(upload))
+    page.click("#upload-form button")
+    page.wait_for_selector("svg#class-counts")
+    assert page.locator("svg#class-counts text", has_text="circle").count() == 1
+    page.screenshot(path=SCREENSHOTS / "dataset.png", full_page=True)
+
+    page.select_option("#job-kind", "prune")
+    page.select_option("#job-method", "el2n")
+    page.fill("#job-keep", "0.25")
+    page.click("#submit-form button")
+    page.wait_for_selector("#status.status-succeeded", timeout=600_000)
+    page.wait_for_selector("svg#accuracy rect.acc-bar")
+    assert page.locator("svg#accuracy rect.acc-bar").count() == 3  # pruned, random and full data, with error bars
+    assert "Over random" in page.inner_text("#verdict")
+    page.wait_for_selector("#preview img")
+    assert page.eval_on_selector("#preview img", "img => img.complete && img.naturalWidth > 0")
+    page.wait_for_selector("svg#score-histogram")
+    page.wait_for_selector("svg#per-class")
+    page.screenshot(path=SCREENSHOTS / "job.png", full_page=True)
+
+    with page.expect_download() as download:
+        page.click("#downloads button[data-name='kept.csv']")
+    kept = Path(download.value.path()).read_text().splitlines()
+    assert kept[0].startswith("index,source,label,class_name") and len(kept) == 1 + 14  # 25% of 57 training images
+    assert {line.split(",")[1].split("/")[0] for line in kept[1:]} <= {"circle", "square", "cross"}
+
+    page.click("text=Jobs")
+    page.wait_for_selector("table#jobs td.status-succeeded")
+    page.screenshot(path=SCREENSHOTS / "jobs.png", full_page=True)
+    assert not errors, errors
+
+
+def test_the_dashboard_is_served_by_the_api_itself(live_service: LiveService) -> None:
+    page = live_service.client.get("/ui")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "http" not in page.text.replace(live_service.base_url, "")  # no CDN: every asset from /ui/static
+    for asset in ("/ui/static/app.js", "/ui/static/style.css"):
+        assert live_service.client.get(asset).status_code == 200
