@@ -101,14 +101,22 @@ def test_long_tailed_indices_follow_an_exponential_profile() -> None:
 
 def test_a_prune_job_on_long_tailed_data_reports_each_class_before_and_after(digits: ImageDataset) -> None:
     data = digits.with_train_subset(long_tailed_indices(digits.y_train, ratio=10, seed=0))
-    config = PruneConfig(selection=SelectionConfig(keep=0.2, allocation="equal"), proxy=ProxyConfig(width=8, epochs=2),
-                         evaluation=None, device="cpu")
+    # The default job: allocation and policy both resolved by auto, and reported per class.
+    config = PruneConfig(selection=SelectionConfig(keep=0.2), proxy=ProxyConfig(width=8, epochs=2), evaluation=None,
+                         device="cpu")
     report = run_prune(data, config).report
     selection = report["selection"]
     before, after = selection["full_class_counts"], selection["per_class_counts"]
     assert sum(after) == selection["kept"] and all(a <= b for a, b in zip(after, before, strict=True))
-    assert selection["policy"]["allocation"] == "equal"
-    assert max(after) - min(after) <= 1 or min(after) == min(before)  # equal shares, the smallest class whole
+    policy = selection["policy"]
+    assert policy["allocation"] == "equal" and "equal allocation" in policy["reason"]
+    # Equal shares, a class smaller than its share kept whole; such a class takes CCS (it keeps more than half of
+    # itself), the others keep prototypes.
+    share = max(after)
+    assert all(a == b or a >= share - 1 for a, b in zip(after, before, strict=True))
+    modes = policy["per_class_modes"]
+    assert modes is not None and len(modes) == data.num_classes
+    assert all(m == ("ccs" if a > -(-b // 2) else "prototypes") for m, a, b in zip(modes, after, before, strict=True))
 
 
 def test_ccs_in_a_class_that_keeps_most_of_itself_drops_only_what_the_budget_allows() -> None:
