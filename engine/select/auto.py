@@ -60,8 +60,8 @@ PROTOTYPES_UP_TO = 0.5
 # bench.prune_longtail measured limits of 50 and 100 with the default's equal shares: their gains over random with
 # the same per-class counts stayed within noise of no limit (mean over keeps 5/10/30% +1.22 / +1.27 against +1.27 on
 # MNIST ratio 10, +1.04 / +1.48 against +1.48 on Fashion-MNIST ratio 10), and a limit would move balanced classes
-# of 500 to CCS at keep 30%, where EL2N's CCS lost to random on Fashion-MNIST (-1.20, worse; bench.prune --parts
-# honesty) and prototypes gained (+1.31 ± 0.25). So no limit is set.
+# of 500 to CCS at keep 30%, where EL2N's CCS lost to random on Fashion-MNIST (-1.20, worse) and the prototypes
+# gained +0.59 (within noise; both bench.prune --parts honesty). So no limit is set.
 PROTOTYPES_UP_TO_COUNT: int | None = None
 AUTO = "auto"
 # The score Condense records and uses when it chooses: EL2N (Paul et al. 2021), the best measured here.
