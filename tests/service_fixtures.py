@@ -47,7 +47,7 @@ TERMINAL = {"succeeded", "failed", "canceled"}
 # The artifacts of every prune job, with or without an evaluation.
 PRUNE_ARTIFACTS = {
     "scores.npy", "ranking.npy", "indices.npy", "kept.csv", "scores.csv", "indices.json", "coreset.npz", "subset.zip",
-    "report.json", "preview.png",
+    "samples.json", "report.json", "preview.png",
 }
 
 # Intervals short enough that progress, cancellation and lease expiry show up within a test.

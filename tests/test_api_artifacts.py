@@ -30,6 +30,7 @@ EXPECTED = {
     "indices.json": "application/json",
     "coreset.npz": "application/zip",
     "subset.zip": "application/zip",
+    "samples.json": "application/json",
     "report.json": "application/json",
     "preview.png": "image/png",
 }

@@ -70,8 +70,11 @@ def test_upload_submit_watch_and_download_in_the_browser(live_service: LiveServi
     page.wait_for_selector("svg#accuracy rect.acc-bar")
     assert page.locator("svg#accuracy rect.acc-bar").count() == 3  # pruned, random and full data, with error bars
     assert "Over random" in page.inner_text("#verdict")
-    page.wait_for_selector("#preview img")
-    assert page.eval_on_selector("#preview img", "img => img.complete && img.naturalWidth > 0")
+    # Kept and pruned samples with the names of the user's own files.
+    page.wait_for_selector("#kept-grid img")
+    assert page.eval_on_selector("#kept-grid img", "img => img.complete && img.naturalWidth > 0")
+    assert page.locator("#kept-grid .sample").count() == 14 and page.locator("#pruned-grid .sample").count() >= 3
+    assert page.locator("#kept-grid .sample span").first.inner_text().split("/")[0] in {"circle", "square", "cross"}
     page.wait_for_selector("svg#score-histogram")
     page.wait_for_selector("svg#per-class")
     page.screenshot(path=SCREENSHOTS / "job.png", full_page=True)

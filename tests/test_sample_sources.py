@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import zipfile
 from pathlib import Path
 
@@ -111,6 +112,11 @@ def test_a_prune_job_names_what_it_kept_and_hands_back_the_upload_s_own_files(tm
         scores = list(csv.DictReader(f))
     assert [r["source"] for r in scores] == dataset.source_names()
     assert {r["source"] for r in scores if r["selected"] == "1"} == {r["source"] for r in kept}
+
+    samples = json.loads((out / "samples.json").read_text())
+    assert {s["source"] for s in samples["kept"]} <= {r["source"] for r in kept}
+    assert not {s["source"] for s in samples["pruned"]} & {r["source"] for r in kept}
+    assert all(s["image"].startswith("data:image/png;base64,") for s in samples["kept"] + samples["pruned"])
 
     # subset.zip: the kept files byte for byte, and the test split, as a dataset Condense reads back.
     with zipfile.ZipFile(out / "subset.zip") as archive:

@@ -46,7 +46,7 @@ class PruneResult:
     def write(self, out_dir: Path, dataset: ImageDataset, origin: str | os.PathLike[str] | None = None) -> list[Path]:
         """Write scores.npy, ranking.npy (most important first), indices.npy, report.json (+ weights.npy), and
         the exports of ``engine.pipeline.prune_exports`` (kept.csv, scores.csv, indices.json, coreset.npz,
-        subset.zip, preview.png) from ``dataset``, the one the job ran on, read from the upload ``origin``."""
+        subset.zip, samples.json, preview.png) from ``dataset``, the one the job ran on, read from the upload ``origin``."""
         out_dir.mkdir(parents=True, exist_ok=True)
         arrays = {"scores.npy": self.scores, "ranking.npy": self.ranking, "indices.npy": self.indices}
         if self.weights is not None:

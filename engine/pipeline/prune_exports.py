@@ -1,12 +1,14 @@
 """A prune job's files beyond the engine's arrays: plain-text forms for people not using Python
 (``kept.csv``, one row per kept sample naming its source file or row; ``scores.csv``, every sample;
 ``indices.json``), ``coreset.npz`` and ``subset.zip`` (the kept subset as a dataset that can be uploaded again or
-loaded with the engine, the second as class folders of images with the upload's own files), and ``preview.png``,
-the most important kept images of each class, one row per class. The CLI and the service write them through
+loaded with the engine, the second as class folders of images with the upload's own files), ``preview.png``,
+the most important kept images of each class, one row per class, and ``samples.json``, a few kept and pruned
+samples of each class with their source names and images, which the dashboard shows. The CLI and the service write them through
 ``PruneResult.write``, so both hand a user the same files."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -18,7 +20,7 @@ import numpy as np
 from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
 from engine.data.export import save_npz
-from engine.data.imagefolder_zip import write_dataset_zip
+from engine.data.imagefolder_zip import png_bytes, write_dataset_zip
 from engine.visualize import save_selection_preview
 
 
@@ -74,6 +76,28 @@ def write_coreset(path: Path, dataset: ImageDataset, indices: np.ndarray) -> Pat
                     classes=subset.classes)
 
 
+SAMPLES_PER_CLASS = 8  # of each class, kept and pruned, in samples.json
+
+
+def write_samples_json(path: Path, dataset: ImageDataset, scores: np.ndarray, ranking: np.ndarray,
+                       indices: np.ndarray) -> Path:
+    """A few kept and a few pruned samples of each class, most important first, each with its source id, score
+    and rank and its image as a PNG data URL: what the dashboard shows as grids a person can put names to."""
+    rank = _ranks(ranking)
+    kept = np.zeros(len(ranking), dtype=bool)
+    kept[indices] = True
+    sources = dataset.source_names()
+    groups: dict[str, list[dict]] = {"kept": [], "pruned": []}
+    for c, class_name in enumerate(dataset.classes):
+        for group, mask in (("kept", kept), ("pruned", ~kept)):
+            members = ranking[(mask & (dataset.y_train == c))[ranking]][:SAMPLES_PER_CLASS]
+            groups[group] += [{"index": int(i), "source": sources[i], "class_name": class_name,
+                               "score": float(scores[i]), "rank": int(rank[i]),
+                               "image": "data:image/png;base64," + base64.b64encode(png_bytes(dataset.x_train[i])).decode()}
+                              for i in members.tolist()]
+    return write_atomic(path, lambda f: f.write(json.dumps(groups).encode()))
+
+
 def write_exports(out_dir: Path, dataset: ImageDataset, scores: np.ndarray, ranking: np.ndarray,
                   indices: np.ndarray, weights: np.ndarray | None, origin: str | os.PathLike[str] | None = None) -> list[Path]:
     """``origin``: the upload ``dataset`` was read from, whose image files ``subset.zip`` copies as they are."""
@@ -83,5 +107,6 @@ def write_exports(out_dir: Path, dataset: ImageDataset, scores: np.ndarray, rank
         write_indices_json(out_dir / "indices.json", indices, weights),
         write_coreset(out_dir / "coreset.npz", dataset, indices),
         write_dataset_zip(out_dir / "subset.zip", dataset, indices, origin),
+        write_samples_json(out_dir / "samples.json", dataset, scores, ranking, indices),
         save_selection_preview(dataset, ranking, indices, out_dir / "preview.png"),
     ]

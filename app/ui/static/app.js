@@ -179,7 +179,12 @@ async function result(data) {
     <h2>Files</h2><p id="downloads">${data.artifacts.map((a) => `<button class="link" data-name="${esc(a.name)}">${esc(a.name)}</button> <span class="muted">(${(a.size_bytes / 1024).toFixed(1)} kB)</span>`).join(" · ")}</p>`;
   for (const button of box.querySelectorAll("#downloads button")) button.onclick = () => download(data.id, button.dataset.name);
   const charts = document.getElementById("charts");
-  if (files["preview.png"]) await image(data.id, "preview.png", document.getElementById("preview"), "kept samples, most important first");
+  if (files["samples.json"]) {
+    const samples = await json(`/v1/jobs/${data.id}/artifacts/samples.json`);
+    document.getElementById("preview").insertAdjacentHTML("beforeend",
+      sampleGrid(samples.kept, "kept", "kept samples of each class, most important first") +
+      sampleGrid(samples.pruned, "pruned", "pruned samples of each class, most important first"));
+  } else if (files["preview.png"]) await image(data.id, "preview.png", document.getElementById("preview"), "the synthetic images, one row per class");
   if (files["curve.png"]) await image(data.id, "curve.png", document.getElementById("preview"), "accuracy against the kept fraction");
   if (files["report.json"]) {
     const report = await json(`/v1/jobs/${data.id}/artifacts/report.json`);
@@ -198,6 +203,12 @@ async function result(data) {
     const curve = await json(`/v1/jobs/${data.id}/artifacts/loss_curve.json`);
     charts.insertAdjacentHTML("beforeend", lineChart(curve.loss, "distillation loss by iteration"));
   }
+}
+
+function sampleGrid(samples, id, caption) {
+  return `<figure><div id="${id}-grid" class="samples">${samples.map((s) => `<div class="sample" title="${esc(s.class_name)}, score ${Number(s.score).toPrecision(3)}, rank ${s.rank}">
+    <img alt="${esc(s.source)}" src="${s.image}"><span>${esc(s.source)}</span></div>`).join("")}</div>
+    <figcaption class="muted">${esc(caption)}</figcaption></figure>`;
 }
 
 async function image(id, name, where, caption) {
