@@ -60,6 +60,10 @@ def test_upload_submit_watch_and_download_in_the_browser(live_service: LiveServi
     page.click("#upload-form button")
     page.wait_for_selector("svg#class-counts")
     assert page.locator("svg#class-counts text", has_text="circle").count() == 1
+    page.wait_for_selector("#dataset-grid img")
+    assert page.locator("#dataset-grid .sample").count() == 18  # 6 of each class, named by their files
+    assert {name.split("/")[0] for name in page.locator("#dataset-grid .sample span").all_inner_texts()} == {
+        "circle", "square", "cross"}
     page.screenshot(path=SCREENSHOTS / "dataset.png", full_page=True)
 
     page.select_option("#job-kind", "prune")

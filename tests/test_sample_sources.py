@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import load_dataset
+from engine.data import load_dataset, preview_samples
 from engine.data.cache import DecodedCache
 from engine.data.export import save_npz
 from engine.data.imagefolder_zip import write_dataset_zip
@@ -148,3 +148,14 @@ def test_a_distill_job_writes_its_images_as_class_folders(tmp_path: Path, digits
     assert names == sorted(f"{c}/{c}_{k:04d}.png" for c in digits.classes for k in range(2))
     back = load_dataset(tmp_path / "synthetic_png.zip")
     assert back.num_classes == 10 and len(back.y_train) + len(back.y_test) == 20
+
+
+def test_a_dataset_s_preview_names_each_image_and_matches_its_pixels(tmp_path: Path) -> None:
+    x = (np.arange(30, dtype=np.uint8) * 8).reshape(30, 1, 1, 1).repeat(2, 2).repeat(2, 3)
+    path = save_npz(tmp_path / "rows.npz", x, np.arange(30) % 3, classes=["a", "b", "c"])
+    samples = preview_samples(path, per_class=2)
+    dataset = load_dataset(path)
+    assert [c for c, _, _ in samples] == ["a", "a", "b", "b", "c", "c"]
+    for _, source, pixels in samples:
+        row = int(source.removeprefix("x[").removesuffix("]"))
+        assert round(float(pixels[0, 0, 0]) * 255) == 8 * row and source in dataset.source_names()

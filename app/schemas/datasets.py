@@ -50,6 +50,16 @@ class DatasetsPublic(Page[DatasetPublic]):
     pass
 
 
+class SamplePublic(BaseModel):
+    class_name: str
+    source: str = Field(description="the sample's file in the upload, or FILE[ROW] for a file holding many")
+    image: str = Field(description="the image as a PNG data URL")
+
+
+class DatasetSamplesPublic(BaseModel):
+    data: list[SamplePublic]
+
+
 def dataset_public(record: Dataset) -> DatasetPublic:
     counts = zip(record.classes, record.class_counts, record.test_class_counts, strict=True)
     return DatasetPublic(

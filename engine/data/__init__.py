@@ -19,7 +19,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "errors": ["DatasetError", "DatasetTooLarge"],
         "export": ["save_npz"],
         "limits": ["LoadLimits"],
-        "load": ["inspect_dataset", "load_dataset"],
+        "load": ["inspect_dataset", "load_dataset", "preview_samples"],
         "subset": ["long_tailed_indices", "subsample_per_class"],
     },
 )

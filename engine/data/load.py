@@ -181,3 +181,28 @@ def inspect_dataset(
         test_class_counts=np.bincount(y_test, minlength=len(classes)).tolist(),
         image_shape=(int(c), int(h), int(w)), split=checked.split, mean=checked.mean, std=checked.std,
     )
+
+
+def preview_samples(
+    source: str | os.PathLike[str],
+    *,
+    per_class: int = 8,
+    limits: LoadLimits | None = None,
+    test_fraction: float = TEST_FRACTION,
+    split_seed: int = 0,
+    name: str | None = None,
+) -> list[tuple[str, str, np.ndarray]]:
+    """The first ``per_class`` training samples of each class as ``(class name, source id, pixels)``, pixels
+    (C, H, W) on the [0, 1] scale; read like :func:`inspect_dataset` (no float32 copy of the whole set)."""
+    checked = _check(source, limits, test_fraction, split_seed, name)
+    data, classes = checked.data, list(checked.data.classes or [])
+    y_train, _ = checked.parts(data.y, data.y_test)
+    sources, _ = checked.source_parts()
+    out = []
+    for c, class_name in enumerate(classes):
+        picked = np.flatnonzero(y_train == c)[:per_class]
+        # Rows of the source as stored (the training split's indices into it where a test split was held out).
+        rows = picked if checked.train_idx is None else checked.train_idx[picked]
+        images = to_float_images(data.x[rows])
+        out += [(class_name, source, image) for source, image in zip(sources.names(picked), images, strict=True)]
+    return out

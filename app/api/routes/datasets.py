@@ -11,10 +11,18 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import BlobsDep, CallerDep, DatasetIdPath, SessionDep, SettingsDep, TextQuery
 from app.core.problems import ProblemError
-from app.schemas.datasets import BuiltinDatasetCreate, DatasetPublic, DatasetsPublic, dataset_public
+from app.schemas.datasets import (
+    BuiltinDatasetCreate,
+    DatasetPublic,
+    DatasetSamplesPublic,
+    DatasetsPublic,
+    SamplePublic,
+    dataset_public,
+)
 from app.schemas.problems import problem_responses
 from app.services import datasets as service
 from app.services import quotas
+from app.services.dataset_samples import dataset_samples
 from app.services.uploads import receive_upload
 from engine.data.formats import accepted_formats
 
@@ -118,6 +126,16 @@ def read_datasets(
 def read_dataset(dataset_id: DatasetIdPath, caller: CallerDep, session: SessionDep) -> DatasetPublic:
     """Read one dataset."""
     return dataset_public(service.get_dataset(session, dataset_id, tenant_id=caller.tenant_id))
+
+
+@router.get("/{dataset_id}/samples", response_model=DatasetSamplesPublic)
+def read_dataset_samples(
+    dataset_id: DatasetIdPath, caller: CallerDep, session: SessionDep, settings: SettingsDep, blobs: BlobsDep,
+    per_class: Annotated[int, Query(ge=1, le=32)] = 8,
+) -> DatasetSamplesPublic:
+    """A few training images of each class, with the names of their source files or rows."""
+    record = service.get_dataset(session, dataset_id, tenant_id=caller.tenant_id)
+    return DatasetSamplesPublic(data=[SamplePublic(**s) for s in dataset_samples(record, blobs, settings, per_class)])
 
 
 @router.delete(

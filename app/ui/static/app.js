@@ -73,13 +73,17 @@ async function dataset(id) {
   view.innerHTML = `<h1>${esc(d.name)}</h1>
     <section><p>${esc(d.format)}, ${d.splits.train} training and ${d.splits.test} test images, ${d.num_classes} classes of
       ${d.image_shape.join("×")}; sha256 <code>${esc(d.content_hash.slice(0, 16))}…</code></p>
-      ${barChart(d.classes.map((c) => [c.name, c.train]), "training images per class", "class-counts")}</section>
+      ${barChart(d.classes.map((c) => [c.name, c.train]), "training images per class", "class-counts")}
+      <div id="dataset-samples" class="muted">loading samples…</div></section>
     <section><h2>New job</h2><form id="submit-form">
       <label>Kind <select id="job-kind"><option value="prune">prune</option><option value="distill">distill</option></select></label>
       <label>Method <select id="job-method"></select></label>
       <label id="keep-field">Keep <input id="job-keep" value="0.1" size="6"></label>
       <label id="ipc-field" hidden>Images per class <input id="job-ipc" value="10" size="4"></label>
       <button type="submit">Submit</button> <span id="submit-status"></span></form></section>`;
+  json(`/v1/datasets/${id}/samples?per_class=6`).then((samples) => {
+    document.getElementById("dataset-samples").outerHTML = sampleGrid(samples.data, "dataset", "the first training images of each class");
+  }).catch((e) => showError(document.getElementById("dataset-samples"), e));
   const kind = document.getElementById("job-kind");
   const method = document.getElementById("job-method");
   const choices = () => {
@@ -206,7 +210,8 @@ async function result(data) {
 }
 
 function sampleGrid(samples, id, caption) {
-  return `<figure><div id="${id}-grid" class="samples">${samples.map((s) => `<div class="sample" title="${esc(s.class_name)}, score ${Number(s.score).toPrecision(3)}, rank ${s.rank}">
+  const about = (s) => esc(s.class_name) + (s.score == null ? "" : `, score ${Number(s.score).toPrecision(3)}, rank ${s.rank}`);
+  return `<figure><div id="${id}-grid" class="samples">${samples.map((s) => `<div class="sample" title="${about(s)}">
     <img alt="${esc(s.source)}" src="${s.image}"><span>${esc(s.source)}</span></div>`).join("")}</div>
     <figcaption class="muted">${esc(caption)}</figcaption></figure>`;
 }
