@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_fixtures import EMBEDDED, LiveService, live_service  # noqa: F401 - fixtures
+from tests.service_fixtures import EMBEDDED, LiveService, live_service, tiny_distill_spec  # noqa: F401 - fixtures
 from tests.test_data_loaders import class_images, write_zip
 
 pytestmark = pytest.mark.slow
@@ -101,3 +101,24 @@ def test_the_dashboard_is_served_by_the_api_itself(live_service: LiveService) ->
     assert "http" not in page.text.replace(live_service.base_url, "")  # no CDN: every asset from /ui/static
     for asset in ("/ui/static/app.js", "/ui/static/style.css"):
         assert live_service.client.get(asset).status_code == 200
+
+
+def test_a_distill_job_page_shows_its_images_loss_curve_and_recommendation(live_service: LiveService, browser) -> None:
+    from condense import Client
+
+    token = live_service.client.headers["Authorization"].removeprefix("Bearer ")
+    with Client(live_service.base_url, token) as client:
+        dataset = client.datasets.builtin("digits")
+        job = client.jobs.submit(tiny_distill_spec(dataset.id)).wait()
+    page = browser.new_page()
+    page.goto(f"{live_service.base_url}/ui")
+    page.fill("#api-key", token)
+    page.click("#login-form button")
+    page.wait_for_selector("h1:text('Jobs')")
+    page.goto(f"{live_service.base_url}/ui#/jobs/{job.id}")
+    page.wait_for_selector("svg#loss-curve polyline")
+    page.wait_for_selector("#preview img")
+    assert page.eval_on_selector("#preview img", "img => img.complete && img.naturalWidth > 0")
+    assert page.locator("svg#accuracy rect.acc-bar").count() == 3  # synthetic, coreset and random real
+    assert "pruned coreset" in page.inner_text("#job-result")
+    page.screenshot(path=SCREENSHOTS / "distill-job.png", full_page=True)
