@@ -9,13 +9,13 @@ A refusal prints the field and the fix and exits with status 2; a job that faile
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -66,6 +66,14 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def _output(data: Any, as_json: bool, render: Callable[[Any], Any]) -> None:
+    """``data`` as JSON on stdout for scripts, or what ``render`` makes of it on the console."""
+    if as_json:
+        _print_json(data)
+    else:
+        console.print(render(data))
+
+
 def _dataset_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("id", "name", "format", "samples", "classes", "image", "created")
     for d in rows:
@@ -103,10 +111,7 @@ def list_datasets(url: Url = None, api_key: ApiKey = None, as_json: AsJson = Fal
     """List your datasets, newest first."""
     with _client(url, api_key) as client:
         rows = [d.data for d in client.datasets.list()]
-    if as_json:
-        _print_json(rows)
-    else:
-        console.print(_dataset_table(rows))
+    _output(rows, as_json, _dataset_table)
 
 
 @datasets_app.command("show", epilog="Example: condense datasets show ds_0123")
@@ -114,14 +119,14 @@ def show_dataset(dataset_id: DatasetId, url: Url = None, api_key: ApiKey = None,
     """One dataset: its splits and each class's count."""
     with _client(url, api_key) as client:
         data = client.datasets.get(dataset_id).data
-    if as_json:
-        _print_json(data)
-        return
-    console.print(_dataset_table([data]))
+    _output(data, as_json, _dataset_details)
+
+
+def _dataset_details(data: dict[str, Any]) -> Group:
     classes = Table("class", "train", "test")
     for c in data["classes"]:
-        classes.add_row(c["name"], str(c.get("train", "")), str(c.get("test", "")))
-    console.print(classes)
+        classes.add_row(c["name"], str(c["train"]), str(c["test"]))
+    return Group(_dataset_table([data]), classes)
 
 
 @datasets_app.command("delete", epilog="Example: condense datasets delete ds_0123")
@@ -179,25 +184,22 @@ def submit(
 def _follow(job: Job, as_json: bool) -> None:
     """Follows ``job`` with a live bar to its end, then prints its result; exit status 1 if it did not succeed."""
     job.wait(progress=not as_json, raise_on_failure=False)
-    if as_json:
-        _print_json(job.data)
-    else:
-        _print_result(job.data)
+    _output(job.data, as_json, _result)
     if job.status != "succeeded":
         raise typer.Exit(1)
 
 
-def _print_result(data: dict[str, Any]) -> None:
+def _result(data: dict[str, Any]) -> Group:
+    """A finished job's outcome: its metrics and files, or its status and error."""
     if data["status"] != "succeeded":
         error = data.get("error") or {}
-        console.print(f"[red]{data['id']} {data['status']}[/]" + (f": {error.get('message', '')}" if error else ""))
-        return
+        return Group(f"[red]{data['id']} {data['status']}[/]" + (f": {error.get('message', '')}" if error else ""))
     table = Table("metric", "value", title=f"{data['id']} succeeded")
     for key, value in (data.get("metrics") or {}).items():
         if not isinstance(value, dict | list):
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    console.print("files: " + ", ".join(a["name"] for a in data["artifacts"]) + f" (condense jobs download {data['id']} --out DIR)")
+    files = ", ".join(a["name"] for a in data["artifacts"])
+    return Group(table, f"files: {files} (condense jobs download {data['id']} --out DIR)")
 
 
 @jobs_app.command("watch", epilog="Example: condense jobs watch job_0123")
@@ -216,10 +218,7 @@ def list_jobs(
     """List your jobs, newest first."""
     with _client(url, api_key) as client:
         rows = [j.data for j in client.jobs.list(status=status, kind=kind)]
-    if as_json:
-        _print_json(rows)
-    else:
-        console.print(_job_table(rows))
+    _output(rows, as_json, _job_table)
 
 
 @jobs_app.command("show", epilog="Example: condense jobs show job_0123 --json")
@@ -227,12 +226,12 @@ def show_job(job_id: JobId, url: Url = None, api_key: ApiKey = None, as_json: As
     """One job: status, progress, metrics and files."""
     with _client(url, api_key) as client:
         data = client.jobs.get(job_id).data
-    if as_json:
-        _print_json(data)
-    else:
-        console.print(_job_table([data]))
-        if data["status"] in ("succeeded", "failed", "canceled"):
-            _print_result(data)
+    _output(data, as_json, _job_details)
+
+
+def _job_details(data: dict[str, Any]) -> Group:
+    finished = data["status"] in ("succeeded", "failed", "canceled")
+    return Group(_job_table([data]), *([_result(data)] if finished else []))
 
 
 @jobs_app.command("cancel", epilog="Example: condense jobs cancel job_0123")
@@ -240,10 +239,7 @@ def cancel(job_id: JobId, url: Url = None, api_key: ApiKey = None, as_json: AsJs
     """Cancel a queued job, or ask a running one to stop."""
     with _client(url, api_key) as client:
         job = client.jobs.cancel(job_id)
-    if as_json:
-        _print_json(job.data)
-    else:
-        console.print(f"{job.id}: {job.status}")
+    _output(job.data, as_json, lambda data: f"{data['id']}: {data['status']}")
 
 
 @jobs_app.command("delete", epilog="Example: condense jobs delete job_0123")
