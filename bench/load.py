@@ -4,7 +4,7 @@
 
 Starts a real API (uvicorn) and one Celery worker on a fresh data folder (the embedded default, or
 the given Postgres + Redis), gives every client a tenant and API key of its own, and runs the clients
-for a fixed time. Each client registers the built-in digits once, then loops: submit a job, poll its
+(the Python client, one thread each, with retries off so that every refusal is counted) for a fixed time. Each client registers the built-in digits once, then loops: submit a job, poll its
 status every ``--poll-interval`` seconds until it finishes or ``--polls`` polls have passed, submit the
 next. Afterwards every job still queued or running is canceled through the API, and every submitted
 id is read back: a job missing, failed, or left active counts as lost. Requests/s, p50/p99 latency of
@@ -14,14 +14,15 @@ submit and status, and every error go to bench/results/load-<backend>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -30,10 +31,12 @@ from app import launch
 from app.core.config import Settings
 from app.core.db import Database
 from app.services.auth import create_key
-from bench.common import write_results
+from bench.common import RESULTS, write_results
+from condense.client import Client, CondenseError
 
 MODULE = "bench.load"
 TERMINAL = {"succeeded", "failed", "canceled"}
+T = TypeVar("T")
 
 
 def small_job(dataset_id: str) -> dict[str, Any]:
@@ -55,66 +58,71 @@ class Record:
     errors: list[str] = field(default_factory=list)
     submitted: list[tuple[str, str]] = field(default_factory=list)  # (tenant key, job id)
 
-    async def call(self, kind: str, client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> Any:
+    def call(self, kind: str, request: Callable[[], T]) -> T | None:
+        """One client call, timed; a refusal or a transport error is recorded and gives None."""
         start = time.perf_counter()
         try:
-            response = await client.request(method, url, **kw)
-        except httpx.HTTPError as exc:
+            return request()
+        except (CondenseError, httpx.HTTPError) as exc:
             self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             return None
         finally:
             self.latencies[kind].append(time.perf_counter() - start)
-        if response.status_code >= 400:
-            self.errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
-            return None
-        return response.json() if response.content else {}
 
 
-async def run_client(base_url: str, token: str, args: argparse.Namespace, stop_at: float, record: Record) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-        dataset = await record.call("register", client, "POST", "/v1/datasets", json={"builtin": "digits"})
+def connect(base_url: str, token: str) -> Client:
+    # No retries: a load test counts every 429 and 503 the client would otherwise wait out.
+    return Client(base_url, token, timeout=30, retries=0)
+
+
+def run_client(base_url: str, token: str, args: argparse.Namespace, stop_at: float, record: Record) -> None:
+    with connect(base_url, token) as client:
+        dataset = record.call("register", lambda: client.datasets.builtin("digits"))
         if dataset is None:
             return
         while time.monotonic() < stop_at:
-            job = await record.call("submit", client, "POST", "/v1/jobs", json=small_job(dataset["id"]))
+            job = record.call("submit", lambda: client.jobs.submit(small_job(dataset.id)))
             if job is None:
-                await asyncio.sleep(args.poll_interval)
+                time.sleep(args.poll_interval)
                 continue
-            record.submitted.append((token, job["id"]))
+            record.submitted.append((token, job.id))
             for _ in range(args.polls):
                 if time.monotonic() >= stop_at:
                     break
-                await asyncio.sleep(args.poll_interval)
-                status = await record.call("status", client, "GET", f"/v1/jobs/{job['id']}")
-                if status is not None and status["status"] in TERMINAL:
+                time.sleep(args.poll_interval)
+                status = record.call("status", lambda job=job: client.jobs.get(job.id))
+                if status is not None and status.status in TERMINAL:
                     break
 
 
-async def settle(base_url: str, record: Record) -> Counter[str]:
+def settle(base_url: str, record: Record) -> Counter[str]:
     """Cancels what is still active, then reads every submitted job back; returns final status counts."""
     final: Counter[str] = Counter()
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    clients = {token: connect(base_url, token) for token in {token for token, _ in record.submitted}}
+    try:
         for token, job_id in record.submitted:
-            headers = {"Authorization": f"Bearer {token}"}
-            job = (await client.get(f"/v1/jobs/{job_id}", headers=headers)).json()
-            if job.get("status") in {"queued", "running"}:
-                await client.post(f"/v1/jobs/{job_id}/cancel", headers=headers)
+            if clients[token].jobs.get(job_id).status in {"queued", "running"}:
+                clients[token].jobs.cancel(job_id)
         deadline = time.monotonic() + 120  # a running job stops at its next cancellation check
         pending = list(record.submitted)
         while pending and time.monotonic() < deadline:
             still = []
             for token, job_id in pending:
-                response = await client.get(f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
-                status = response.json().get("status") if response.status_code == 200 else f"http {response.status_code}"
+                try:
+                    status = clients[token].jobs.get(job_id).status
+                except CondenseError as exc:
+                    status = f"http {exc.status}"
                 if status in TERMINAL or status.startswith("http"):
                     final[status] += 1
                 else:
                     still.append((token, job_id))
             pending = still
             if pending:
-                await asyncio.sleep(0.5)
+                time.sleep(0.5)
         final["left active"] += len(pending)
+    finally:
+        for client in clients.values():
+            client.close()
     return final
 
 
@@ -131,6 +139,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="Postgres URL (default: embedded SQLite)")
     parser.add_argument("--broker-url", default="", help="Redis URL (default: the filesystem broker)")
     parser.add_argument("--worker-concurrency", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files")
     args = parser.parse_args()
 
     backend = "servers" if args.database_url else "embedded"
@@ -148,12 +157,11 @@ def main() -> None:
         started = time.monotonic()
         stop_at = started + args.seconds
 
-        async def run_all() -> None:
-            await asyncio.gather(*(run_client(base_url, t, args, stop_at, record) for t in tokens))
-
-        asyncio.run(run_all())
+        # One thread per client: each waits on its own requests, as separate users would.
+        with ThreadPoolExecutor(len(tokens)) as pool:
+            list(pool.map(lambda token: run_client(base_url, token, args, stop_at, record), tokens))
         elapsed = time.monotonic() - started
-        final = asyncio.run(settle(base_url, record))
+        final = settle(base_url, record)
 
     requests = sum(len(v) for v in record.latencies.values())
     submitted = len(record.submitted)
@@ -191,7 +199,7 @@ def main() -> None:
         f"Jobs: {submitted} submitted; final statuses after canceling what was still active: {dict(final)}; "
         f"lost: {lost}.\n"
     )
-    json_path, md_path = write_results(MODULE, f"load-{backend}", payload, markdown)
+    json_path, md_path = write_results(MODULE, f"load-{backend}", payload, markdown, args.results)
     print(markdown)
     print(f"wrote {json_path} and {md_path}")
     if record.errors or lost:
