@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_caller
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         db.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc with their scripts served by the API itself, not a CDN (works offline).
+    app = FastAPIOffline(
         title="Condense",
         version="0.1.0",
         summary="Make image-classification training data smaller: coreset pruning and dataset distillation "

@@ -122,3 +122,28 @@ def test_a_distill_job_page_shows_its_images_loss_curve_and_recommendation(live_
     assert page.locator("svg#accuracy rect.acc-bar").count() == 3  # synthetic, coreset and random real
     assert "pruned coreset" in page.inner_text("#job-result")
     page.screenshot(path=SCREENSHOTS / "distill-job.png", full_page=True)
+
+
+def test_the_api_docs_load_with_the_network_off(live_service: LiveService, browser) -> None:
+    page = browser.new_page()
+    outside: list[str] = []
+
+    def only_this_server(route) -> None:
+        if route.request.url.startswith(live_service.base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{live_service.base_url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path")
+    assert page.locator(".opblock-summary-path", has_text="/v1/jobs").count() >= 1
+    page.screenshot(path=SCREENSHOTS / "docs.png")
+    assert not outside, outside  # Swagger UI asked for nothing outside the API
+    page.goto(f"{live_service.base_url}/redoc")
+    page.get_by_text("/v1/jobs").first.wait_for(timeout=60_000)  # ReDoc drew the operations
+    # ReDoc's bundle links only its footer's "by Redocly" logo from its site; refused, the page is whole.
+    assert all(url.startswith("https://cdn.redoc.ly/") and url.endswith(".svg") for url in outside), outside
+    page.goto(live_service.base_url)  # / leads to the dashboard
+    assert page.url.endswith("/ui")
