@@ -362,6 +362,15 @@ class Job(_Record):
             written.append(path)
         return written
 
+    def download_zip(self, path: str | os.PathLike[str]) -> Path:
+        """Every file of the job in one zip at ``path`` (members under a folder named after the job)."""
+        path = Path(path)
+        with self.client._http.stream("GET", f"/v1/jobs/{self.id}/artifacts.zip", timeout=None) as response:
+            _checked_stream(response)
+            with open(path, "wb") as f:
+                f.writelines(response.iter_bytes())
+        return path
+
     def _fetch(self, name: str, path: Path, start: int) -> None:
         headers = {"Range": f"bytes={start}-"} if start else {}
         with self.client._http.stream("GET", f"/v1/jobs/{self.id}/artifacts/{name}", headers=headers,

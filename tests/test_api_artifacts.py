@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from tests.service_fixtures import (  # noqa: F401 - fixtures
     assert_problem,
     client,
     run_job_in_process,
+    run_to_success,
     settings,
     tiny_prune_spec,
 )
@@ -99,3 +101,21 @@ def test_deleting_a_dataset_keeps_an_artifact_with_the_same_bytes(client: TestCl
     again = client.get(url)
     assert again.status_code == 200
     assert again.content == coreset
+
+
+def test_a_job_s_artifacts_are_listed_with_what_each_is_and_come_in_one_zip(client: TestClient, settings: Settings) -> None:
+    dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    job = run_to_success(client, settings, tiny_prune_spec(dataset_id, evaluation=None))
+    listing = client.get(f"/v1/jobs/{job['id']}/artifacts").json()
+    assert {a["name"] for a in listing["data"]} == {a["name"] for a in job["artifacts"]}
+    assert all(a["description"] for a in listing["data"])  # every file the engine writes is described
+    response = client.get(listing["zip_url"])
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        for artifact in listing["data"]:
+            data = archive.read(f"{job['id']}/{artifact['name']}")
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+    etag = response.headers["ETag"]
+    assert client.get(listing["zip_url"], headers={"If-None-Match": etag}).status_code == 304
+    queued = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id)).json()
+    assert_problem(client.get(f"/v1/jobs/{queued['id']}/artifacts.zip"), 409)

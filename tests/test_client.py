@@ -64,6 +64,9 @@ def test_a_prune_job_through_the_client_names_its_kept_files(
         with open(scores, newline="") as f:
             assert {r["source"] for r in csv.DictReader(f) if r["selected"] == "1"} == set(kept["source"].tolist())
 
+        with zipfile.ZipFile(job.download_zip(tmp_path / "all.zip")) as archive:
+            assert {n.split("/", 1)[1] for n in archive.namelist()} == set(job.artifacts)
+
         statuses = [e["data"]["status"] for e in client.jobs.events(job.id) if e["type"] == "status"]
         assert statuses == ["queued", "running", "succeeded"]
 

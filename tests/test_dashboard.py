@@ -89,6 +89,10 @@ def test_upload_submit_watch_and_download_in_the_browser(live_service: LiveServi
     assert kept[0].startswith("index,source,label,class_name") and len(kept) == 1 + 14  # 25% of 57 training images
     assert {line.split(",")[1].split("/")[0] for line in kept[1:]} <= {"circle", "square", "cross"}
 
+    with page.expect_download() as everything:
+        page.click("#download-all")
+    assert everything.value.suggested_filename.endswith(".zip")
+
     page.click("text=Jobs")
     page.wait_for_selector("table#jobs td.status-succeeded")
     page.screenshot(path=SCREENSHOTS / "jobs.png", full_page=True)

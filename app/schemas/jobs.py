@@ -42,6 +42,7 @@ from engine.distill.registry import method_names as distill_method_names
 from engine.distill.schedule import FIEX_NEEDS, DifficultySchedule
 from engine.distill.start import UnprunedInitMode
 from engine.models.registry import model_names
+from engine.pipeline.artifacts import describe_artifact
 from engine.pipeline.distill_config import (
     DistillConfig,
     DistillEvalConfig,
@@ -418,6 +419,12 @@ class ArtifactPublic(BaseModel):
     sha256: str
     content_type: str
     url: str
+    description: str = Field(description="what the file is")
+
+
+class ArtifactsPublic(BaseModel):
+    data: list[ArtifactPublic]
+    zip_url: str = Field(description="every artifact in one zip")
 
 
 class JobPublic(BaseModel):
@@ -460,17 +467,22 @@ class JobEventsPublic(Page[JobEventPublic]):
     pass
 
 
-def job_public(job: Job) -> JobPublic:
-    artifacts = [
+def artifacts_public(job: Job) -> list[ArtifactPublic]:
+    return [
         ArtifactPublic(
             name=a.name,
             size_bytes=a.size_bytes,
             sha256=a.sha256,
             content_type=a.content_type,
             url=f"/v1/jobs/{job.id}/artifacts/{a.name}",
+            description=describe_artifact(a.name),
         )
         for a in job.artifacts
     ]
+
+
+def job_public(job: Job) -> JobPublic:
+    artifacts = artifacts_public(job)
     error = JobError(**job.error) if job.error else None
     return JobPublic(
         id=job.id,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import (
@@ -26,10 +30,19 @@ from app.api.deps import (
 from app.core.db import Database, database_unavailable
 from app.core.problems import ProblemFileResponse
 from app.models import JobEvent, JobStatus
-from app.schemas.jobs import JobCreate, JobEventPublic, JobEventsPublic, JobPublic, JobsPublic, job_public
+from app.schemas.jobs import (
+    ArtifactsPublic,
+    JobCreate,
+    JobEventPublic,
+    JobEventsPublic,
+    JobPublic,
+    JobsPublic,
+    artifacts_public,
+    job_public,
+)
 from app.schemas.problems import problem_responses
 from app.services import jobs as service
-from app.services.artifacts import get_artifact
+from app.services.artifacts import get_artifact, write_zip, zip_etag
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 log = logging.getLogger(__name__)
@@ -186,6 +199,45 @@ def download_artifact(
         filename=artifact.name,
         headers={"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"},
     )
+
+
+@router.get("/{job_id}/artifacts", response_model=ArtifactsPublic)
+def read_artifacts(job_id: JobIdPath, caller: CallerDep, session: SessionDep) -> ArtifactsPublic:
+    """List a job's artifacts: name, size, media type, sha256 and what each file is."""
+    job = service.get_job(session, job_id, tenant_id=caller.tenant_id)
+    return ArtifactsPublic(data=artifacts_public(job), zip_url=f"/v1/jobs/{job_id}/artifacts.zip")
+
+
+@router.get(
+    "/{job_id}/artifacts.zip",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "every artifact, under a folder named after the job"},
+        304: {"description": "not modified"},
+        **problem_responses({409: "the job has no artifacts yet"}),
+    },
+)
+def download_artifacts_zip(
+    job_id: JobIdPath,
+    caller: CallerDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    """Download every artifact of a job in one zip; ETag/If-None-Match as for one artifact."""
+    job = service.get_job(session, job_id, tenant_id=caller.tenant_id)
+    etag = zip_etag(job)
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    folder = Path(tempfile.mkdtemp(prefix="condense-zip-"))
+    try:
+        path = write_zip(job, blobs, folder / f"{job_id}.zip")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(path, media_type="application/zip", filename=f"{job_id}.zip",
+                        headers={"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"},
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
 
 # HEAD (size and ETag without the body) for download managers; the GET operation documents both.

@@ -180,8 +180,10 @@ async function result(data) {
     ${m.recommendation ? `<p class="verdict">${esc(m.recommendation)}</p>` : ""}
     <div id="charts"></div>
     <div class="grid" id="preview"></div>
-    <h2>Files</h2><p id="downloads">${data.artifacts.map((a) => `<button class="link" data-name="${esc(a.name)}">${esc(a.name)}</button> <span class="muted">(${(a.size_bytes / 1024).toFixed(1)} kB)</span>`).join(" · ")}</p>`;
-  for (const button of box.querySelectorAll("#downloads button")) button.onclick = () => download(data.id, button.dataset.name);
+    <h2>Files</h2><p id="downloads">${data.artifacts.map((a) => `<button class="link" data-name="${esc(a.name)}" title="${esc(a.description)}">${esc(a.name)}</button> <span class="muted">(${(a.size_bytes / 1024).toFixed(1)} kB)</span>`).join(" · ")}</p>
+    <p><button class="link" data-name="artifacts.zip" id="download-all">all files in one zip</button></p>`;
+  for (const button of box.querySelectorAll("#downloads button")) button.onclick = () => download(`/v1/jobs/${data.id}/artifacts/${button.dataset.name}`, button.dataset.name);
+  document.getElementById("download-all").onclick = () => download(`/v1/jobs/${data.id}/artifacts.zip`, `${data.id}.zip`);
   const charts = document.getElementById("charts");
   if (files["samples.json"]) {
     const samples = await json(`/v1/jobs/${data.id}/artifacts/samples.json`);
@@ -221,8 +223,8 @@ async function image(id, name, where, caption) {
   where.insertAdjacentHTML("beforeend", `<figure><img alt="${esc(caption)}" src="${URL.createObjectURL(blob)}"><figcaption class="muted">${esc(caption)}</figcaption></figure>`);
 }
 
-async function download(id, name) {
-  const blob = await (await api(`/v1/jobs/${id}/artifacts/${name}`)).blob();
+async function download(url, name) {
+  const blob = await (await api(url)).blob();
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
   link.download = name;
