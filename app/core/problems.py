@@ -3,6 +3,8 @@ turn every error (ours, routing, validation, crashes) into ``application/problem
 
 from __future__ import annotations
 
+import difflib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
@@ -144,6 +146,30 @@ def _error_field(error: dict[str, Any], union_tags: frozenset[str]) -> str:
     return path
 
 
+def _message(error: dict[str, Any], request: Request, union_tags: frozenset[str], known: Callable[[], set[str]]) -> str:
+    """pydantic's message, replaced where it would mislead a client (issue 36.4)."""
+    kind, loc = error["type"], tuple(error["loc"])
+    if loc == ("body",) and kind in ("model_attributes_type", "dict_type", "model_type") and \
+            not request.headers.get("content-type", "").startswith("application/json"):
+        return "the body must be a JSON object sent with the header 'Content-Type: application/json'"
+    if kind == "union_tag_not_found":
+        return f"the body needs a 'kind': one of {', '.join(sorted(union_tags))}"
+    if kind == "union_tag_invalid":
+        return f"'kind' must be one of {', '.join(sorted(union_tags))}, not {error.get('input', {}).get('kind')!r}" \
+            if isinstance(error.get("input"), dict) else f"'kind' must be one of {', '.join(sorted(union_tags))}"
+    if kind == "extra_forbidden" and loc:
+        close = difflib.get_close_matches(str(loc[-1]), known(), n=1, cutoff=0.7)
+        if close:
+            return f"{error['msg']}; did you mean {close[0]!r}?"
+    return error["msg"]
+
+
+def _field_names(app: FastAPI) -> set[str]:
+    """Every property name the API's request and response schemas declare (the vocabulary of suggestions)."""
+    schemas = app.openapi().get("components", {}).get("schemas", {})
+    return {name for schema in schemas.values() for name in schema.get("properties", {})}
+
+
 def install_problem_handlers(app: FastAPI, retry_after_s: int, union_tags: frozenset[str] = frozenset()) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -153,9 +179,12 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int, union_tags: froze
         assert isinstance(exc, StarletteHTTPException)
         return problem_response(request, ProblemError(exc.status_code, str(exc.detail), headers=exc.headers))
 
+    known = functools.cache(lambda: _field_names(app))
+
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [{"field": _error_field(e, union_tags), "message": e["msg"]} for e in exc.errors()]
+        errors = [{"field": _error_field(e, union_tags), "message": _message(e, request, union_tags, known)}
+                  for e in exc.errors()]
         detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
         return problem_response(
             request, ProblemError(422, detail, slug="validation", title="Invalid request", errors=errors)

@@ -123,6 +123,7 @@ class _PartSink:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._part_name = params.get(b"name", b"").decode("utf-8", "replace")
         self._part_is_file = self._part_name == FILE_FIELD
+        self._part_has_filename = b"filename" in params
         self._text = bytearray()
         if self._part_is_file:
             if self._file is not None:
@@ -135,6 +136,12 @@ class _PartSink:
         if not self._part_is_file:
             self._text += chunk
             if len(self._text) > MAX_TEXT_FIELD_BYTES:
+                if self._part_has_filename:  # a file sent under another name (curl -F data=@x.zip)
+                    raise invalid_upload(
+                        f"the file was sent as the part {_shortened(self._part_name)!r}",
+                        f"send the dataset as the part '{FILE_FIELD}' (curl -F {FILE_FIELD}=@path)",
+                        FILE_FIELD,
+                    )
                 raise invalid_upload(
                     f"form field {_shortened(self._part_name)!r} is longer than {MAX_TEXT_FIELD_BYTES} bytes",
                     "shorten it",

@@ -93,7 +93,12 @@ class Container:
             self._scan_tar()
             return "tar"
         with open(self.path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
+            head = f.read(4)
+        gzipped = head[:2] == b"\x1f\x8b"
+        if head == b"PK\x03\x04":
+            # A zip's first member header without the central directory at its end: cut short or damaged.
+            raise DatasetError(f"{self.path.name} is a damaged zip (cut short, or its end is missing)", field="file",
+                               hint="re-create the zip, check its size against the original, and upload it again")
         raise DatasetError(
             f"{self.path.name} is " + ("a single gzip-compressed file, not a tar.gz archive" if gzipped
                                       else "not a zip, tar or .npz file"),
