@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from engine.data.dataset import ImageDataset
 
@@ -28,16 +28,55 @@ def class_grid(x: np.ndarray, y: np.ndarray, num_classes: int, per_class: int = 
     return (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
 
 
-def save_png(image: np.ndarray, path: Path, min_side: int = 256) -> Path:
-    """Writes ``image`` as PNG, scaled up by a whole factor (nearest) so small digits stay legible."""
-    scale = max(1, -(-min_side // min(image.shape[:2])))
-    Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST).save(path)
+CELL_PIXELS = 48  # each image of a grid drawn at least this many pixels high, so small digits stay legible
+MAX_SIDE = 2048  # ...unless the whole picture would grow past this
+LABEL_WIDTH = 150  # the column of row labels, in pixels
+
+
+def save_png(image: np.ndarray, path: Path, cell: int, row_labels: list[str] | None = None) -> Path:
+    """Writes the grid ``image`` (cells ``cell`` pixels high) as PNG, scaled up by a whole factor (nearest) so each
+    cell is about :data:`CELL_PIXELS` high, with ``row_labels`` (one per grid row) in a column on its left."""
+    scale = max(1, min(-(-CELL_PIXELS // cell), MAX_SIDE // max(image.shape[:2])))
+    picture = Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
+    if row_labels:
+        labelled = Image.new("RGB", (picture.width + LABEL_WIDTH, picture.height), "white")
+        labelled.paste(picture, (LABEL_WIDTH, 0))
+        draw = ImageDraw.Draw(labelled)
+        font = ImageFont.load_default(size=max(11, min(16, picture.height // len(row_labels) // 3)))
+        row = picture.height / len(row_labels)
+        for k, text in enumerate(row_labels):
+            draw.text((6, k * row + row / 2), text, fill="black", font=font, anchor="lm")
+        picture = labelled
+    picture.save(path)
     return path
 
 
 def save_selection_preview(dataset: ImageDataset, ranking: np.ndarray, indices: np.ndarray, path: Path) -> Path:
-    """The kept training images of each class, most important first (``ranking`` order)."""
+    """The kept training images of each class, most important first (``ranking`` order), each row named with its
+    class and how many of it were kept."""
     kept = np.zeros(len(ranking), dtype=bool)
     kept[indices] = True
     order = ranking[kept[ranking]]
-    return save_png(class_grid(dataset.x_train[order], dataset.y_train[order], dataset.num_classes), path)
+    before = np.bincount(dataset.y_train, minlength=dataset.num_classes)
+    after = np.bincount(dataset.y_train[indices], minlength=dataset.num_classes)
+    labels = [f"{name}: {a} of {b} kept" for name, a, b in zip(dataset.classes, after, before, strict=True)]
+    grid = class_grid(dataset.x_train[order], dataset.y_train[order], dataset.num_classes)
+    return save_png(grid, path, cell=dataset.image_shape[1], row_labels=labels)
+
+
+def save_loss_curve(losses: list[float], path: Path) -> Path:
+    """The distillation loss by iteration as a line chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a worker
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    ax.plot(np.arange(1, len(losses) + 1), losses, color="#2f6fde")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("matching loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path

@@ -81,7 +81,7 @@ def test_run_distill_writes_artifacts_that_reload_to_the_same_accuracy(digits: I
     assert ranking["label_robust_score"]["mean"] == pytest.approx(lrs.mean()) and 0 <= lrs.min() <= lrs.max() <= 1
     written = {p.name for p in result.write(tmp_path / "out")}
     assert written == {"synthetic.safetensors", "synthetic.npz", "synthetic_png.zip", "preview.png", "loss_curve.json",
-                       "report.json"}
+                       "loss_curve.png", "report.json"}
     curve = json.loads((tmp_path / "out" / "loss_curve.json").read_text())
     assert curve["loss"] == result.loss_curve and curve["iteration"] == list(range(1, 7))
     assert json.loads((tmp_path / "out" / "report.json").read_text())["evaluation"] == ev
@@ -229,7 +229,8 @@ def test_cli_distill_writes_the_documented_files(tmp_path: Path) -> None:
            "--schedule-removal-epoch", "3", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("synthetic.safetensors", "synthetic.npz", "synthetic_png.zip", "preview.png", "loss_curve.json", "report.json"):
+    for name in ("synthetic.safetensors", "synthetic.npz", "synthetic_png.zip", "preview.png", "loss_curve.json",
+                 "loss_curve.png", "report.json"):
         assert (out / name).is_file()
     report = json.loads((out / "report.json").read_text())
     assert report["kind"] == "prune_then_distill" and report["config"]["init"]["selection"]["window"] == [0.7, 0.8]

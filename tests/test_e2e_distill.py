@@ -58,7 +58,8 @@ def run_job(live_service: LiveService, spec: dict[str, Any], tmp_path: Path) -> 
         assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
         (tmp_path / artifact["name"]).write_bytes(response.content)
     assert {a["name"] for a in job["artifacts"]} == {
-        "synthetic.safetensors", "synthetic.npz", "synthetic_png.zip", "preview.png", "loss_curve.json", "report.json"
+        "synthetic.safetensors", "synthetic.npz", "synthetic_png.zip", "preview.png", "loss_curve.json",
+        "loss_curve.png", "report.json"
     }
     return job, tmp_path
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from engine.data.dataset import ImageDataset
-from engine.visualize import class_grid, save_selection_preview
+from engine.visualize import CELL_PIXELS, LABEL_WIDTH, class_grid, save_selection_preview
 
 
 def test_grid_rows_are_classes_and_columns_keep_order() -> None:
@@ -30,9 +30,12 @@ def test_selection_preview_shows_only_kept_samples_most_important_first(digits: 
     ranking = np.arange(len(digits.y_train))[::-1].copy()
     kept = np.flatnonzero(digits.y_train == 3)[:4]
     path = save_selection_preview(digits, ranking, kept, tmp_path / "preview.png")
-    image = np.asarray(Image.open(path))
+    picture = np.asarray(Image.open(path))
+    image = picture[:, LABEL_WIDTH:]  # right of the column of class names
     direct = class_grid(digits.x_train[kept[::-1]], digits.y_train[kept[::-1]], digits.num_classes)
     scale = image.shape[0] // direct.shape[0]
     assert scale >= 1 and image.shape[:2] == (direct.shape[0] * scale, direct.shape[1] * scale)
     assert np.array_equal(image[::scale, ::scale], direct)
+    assert (picture[:, :LABEL_WIDTH] < 128).any()  # the labels are drawn (dark text on white)
+    assert 8 * scale >= CELL_PIXELS  # each 8x8 digit at least CELL_PIXELS high
     assert (direct[: direct.shape[0] // 10 * 3] == 255).all()  # rows of classes 0-2 are empty

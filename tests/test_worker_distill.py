@@ -48,6 +48,7 @@ DISTILL_ARTIFACTS = {
     "synthetic_png.zip": "application/zip",
     "preview.png": "image/png",
     "loss_curve.json": "application/json",
+    "loss_curve.png": "image/png",
     "report.json": "application/json",
 }
 

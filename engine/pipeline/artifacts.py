@@ -14,7 +14,7 @@ ARTIFACTS: dict[str, str] = {
     "coreset.npz": "the kept subset and the test split as arrays, ready to upload again",
     "subset.zip": "the kept subset and the test split as class folders of images, the upload's own files where it had them",
     "samples.json": "a few kept and pruned samples of each class with their sources and images",
-    "preview.png": "a picture of the result: the kept (or synthetic) images, one row per class",
+    "preview.png": "the kept (or synthetic) images, one row per class, named with the class and its count",
     # sweep
     "sweep.json": "one row per distinct kept set of the sweep: the points that chose it, accuracy, gain and verdict",
     "sweep.csv": "the sweep's rows as CSV",
@@ -25,6 +25,7 @@ ARTIFACTS: dict[str, str] = {
     "synthetic.npz": "the same arrays as synthetic.safetensors, as .npz (np.load(allow_pickle=False))",
     "synthetic_png.zip": "the synthetic images de-normalised, as PNGs in one folder per class",
     "loss_curve.json": "the distillation loss by iteration",
+    "loss_curve.png": "the distillation loss by iteration, as a chart",
     # every job
     "report.json": "the full report: configuration, what auto resolved and why, accuracies, gains and verdicts, timings",
 }

@@ -65,7 +65,7 @@ from engine.scores import get_score
 from engine.select import importance_of
 from engine.store import FileStore
 from engine.train import TrainConfig
-from engine.visualize import class_grid, save_png
+from engine.visualize import class_grid, save_loss_curve, save_png
 
 
 @dataclass
@@ -76,18 +76,21 @@ class DistillResult:
     classes: list[str]  # the dataset's class names, by label
 
     def write(self, out_dir: Path) -> list[Path]:
-        """Write synthetic.safetensors, synthetic.npz, synthetic_png.zip (one folder of PNGs per class), preview.png,
-        loss_curve.json and report.json."""
+        """Write synthetic.safetensors, synthetic.npz, synthetic_png.zip (one folder of PNGs per class), preview.png
+        (class rows named), loss_curve.json and .png, and report.json."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        grid = class_grid(self.synthetic.pixels(), self.synthetic.hard_labels().cpu().numpy(),
-                          self.synthetic.num_classes, per_class=min(self.synthetic.ipc, 20))
+        labels = self.synthetic.hard_labels().cpu().numpy()
+        grid = class_grid(self.synthetic.pixels(), labels, self.synthetic.num_classes, per_class=min(self.synthetic.ipc, 20))
+        names = [f"{name}: {n} image{'s' if n != 1 else ''}"
+                 for name, n in zip(self.classes, np.bincount(labels, minlength=len(self.classes)), strict=True)]
         curve = json.dumps({"iteration": list(range(1, len(self.loss_curve) + 1)), "loss": self.loss_curve})
         return [
             self.synthetic.save_safetensors(out_dir / "synthetic.safetensors"),
             self.synthetic.save_npz(out_dir / "synthetic.npz"),
             write_images_zip(out_dir / "synthetic_png.zip", self.synthetic.pixels(),
                              self.synthetic.hard_labels().cpu().numpy(), self.classes),
-            save_png(grid, out_dir / "preview.png"),
+            save_png(grid, out_dir / "preview.png", cell=self.synthetic.images.shape[2], row_labels=names),
+            save_loss_curve(self.loss_curve, out_dir / "loss_curve.png"),
             write_atomic(out_dir / "loss_curve.json", lambda f: f.write(curve.encode())),
             write_atomic(out_dir / "report.json", lambda f: f.write(json.dumps(self.report, indent=2).encode())),
         ]
