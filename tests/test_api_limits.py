@@ -185,7 +185,7 @@ def test_a_job_is_not_failed_for_the_proxy_run_it_records(
     client: TestClient, settings: Settings, db: Database
 ) -> None:
     dataset_id = client.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
-    limit = 200_000
+    limit = 550_000  # above the tiny job's artifacts (about 430 kB), below them with its proxy run (about 680 kB)
     set_limits(db, "local", max_stored_bytes=limit)
     job_id = client.post("/v1/jobs", json=tiny_prune_spec(dataset_id, evaluation=None)).json()["id"]
     run_job_in_process(settings, job_id)
