@@ -6,7 +6,6 @@ visit and a dataset's bytes never change under its content hash."""
 
 from __future__ import annotations
 
-import base64
 from collections import OrderedDict
 from functools import partial
 
@@ -16,7 +15,7 @@ from app.models import Dataset
 from app.services.datasets import read_with_settings
 from engine.data import preview_samples
 from engine.data.detect import BUILTIN_PREFIX
-from engine.data.imagefolder_zip import png_bytes
+from engine.data.imagefolder_zip import png_data_url
 
 _KEPT = 16  # datasets whose samples stay in memory
 _cache: OrderedDict[tuple[str, int, float, int], list[dict[str, str]]] = OrderedDict()
@@ -29,8 +28,7 @@ def dataset_samples(record: Dataset, store: BlobStore, settings: Settings, per_c
         source = BUILTIN_PREFIX + record.builtin if record.builtin else str(store.path_for(record.blob_key or ""))
         read = partial(preview_samples, per_class=per_class)
         samples = [
-            {"class_name": class_name, "source": name,
-             "image": "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode()}
+            {"class_name": class_name, "source": name, "image": png_data_url(pixels)}
             for class_name, name, pixels in read_with_settings(read, source, settings, None)
         ]
         _cache[key] = samples

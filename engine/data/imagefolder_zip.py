@@ -9,6 +9,7 @@ re-encoding); a sample stored as an array row is encoded as PNG from its pixels,
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -35,6 +36,11 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """:func:`png_bytes` as a ``data:`` URL, for JSON that a web page shows as an image."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode()
 
 
 def _safe(part: str) -> str:
@@ -64,16 +70,13 @@ def _split_members(dataset: ImageDataset, split: str, indices: np.ndarray) -> It
         yield i, dataset.classes[int(labels[i])], source
 
 
-def write_dataset_zip(path: Path, dataset: ImageDataset, train_indices: np.ndarray, origin: str | os.PathLike[str] | None,
-                      with_test: bool = True) -> Path:
-    """The training samples ``train_indices`` (and the test split, unless ``with_test`` is False) of ``dataset`` as an
-    ImageFolder zip; ``origin`` is the upload the dataset was read from, whose image members are copied as they are."""
+def write_dataset_zip(path: Path, dataset: ImageDataset, train_indices: np.ndarray,
+                      origin: str | os.PathLike[str] | None) -> Path:
+    """The training samples ``train_indices`` and the test split of ``dataset`` as an ImageFolder zip; ``origin`` is
+    the upload the dataset was read from, whose image members are copied as they are."""
     plan: list[tuple[str, np.ndarray, str | None]] = []  # (member name, pixels, the upload's member to copy)
     taken: set[str] = set()
-    splits = [("train", np.asarray(train_indices, np.int64))]
-    if with_test:
-        splits.append(("test", np.arange(len(dataset.y_test))))
-    for split, indices in splits:
+    for split, indices in (("train", np.asarray(train_indices, np.int64)), ("test", np.arange(len(dataset.y_test)))):
         sources = dataset.train_sources if split == "train" else dataset.test_sources
         images = dataset.x_train if split == "train" else dataset.x_test
         for i, class_name, source in _split_members(dataset, split, indices):

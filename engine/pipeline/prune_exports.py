@@ -8,7 +8,6 @@ samples of each class with their source names and images, which the dashboard sh
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -20,7 +19,7 @@ import numpy as np
 from engine.atomic import write_atomic
 from engine.data.dataset import ImageDataset
 from engine.data.export import save_npz
-from engine.data.imagefolder_zip import png_bytes, write_dataset_zip
+from engine.data.imagefolder_zip import png_data_url, write_dataset_zip
 from engine.visualize import save_selection_preview
 
 
@@ -28,6 +27,10 @@ def _ranks(ranking: np.ndarray) -> np.ndarray:
     rank = np.empty_like(ranking)
     rank[ranking] = np.arange(len(ranking))
     return rank
+
+
+def _weights_by_index(indices: np.ndarray, weights: np.ndarray | None) -> dict[int, float]:
+    return dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
 
 
 def _write_csv(path: Path, header: list[str], rows) -> Path:
@@ -43,7 +46,7 @@ def write_scores_csv(path: Path, dataset: ImageDataset, scores: np.ndarray, rank
     """One row per training sample: its index, source id, label and class name, score, rank (0 = most important),
     whether it was kept, and its weight where the selection gives weights."""
     rank = _ranks(ranking)
-    weight_of = dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
+    weight_of = _weights_by_index(indices, weights)
     selected = set(indices.tolist())
     rows = ([i, source, label, dataset.classes[label], repr(score), int(rank[i]), int(i in selected), weight_of.get(i, "")]
             for i, (source, label, score) in enumerate(zip(dataset.source_names(), dataset.y_train.tolist(),
@@ -57,7 +60,7 @@ def write_kept_csv(path: Path, dataset: ImageDataset, scores: np.ndarray, rankin
     upload's file or row, held-out split included), label, class name, score and rank."""
     rank = _ranks(ranking)
     kept = indices[np.argsort(rank[indices], kind="stable")]
-    weight_of = dict(zip(indices.tolist(), weights.tolist(), strict=True)) if weights is not None else {}
+    weight_of = _weights_by_index(indices, weights)
     rows = ([i, source, int(dataset.y_train[i]), dataset.classes[int(dataset.y_train[i])], repr(float(scores[i])),
              int(rank[i]), weight_of.get(i, "")]
             for i, source in zip(kept.tolist(), dataset.source_names(kept), strict=True))
@@ -93,7 +96,7 @@ def write_samples_json(path: Path, dataset: ImageDataset, scores: np.ndarray, ra
             members = ranking[(mask & (dataset.y_train == c))[ranking]][:SAMPLES_PER_CLASS]
             groups[group] += [{"index": int(i), "source": sources[i], "class_name": class_name,
                                "score": float(scores[i]), "rank": int(rank[i]),
-                               "image": "data:image/png;base64," + base64.b64encode(png_bytes(dataset.x_train[i])).decode()}
+                               "image": png_data_url(dataset.x_train[i])}
                               for i in members.tolist()]
     return write_atomic(path, lambda f: f.write(json.dumps(groups).encode()))
 
